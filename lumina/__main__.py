@@ -1,0 +1,3 @@
+from lumina.cli.main import app
+
+app()

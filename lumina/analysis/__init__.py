@@ -1,0 +1,1 @@
+"""Catalog-wide analysis: the gap report (duplicates and bursts to come)."""

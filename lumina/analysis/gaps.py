@@ -1,0 +1,217 @@
+"""The gap report: per metadata type, how many assets it applies to, how many have it, why the
+rest do not, and which stage fills it; plus date details, cameras, file types, missing files,
+failures by error kind and the job order derived from the stage graph.
+
+Status of a type (coverage = count / applicable): ``complete`` (1.0), ``nearly complete``
+(>= 0.95), ``good`` (>= 0.75), ``partial`` (> 0), ``missing`` (0), ``not computed`` (its
+stage does not exist yet). A type that applies to no asset is ``complete`` with coverage 1.0.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import func, select
+
+from lumina.catalog.db import Catalog
+from lumina.catalog.models import CaptureDate, FileInstance, Metadata, Place, StageRecord
+from lumina.errors import error_kind
+from lumina.pipeline.runner import asset_views, plan
+from lumina.stages import STAGES, make_stage
+from lumina.stages.base import GRAPH, SPECS, topological_order
+
+# type -> (stage that fills it, applicability: "all" | "gps", what a missing value means)
+TYPES: tuple[tuple[str, str, str, str], ...] = (
+    ("capture_date", "dates", "all", "no date in file"),
+    ("camera", "metadata", "all", "no camera in file"),
+    ("gps", "geo", "all", "no GPS in file"),
+    ("geohash", "geo", "gps", "no geohash computed"),
+    ("place", "geo", "gps", "no place found near the position"),
+    ("thumbnails", "thumbnails", "all", "no thumbnail"),
+    ("perceptual_hashes", "hashes", "all", "no hashes"),
+    ("quality_score", "quality", "all", "no quality score"),
+    ("clip_embeddings", "embeddings", "all", "no embedding"),
+    ("descriptions", "tags", "all", "no description in file"),
+    ("tags", "tags", "all", "no keywords in file"),
+    ("bursts", "bursts", "all", "not checked for bursts"),
+    ("duplicates", "duplicates", "all", "not checked for duplicates"),
+)
+
+
+def status_of(coverage: float, computed: bool) -> str:
+    if not computed:
+        return "not computed"
+    if coverage >= 1.0:
+        return "complete"
+    if coverage >= 0.95:
+        return "nearly complete"
+    if coverage >= 0.75:
+        return "good"
+    return "partial" if coverage > 0 else "missing"
+
+
+def gap_report(catalog: Catalog) -> dict[str, Any]:
+    """The gap report as a JSON-ready dict (shape documented in the README)."""
+    with catalog.session() as s:
+        views = asset_views(s)
+        ids = set(views)
+        records: dict[str, dict[str, StageRecord]] = {}
+        for rec in s.scalars(select(StageRecord)):
+            if rec.asset_id in ids:
+                records.setdefault(rec.stage, {})[rec.asset_id] = rec
+        meta = {m.asset_id: m for m in s.execute(
+            select(Metadata.asset_id, Metadata.camera_make, Metadata.camera_model, Metadata.description,
+                   Metadata.title, Metadata.keywords, Metadata.gps_latitude, Metadata.gps_longitude))
+            if m.asset_id in ids}
+        places = {p.asset_id: p for p in s.scalars(select(Place)) if p.asset_id in ids}
+        dates = {d.asset_id: d for d in s.scalars(select(CaptureDate)) if d.asset_id in ids}
+        file_types = Counter(v.file_type for v in views.values())
+        file_status = dict(s.execute(select(FileInstance.status, func.count()).group_by(FileInstance.status)).all())
+        file_failures = s.execute(select(FileInstance.path, FileInstance.error)
+                                  .where(FileInstance.status == "failed")).all()
+        pending = {}
+        for spec in GRAPH:
+            if spec.name in STAGES:
+                pending[spec.name] = len(plan(s, make_stage(spec.name, catalog.settings), views))
+            else:
+                pending[spec.name] = len(ids) if spec.scope == "asset" else (1 if ids else 0)
+
+    geo_ran = "geo" in STAGES
+
+    def has_gps(a: str) -> bool:
+        if geo_ran:
+            return a in places and places[a].gps_latitude is not None
+        m = meta.get(a)
+        return m is not None and m.gps_latitude is not None
+
+    have = {
+        "capture_date": lambda a: a in dates and dates[a].capture_time is not None,
+        "camera": lambda a: a in meta and (meta[a].camera_make or meta[a].camera_model) is not None,
+        "gps": has_gps,
+        "geohash": lambda a: a in places and places[a].geohash is not None,
+        "place": lambda a: a in places and places[a].country_code is not None,
+        "descriptions": lambda a: a in meta and bool(meta[a].description or meta[a].title),
+        "tags": lambda a: a in meta and bool(meta[a].keywords),
+    }
+
+    def missing_reason(type_name: str, stage: str, a: str, default: str) -> str:
+        rec = records.get(stage, {}).get(a)
+        for req in SPECS[stage].requires:  # a failed prerequisite explains more than the stage itself
+            r = records.get(req, {}).get(a)
+            if r is not None and r.status == "failed" and (rec is None or rec.status != "ok"):
+                return f"{req} failed: {error_kind(r.error)}"
+        if stage not in STAGES:
+            return f"stage not available yet: {stage}"
+        if rec is None:
+            return f"stage not run yet: {stage}"
+        if rec.status == "failed":
+            return f"{stage} failed: {error_kind(rec.error)}"
+        if type_name == "gps" and a in places and places[a].rejected:
+            return "GPS rejected: " + "; ".join(sorted({r["reason"] for r in places[a].rejected}))
+        return default
+
+    metadata_rows = []
+    for type_name, stage, applies, default in TYPES:
+        applicable = [a for a in ids if applies == "all" or has_gps(a)]
+        test = have.get(type_name)
+        got = [a for a in applicable if test is not None and test(a)]
+        got_set = set(got)
+        reasons = Counter(missing_reason(type_name, stage, a, default) for a in applicable if a not in got_set)
+        coverage = round(len(got) / len(applicable), 4) if applicable else 1.0
+        metadata_rows.append({
+            "type": type_name, "applicable": len(applicable), "count": len(got), "coverage": coverage,
+            "gap": len(applicable) - len(got), "status": status_of(coverage, stage in STAGES),
+            "reasons": dict(reasons.most_common()), "fill_job": stage,
+        })
+
+    stage_failures: dict[str, Counter] = {}
+    for stage, recs in records.items():
+        for rec in recs.values():
+            if rec.status == "failed":
+                stage_failures.setdefault(stage, Counter())[error_kind(rec.error)] += 1
+    by_kind = Counter(error_kind(e) for _, e in file_failures)
+    for c in stage_failures.values():
+        by_kind.update(c)
+
+    cameras = Counter((m.camera_make, m.camera_model) for m in meta.values()
+                      if m.camera_make or m.camera_model)
+    dated = [d for d in dates.values() if d.capture_time is not None]
+    flag_counts = Counter(f for d in dates.values() for f in (d.flags or []))
+    report = {
+        "catalog": str(catalog.path),
+        "total_assets": len(ids),
+        "metadata": metadata_rows,
+        "dates": {
+            "dated": len(dated),
+            "by_source": dict(Counter(d.capture_time_source for d in dated).most_common()),
+            "confidence_ge_95": sum(1 for d in dated if (d.capture_time_confidence or 0) >= 95),
+            "known_utc_offset": sum(1 for d in dated if d.utc_offset_minutes is not None),
+            "estimated": flag_counts.get("estimated", 0),
+            "suspicious": flag_counts.get("suspicious", 0),
+            "conflicting": flag_counts.get("conflicting", 0),
+            "flags": dict(flag_counts.most_common()),
+        },
+        "cameras": [{"make": mk, "model": md, "count": n} for (mk, md), n in cameras.most_common(20)],
+        "file_types": dict(file_types.most_common()),
+        "files": {"present": file_status.get("present", 0), "missing": file_status.get("missing", 0),
+                  "failed": file_status.get("failed", 0), "unsettled": file_status.get("unsettled", 0),
+                  "ignored": file_status.get("ignored", 0)},
+        "missing_files": file_status.get("missing", 0),
+        "failures": {
+            "by_kind": dict(by_kind.most_common()),
+            "by_stage": {st: dict(c.most_common()) for st, c in sorted(stage_failures.items())},
+            "files": [{"path": p, "error": e} for p, e in sorted(file_failures)[:100]],
+        },
+        "job_order": [{"stage": n, "requires": list(SPECS[n].requires), "scope": SPECS[n].scope,
+                       "available": n in STAGES, "pending": pending[n]} for n in topological_order()],
+    }
+    return report
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown tables."""
+    out = [f"# Gap report: {report['catalog']}", "", f"Assets: {report['total_assets']}", "",
+           "| type | applicable | count | coverage | gap | status | reasons | fill job |",
+           "|---|---|---|---|---|---|---|---|"]
+    for m in report["metadata"]:
+        reasons = "; ".join(f"{k} ({v})" for k, v in m["reasons"].items()) or "-"
+        out.append(f"| {m['type']} | {m['applicable']} | {m['count']} | {m['coverage']:.1%} | {m['gap']} | "
+                   f"{m['status']} | {reasons} | {m['fill_job']} |")
+    d = report["dates"]
+    out += ["", "## Capture dates", "", f"Dated: {d['dated']}; confidence >= 95: {d['confidence_ge_95']}; "
+            f"known UTC offset: {d['known_utc_offset']}; estimated: {d['estimated']}; suspicious: {d['suspicious']}; "
+            f"conflicting: {d['conflicting']}", "", "| source | assets |", "|---|---|"]
+    out += [f"| {k} | {v} |" for k, v in d["by_source"].items()]
+    out += ["", "## Cameras", "", "| make | model | assets |", "|---|---|---|"]
+    out += [f"| {c['make'] or '-'} | {c['model'] or '-'} | {c['count']} |" for c in report["cameras"]]
+    out += ["", "## File types", "", "| type | assets |", "|---|---|"]
+    out += [f"| {k} | {v} |" for k, v in report["file_types"].items()]
+    f = report["files"]
+    out += ["", "## Files", "", ", ".join(f"{k}: {v}" for k, v in f.items()),
+            "", "## Failures by error kind", "", "| kind | count |", "|---|---|"]
+    out += [f"| {k} | {v} |" for k, v in report["failures"]["by_kind"].items()]
+    out += ["", "## Job order (from the stage graph)", "", "| # | stage | requires | available | pending |",
+            "|---|---|---|---|---|"]
+    out += [f"| {i} | {j['stage']} | {', '.join(j['requires']) or '-'} | {'yes' if j['available'] else 'not yet'} | "
+            f"{j['pending']} |" for i, j in enumerate(report["job_order"], 1)]
+    return "\n".join(out) + "\n"
+
+
+def to_html(report: dict[str, Any]) -> str:
+    """The report as a standalone HTML page (all text escaped)."""
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(m['type'])}</td><td>{m['applicable']}</td><td>{m['count']}</td><td>{m['coverage']:.1%}</td>"
+        f"<td>{m['gap']}</td><td>{e(m['status'])}</td><td>{e('; '.join(f'{k} ({v})' for k, v in m['reasons'].items()))}"
+        f"</td><td>{e(m['fill_job'])}</td></tr>" for m in report["metadata"])
+    fails = "".join(f"<tr><td>{e(k)}</td><td>{v}</td></tr>" for k, v in report["failures"]["by_kind"].items())
+    jobs = "".join(f"<li>{e(j['stage'])} ({j['pending']} pending{'' if j['available'] else ', not available yet'})</li>"
+                   for j in report["job_order"])
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Lumina gap report</title></head><body>"
+            f"<h1>Gap report: {e(report['catalog'])}</h1><p>Assets: {report['total_assets']}</p>"
+            f"<table border='1'><tr><th>type</th><th>applicable</th><th>count</th><th>coverage</th><th>gap</th>"
+            f"<th>status</th><th>reasons</th><th>fill job</th></tr>{rows}</table>"
+            f"<h2>Failures by error kind</h2><table border='1'>{fails}</table><h2>Job order</h2><ol>{jobs}</ol>"
+            f"</body></html>\n")

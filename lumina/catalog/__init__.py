@@ -1,0 +1,1 @@
+"""The catalog: SQLAlchemy models, Alembic migrations and queries (SQLite by default)."""

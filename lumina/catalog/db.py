@@ -1,0 +1,125 @@
+"""Open a catalog folder: its SQLite database (WAL) migrated to the newest schema.
+
+Layout of a catalog folder::
+
+    DIR/catalog.db      SQLite database (WAL mode)
+    DIR/lumina.toml     optional settings
+    DIR/thumbnails/     derived files (later stages)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from lumina.errors import CatalogError, ConfigError
+from lumina.settings import load_settings
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+DB_NAME = "catalog.db"
+# Newest migration; a test checks it equals Alembic's head. Knowing it lets an up-to-date catalog
+# open without importing Alembic (a third of a second on every command).
+HEAD_REVISION = "0002"
+
+
+def catalog_dir_from(option: str | os.PathLike | None) -> Path:
+    """The catalog folder from ``--catalog`` or ``LUMINA_CATALOG``.
+
+    Raises:
+        ConfigError: if neither is given.
+    """
+    value = option or os.environ.get("LUMINA_CATALOG")
+    if not value:
+        raise ConfigError("no catalog folder: pass --catalog DIR or set LUMINA_CATALOG")
+    return Path(value).expanduser().absolute()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def alembic_config(url: str):
+    """Alembic configuration pointing at the packaged migrations."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url)
+    return cfg
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        try:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except OperationalError:  # no alembic_version table: a new, empty database
+            return None
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the database to the newest migration if it is behind (no-op when current)."""
+    if current_revision(engine) == HEAD_REVISION:
+        return
+    from alembic import command
+
+    cfg = alembic_config(str(engine.url))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+@dataclass
+class Catalog:
+    """An open catalog: its folder, engine, session factory and settings."""
+
+    path: Path
+    engine: Engine
+    sessions: sessionmaker[Session]
+    settings: dict[str, Any]
+
+    def session(self) -> Session:
+        return self.sessions()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_catalog(path: str | os.PathLike | None, create: bool = True,
+                 overrides: dict[str, Any] | None = None) -> Catalog:
+    """Open (and if needed create and migrate) the catalog in folder ``path``.
+
+    Args:
+        path: catalog folder; ``None`` means ``LUMINA_CATALOG``.
+        create: create the folder and database if missing; else raise.
+        overrides: setting values from the command line.
+    Raises:
+        ConfigError: no folder given, or bad settings.
+        CatalogError: the folder or database cannot be created or opened.
+    """
+    folder = catalog_dir_from(path)
+    db = folder / DB_NAME
+    if not db.exists() and not create:
+        raise CatalogError(f"no catalog at {folder}; run `lumina scan PATH --catalog {folder}` first")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CatalogError(f"cannot create catalog folder {folder}: {exc}") from exc
+    engine = create_engine(f"sqlite:///{db}")
+    event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        migrate(engine)
+    except Exception as exc:  # any driver error here means the catalog is unusable
+        engine.dispose()
+        raise CatalogError(f"cannot open catalog {db}: {exc}") from exc
+    return Catalog(folder, engine, sessionmaker(engine, expire_on_commit=False), load_settings(folder, overrides))

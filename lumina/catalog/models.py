@@ -1,0 +1,172 @@
+"""SQLAlchemy 2 models of the catalog. The schema is owned by the Alembic migrations in
+``lumina/catalog/migrations``; change a model only together with a new migration.
+
+Files (instances on disk) are kept apart from assets (content): ``asset_id`` is the
+lowercase SHA-256 hex of the bytes, so byte-identical copies are one asset with several files.
+Paths are stored as the exact file-system bytes (``path_bytes``) plus a display string.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Source(Base):
+    """A library folder registered by ``lumina scan``."""
+
+    __tablename__ = "sources"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path_bytes: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    added_at: Mapped[datetime]
+    last_scan_at: Mapped[datetime | None]
+
+
+class Scan(Base):
+    """One run of ``lumina scan`` with its counts."""
+
+    __tablename__ = "scans"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    roots: Mapped[list] = mapped_column(JSON)
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Asset(Base):
+    """Content: one per distinct SHA-256."""
+
+    __tablename__ = "assets"
+    asset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    media_kind: Mapped[str] = mapped_column(String(8))  # photo | video
+    file_type: Mapped[str] = mapped_column(String(16))  # jpeg, heic, raw, mp4, ...
+    detected_by: Mapped[str] = mapped_column(String(12))  # extension | content
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active | rejected
+    first_seen_at: Mapped[datetime]
+
+
+class FileInstance(Base):
+    """A path on disk. ``status``: present | missing | unsettled | failed | ignored."""
+
+    __tablename__ = "files"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    path_bytes: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    asset_id: Mapped[str | None] = mapped_column(ForeignKey("assets.asset_id"), index=True)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
+    inode: Mapped[int | None] = mapped_column(BigInteger)
+    device: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    warnings: Mapped[list] = mapped_column(JSON, default=list)
+    sidecar_path_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sidecar_signature: Mapped[str | None] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime]
+    last_seen_scan: Mapped[int | None] = mapped_column(Integer)
+
+
+class StageRecord(Base):
+    """What one stage did to one asset: the planner's source of truth for remaining work."""
+
+    __tablename__ = "stage_records"
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.asset_id"), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    params_hash: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(8))  # ok | failed | skipped
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[datetime]
+    __table_args__ = (Index("ix_stage_records_stage_status", "stage", "status"),)
+
+
+class Metadata(Base):
+    """Typed values read by the ``metadata`` stage (ExifTool), plus its raw JSON."""
+
+    __tablename__ = "metadata"
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.asset_id"), primary_key=True)
+    camera_make: Mapped[str | None] = mapped_column(Text, index=True)
+    camera_model: Mapped[str | None] = mapped_column(Text)
+    camera_serial: Mapped[str | None] = mapped_column(Text)
+    lens: Mapped[str | None] = mapped_column(Text)
+    focal_length_mm: Mapped[float | None]
+    f_number: Mapped[float | None]
+    exposure_time_s: Mapped[float | None]
+    iso: Mapped[int | None]
+    orientation: Mapped[int | None]
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    mime_type: Mapped[str | None] = mapped_column(Text)
+    gps_latitude: Mapped[float | None]
+    gps_longitude: Mapped[float | None]
+    gps_altitude_m: Mapped[float | None]
+    burst_uuid: Mapped[str | None] = mapped_column(Text)
+    burst_sequence: Mapped[str | None] = mapped_column(Text)
+    image_unique_id: Mapped[str | None] = mapped_column(Text)
+    rating: Mapped[int | None]
+    title: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    keywords: Mapped[list] = mapped_column(JSON, default=list)
+    flags: Mapped[list] = mapped_column(JSON, default=list)
+    sidecar_path: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict] = mapped_column(JSON)  # ExifTool JSON of the file
+    sidecar_tags: Mapped[dict | None] = mapped_column(JSON)  # ExifTool JSON of the XMP sidecar
+
+
+class CaptureDate(Base):
+    """The ``dates`` stage's choice of capture time, and every candidate it weighed.
+
+    ``capture_time`` is local wall-clock time in ISO 8601 with every sub-second digit the source
+    gives; ``capture_time_utc`` the same instant in UTC when the offset is known (for sorting).
+    """
+
+    __tablename__ = "capture_dates"
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.asset_id"), primary_key=True)
+    capture_time: Mapped[str | None] = mapped_column(String(40))
+    capture_time_utc: Mapped[str | None] = mapped_column(String(40), index=True)
+    capture_time_source: Mapped[str | None] = mapped_column(String(64))
+    capture_time_confidence: Mapped[int | None]
+    utc_offset_minutes: Mapped[int | None]
+    utc_offset_source: Mapped[str | None] = mapped_column(String(64))
+    flags: Mapped[list] = mapped_column(JSON, default=list)
+    candidates: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class Place(Base):
+    """The ``geo`` stage's validated position, geohash, place and time zone."""
+
+    __tablename__ = "places"
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.asset_id"), primary_key=True)
+    gps_latitude: Mapped[float | None]
+    gps_longitude: Mapped[float | None]
+    gps_altitude_m: Mapped[float | None]
+    gps_source: Mapped[str | None] = mapped_column(String(32))
+    geohash: Mapped[str | None] = mapped_column(String(12), index=True)
+    country_code: Mapped[str | None] = mapped_column(String(2), index=True)
+    region: Mapped[str | None] = mapped_column(Text)
+    city: Mapped[str | None] = mapped_column(Text)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    flags: Mapped[list] = mapped_column(JSON, default=list)
+    rejected: Mapped[list] = mapped_column(JSON, default=list)  # positions read but not used, with reasons
+
+
+class UserOverride(Base):
+    """A value the user set (``lumina set-date``, later the API). Stored in the catalog only,
+    never written into the library; it wins over every value read from files."""
+
+    __tablename__ = "user_overrides"
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.asset_id"), primary_key=True)
+    field: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    set_at: Mapped[datetime]

@@ -1,0 +1,95 @@
+"""Read-side queries shared by the CLI (and later the API): one asset explained (``lumina show``)."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from sqlalchemy import inspect, select
+
+from lumina.catalog.models import Asset, CaptureDate, FileInstance, Metadata, Place, StageRecord
+from lumina.errors import CatalogError
+
+# Keys of `lumina show --format json` that are always present (null when unknown).
+SHOW_KEYS = ("asset_id", "paths", "capture_time", "capture_time_source", "capture_time_confidence",
+             "utc_offset_minutes", "date_flags", "camera_make", "camera_model", "gps_latitude", "gps_longitude",
+             "geohash", "country_code", "city", "timezone", "width", "height", "stages")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _row(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    if obj is None:
+        return None
+    return {c.key: getattr(obj, c.key) for c in inspect(obj).mapper.column_attrs if c.key not in skip}
+
+
+def find_file(session, ref: str) -> FileInstance | None:
+    """The file row for a path as given on the command line (absolute or relative)."""
+    raw = os.fsencode(ref)
+    for candidate in (os.path.abspath(raw), os.path.realpath(raw)):
+        row = session.scalar(select(FileInstance).where(FileInstance.path_bytes == candidate))
+        if row is not None:
+            return row
+    return None
+
+
+def describe(session, ref: str) -> dict[str, Any]:
+    """Everything the catalog knows about one file or asset.
+
+    Args:
+        ref: a file path, or an asset id (64 lowercase hex digits).
+    Returns:
+        A dict with every key of ``SHOW_KEYS`` plus ``files``, ``file_type``, ``media_kind``,
+        ``size_bytes``, ``metadata``, ``date_candidates``, ``place`` and ``error``; paths are
+        str with undecodable bytes as surrogate escapes (``os.fsdecode``).
+    Raises:
+        CatalogError: if neither a file nor an asset matches ``ref``.
+    """
+    asset_id = ref if _SHA256.match(ref) else None
+    file_row = None
+    if asset_id is None or session.get(Asset, asset_id) is None:
+        file_row = find_file(session, ref)
+        if file_row is None:
+            raise CatalogError(f"{ref!r} is not in this catalog (not a catalogued path or asset id)")
+        asset_id = file_row.asset_id
+    doc: dict[str, Any] = {k: None for k in SHOW_KEYS}
+    doc.update(paths=[], date_flags=[], stages={}, files=[], metadata=None, date_candidates=[], place=None,
+               file_type=None, media_kind=None, size_bytes=None, error=None)
+    if asset_id is None:  # a file that never became an asset (dangling link, unreadable, unsettled, not a photo)
+        doc.update(paths=[os.fsdecode(file_row.path_bytes)], error=file_row.error,
+                   files=[_file_doc(file_row)])
+        return doc
+    asset = session.get(Asset, asset_id)
+    files = session.scalars(select(FileInstance).where(FileInstance.asset_id == asset_id)
+                            .order_by(FileInstance.path_bytes)).all()
+    doc.update(asset_id=asset_id, file_type=asset.file_type, media_kind=asset.media_kind, size_bytes=asset.size_bytes,
+               paths=[os.fsdecode(f.path_bytes) for f in files if f.status == "present"],
+               files=[_file_doc(f) for f in files])
+    meta = session.get(Metadata, asset_id)
+    if meta is not None:
+        doc.update(camera_make=meta.camera_make, camera_model=meta.camera_model, width=meta.width, height=meta.height,
+                   gps_latitude=meta.gps_latitude, gps_longitude=meta.gps_longitude)
+        doc["metadata"] = _row(meta, skip=("asset_id", "tags", "sidecar_tags"))
+    place = session.get(Place, asset_id)
+    if place is not None:  # the geo stage's validated position replaces the raw one
+        doc.update(gps_latitude=place.gps_latitude, gps_longitude=place.gps_longitude, geohash=place.geohash,
+                   country_code=place.country_code, city=place.city, timezone=place.timezone)
+        doc["place"] = _row(place, skip=("asset_id",))
+    dates = session.get(CaptureDate, asset_id)
+    if dates is not None:
+        doc.update(capture_time=dates.capture_time, capture_time_source=dates.capture_time_source,
+                   capture_time_confidence=dates.capture_time_confidence,
+                   utc_offset_minutes=dates.utc_offset_minutes, date_flags=list(dates.flags or []),
+                   date_candidates=dates.candidates)
+    for rec in session.scalars(select(StageRecord).where(StageRecord.asset_id == asset_id)):
+        doc["stages"][rec.stage] = {"status": rec.status, "error": rec.error, "version": rec.version,
+                                    "duration_ms": round(rec.duration_ms, 3),
+                                    "finished_at": rec.finished_at.isoformat() + "Z"}
+    return doc
+
+
+def _file_doc(f: FileInstance) -> dict[str, Any]:
+    return {"path": os.fsdecode(f.path_bytes), "status": f.status, "size_bytes": f.size_bytes,
+            "mtime_ns": f.mtime_ns, "error": f.error, "warnings": f.warnings or [],
+            "sidecar": os.fsdecode(f.sidecar_path_bytes) if f.sidecar_path_bytes else None}

@@ -1,0 +1,19 @@
+"""The ``lumina`` Typer application: registers one function per command."""
+
+from __future__ import annotations
+
+import typer
+
+from lumina.cli.gaps import gaps_command
+from lumina.cli.scan import scan_command
+from lumina.cli.show import show_command
+
+app = typer.Typer(name="lumina", help="Catalog a photo library in place and report what it holds and lacks.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app.command("scan")(scan_command)
+app.command("show")(show_command)
+app.command("gaps")(gaps_command)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,41 @@
+"""``lumina scan PATH... --catalog DIR``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lumina.cli.common import CatalogOpt, Format, emit_json, err, errors_to_exit, progress_bar
+
+
+def scan_command(
+    paths: Annotated[list[Path], typer.Argument(help="Library folders to catalog (read only, never written)")],
+    catalog: CatalogOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Re-run every stage on every asset")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Re-run stages that failed before")] = False,
+    workers: Annotated[int | None, typer.Option("--workers", help="Worker processes (default: all cores)")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Summary format")] = Format.table,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+) -> None:
+    """Catalog photos and videos in PATHS; only new or changed files are read.
+
+    Exits 0 even when single files fail (they are recorded); non-zero only when the scan cannot run.
+    """
+    with errors_to_exit():
+        from lumina.catalog.db import open_catalog
+        from lumina.pipeline.scan import scan
+        cat = open_catalog(catalog, overrides={"workers": workers})
+        with progress_bar(enabled=not quiet and fmt is Format.table) as progress:
+            counts = scan(cat, paths, force=force, retry_failed=retry_failed, progress=progress)
+        cat.close()
+    doc = counts.as_dict()
+    if fmt is Format.json:
+        emit_json(doc)
+        return
+    stages = ", ".join(f"{k} {v['ok']} ok/{v['failed']} failed" for k, v in doc.pop("stages").items()) or "nothing to do"
+    err.print(f"files: {doc['new']} new, {doc['changed']} changed, {doc['unchanged']} unchanged, "
+              f"{doc['missing']} missing, {doc['failed']} failed, {doc['unsettled']} unsettled, "
+              f"{doc['ignored']} not photos", highlight=False)
+    err.print(f"stages: {stages}", highlight=False)

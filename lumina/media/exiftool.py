@@ -1,0 +1,170 @@
+"""ExifTool, kept running in ``-stay_open`` mode (through PyExifTool), read in batches.
+
+One ``ExifToolSession`` per worker process. ``read()`` sends a batch of files in one request;
+if ExifTool hangs past the deadline or dies, the process is killed, restarted and the batch
+is retried file by file, so one bad file costs one failure record and nothing else.
+
+Tags come back as ExifTool's JSON with ``-G -n``: keys are ``"Group:Tag"`` with family-0
+groups (``"EXIF:DateTimeOriginal"``, ``"Composite:GPSLatitude"``), values unconverted numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import threading
+import time
+import warnings
+from collections.abc import Sequence
+
+import exiftool
+import exiftool.exiftool as _pyexiftool
+
+from lumina.errors import ExifToolError, error_text
+
+COMMON_ARGS = ["-G", "-n", "-j", "-api", "LargeFileSupport=1"]
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _Died(Exception):
+    pass
+
+
+_deadline = threading.local()
+
+
+def _read_until(fd: int, b_endswith: bytes, block_size: int) -> bytes:
+    """Replacement for PyExifTool's reader that honours a deadline and stops on EOF.
+
+    PyExifTool 0.5 waits in ``select()`` without a timeout, and loops forever on EOF when
+    ExifTool dies; both would hang a scan on one hostile file.
+    """
+    chunks: list[bytes] = []
+    tail = len(b_endswith) + 4
+    end = getattr(_deadline, "at", None)
+    while not _pyexiftool._get_buffer_end(chunks, tail).strip().endswith(b_endswith):
+        wait = None if end is None else max(0.0, end - time.monotonic())
+        ready, _, _ = select.select([fd], [], [], wait)
+        if not ready:
+            raise _Timeout()
+        chunk = os.read(fd, block_size)
+        if not chunk:
+            raise _Died()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+_pyexiftool._read_fd_endswith = _read_until
+
+
+def find_exiftool(executable: str = "exiftool") -> str:
+    """Absolute path of the ExifTool executable.
+
+    Raises:
+        ExifToolError: if it is not installed.
+    """
+    found = shutil.which(executable)
+    if not found:
+        raise ExifToolError(f"exiftool not found ({executable!r}); install libimage-exiftool-perl "
+                            "or set LUMINA_EXIFTOOL_PATH")
+    return found
+
+
+class ExifToolSession:
+    """A long-lived ExifTool process.
+
+    Args:
+        executable: ExifTool command or path.
+        timeout_s: longest wait for one request (a batch, or one file on retry), seconds.
+    Raises:
+        ExifToolError: if ExifTool cannot be started.
+    """
+
+    def __init__(self, executable: str = "exiftool", timeout_s: float = 60.0):
+        self.executable = find_exiftool(executable)
+        self.timeout_s = timeout_s
+        self.restarts = 0
+        self._et: exiftool.ExifTool | None = None
+
+    def _start(self) -> exiftool.ExifTool:
+        if self._et is None or not self._et.running:
+            et = exiftool.ExifTool(executable=self.executable, common_args=COMMON_ARGS)
+            try:
+                et.run()
+            except (OSError, RuntimeError) as exc:
+                raise ExifToolError(f"cannot start {self.executable}: {exc}") from exc
+            self._et = et
+        return self._et
+
+    def close(self) -> None:
+        """Stop the ExifTool process (idempotent)."""
+        et, self._et = self._et, None
+        if et is not None and et.running:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    et.terminate(timeout=2)
+                except (OSError, ValueError):
+                    et._process.kill()
+                    et._flag_running_false()
+
+    def __enter__(self) -> ExifToolSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, paths: Sequence[bytes]) -> list[dict]:
+        et = self._start()
+        _deadline.at = time.monotonic() + self.timeout_s
+        try:
+            raw = et.execute(*paths, raw_bytes=True)
+        except (_Timeout, _Died, BrokenPipeError, OSError):
+            self.restarts += 1
+            self.close()
+            raise
+        finally:
+            _deadline.at = None
+        text = raw.decode("utf-8", "surrogateescape").strip()
+        return json.loads(text) if text else []
+
+    def read(self, paths: Sequence[bytes]) -> dict[bytes, dict | str]:
+        """Read the tags of several files.
+
+        Args:
+            paths: file system paths as bytes (``os.fsencode``), any names allowed.
+        Returns:
+            For each path, its tag dict, or an error text ``"exiftool_error: …"`` /
+            ``"exiftool_timeout: …"`` when ExifTool could not read it.
+        """
+        try:
+            return self._match(paths, self._request(paths))
+        except (_Timeout, _Died, BrokenPipeError, OSError, ValueError):
+            pass
+        out: dict[bytes, dict | str] = {}
+        for path in paths:  # retry one by one: one bad file costs one failure
+            try:
+                out.update(self._match([path], self._request([path])))
+            except _Timeout:
+                out[path] = error_text("exiftool_timeout", f"no answer within {self.timeout_s:g} s")
+            except (_Died, BrokenPipeError, OSError) as exc:
+                out[path] = error_text("exiftool_error", f"ExifTool died on this file ({type(exc).__name__})")
+            except ValueError as exc:
+                out[path] = error_text("exiftool_error", f"unparsable ExifTool output: {exc}")
+        return out
+
+    @staticmethod
+    def _match(paths: Sequence[bytes], docs: list[dict]) -> dict[bytes, dict | str]:
+        by_path = {os.fsencode(d.get("SourceFile", "")): d for d in docs}
+        out: dict[bytes, dict | str] = {}
+        for path in paths:
+            doc = by_path.get(path)
+            if doc is None and len(paths) == 1 and len(docs) == 1:
+                doc = docs[0]
+            out[path] = doc if doc is not None else error_text("exiftool_error", "ExifTool returned nothing for this file")
+        return out

@@ -1,0 +1,1 @@
+"""Finding the work (walk, plan) and doing it (runner, single writer)."""

@@ -1,0 +1,261 @@
+"""Incremental scan: register sources, walk them, record file instances and assets, then run
+the stages that are missing or stale.
+
+An unchanged file (same size, mtime_ns and inode as recorded) is only stat'ed: it is neither
+read nor sent to ExifTool. A new or changed file is hashed (SHA-256 = asset_id); a moved or
+renamed file therefore finds its asset again and keeps its analysis. Files not seen under a
+scanned root are marked ``missing``, never deleted. A file modified less than ``settle_s``
+ago, or whose size/mtime changes while it is read, is ``unsettled`` and left for a later scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import select, update
+
+from lumina.catalog.db import Catalog
+from lumina.catalog.models import Asset, FileInstance, Scan, Source
+from lumina.errors import ConfigError, error_text
+from lumina.media.detect import SNIFF_BYTES, MediaType, by_content, by_extension, is_sidecar
+from lumina.pipeline.walk import WalkEntry, walk
+
+Progress = Callable[[str, int, int | None], None]  # (phase, done, total or None)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def display(path: bytes) -> str:
+    """A printable form of a path (invalid UTF-8 bytes as backslash escapes)."""
+    return path.decode("utf-8", "backslashreplace")
+
+
+@dataclass
+class ScanCounts:
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    missing: int = 0
+    failed: int = 0
+    unsettled: int = 0
+    ignored: int = 0
+    bytes_read: int = 0
+    stages: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class _Prev:
+    id: int
+    size: int | None
+    mtime_ns: int | None
+    inode: int | None
+    asset_id: str | None
+    status: str
+    sidecar_signature: str | None
+
+
+def _hash_file(path: bytes, chunk: int) -> tuple[str, int, os.stat_result]:
+    """SHA-256 hex, bytes read, and the stat taken after reading (to detect writers)."""
+    h = hashlib.sha256()
+    n = 0
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+            n += len(block)
+        st = os.fstat(f.fileno())
+    return h.hexdigest(), n, st
+
+
+def _sniff(path: bytes) -> MediaType | None:
+    with open(path, "rb") as f:
+        return by_content(f.read(SNIFF_BYTES))
+
+
+def _sidecar_for(path: bytes, sidecars: dict[bytes, os.stat_result]) -> bytes | None:
+    """``name.ext.xmp`` first, then ``name.xmp`` (either case of the xmp extension)."""
+    stem = path.rsplit(b".", 1)[0] if b"." in os.path.basename(path) else path
+    for candidate in (path + b".xmp", path + b".XMP", stem + b".xmp", stem + b".XMP"):
+        if candidate in sidecars and candidate != path:
+            return candidate
+    return None
+
+
+def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: bool = False,
+         retry_failed: bool = False, run_stages: bool = True, progress: Progress | None = None) -> ScanCounts:
+    """Scan library folders into the catalog and run the stages that are due.
+
+    Args:
+        roots: library folders (registered as sources).
+        force: re-run every stage on every asset.
+        retry_failed: re-run stages whose record is ``failed``.
+        run_stages: False to only register files (used by benchmarks and tests).
+        progress: callback ``(phase, done, total)``.
+    Returns:
+        Counts of what the scan found and did; ``stages`` holds per-stage counts.
+    Raises:
+        ConfigError: if a root is not a readable folder.
+    """
+    from lumina.pipeline.runner import run_pipeline  # the runner imports scan's helpers
+
+    settings = catalog.settings
+    settle_ns = int(float(settings["settle_s"]) * 1e9)
+    chunk = int(settings["hash_chunk_bytes"])
+    counts = ScanCounts()
+    root_paths = []
+    for r in roots:
+        p = os.path.abspath(os.fsencode(r))
+        if not os.path.isdir(p):
+            raise ConfigError(f"{display(p)} is not a folder")
+        root_paths.append(p)
+    catalog_path = os.fsencode(catalog.path)
+
+    with catalog.session() as s:
+        scan_row = Scan(started_at=now(), roots=[display(p) for p in root_paths], counts={})
+        s.add(scan_row)
+        sources = {}
+        for p in root_paths:
+            src = s.scalar(select(Source).where(Source.path_bytes == p))
+            if src is None:
+                src = Source(path_bytes=p, path=display(p), added_at=now())
+                s.add(src)
+            src.last_scan_at = now()
+            sources[p] = src
+        s.commit()
+        scan_id = scan_row.id
+        prev = {row.path_bytes: _Prev(row.id, row.size_bytes, row.mtime_ns, row.inode, row.asset_id, row.status,
+                                       row.sidecar_signature)
+                for row in s.execute(select(FileInstance.path_bytes, FileInstance.id, FileInstance.size_bytes,
+                                            FileInstance.mtime_ns, FileInstance.inode, FileInstance.asset_id,
+                                            FileInstance.status, FileInstance.sidecar_signature))}
+        known_assets = set(s.scalars(select(Asset.asset_id)))
+
+        # 1. walk: cheap (stat only)
+        entries: list[tuple[bytes, WalkEntry]] = []
+        sidecars: dict[bytes, os.stat_result] = {}
+        for root in root_paths:
+            for e in walk(root, skip={catalog_path}):
+                if e.st is not None and is_sidecar(os.path.basename(e.path).decode("utf-8", "replace")):
+                    sidecars[e.path] = e.st
+                else:
+                    entries.append((root, e))
+                if progress and len(entries) % 500 == 0:
+                    progress("walk", len(entries), None)
+
+        # 2. register new/changed files; stat-only for unchanged ones
+        seen: set[bytes] = set()
+        unchanged_ids: list[int] = []
+        pending = 0
+        for i, (root, e) in enumerate(entries):
+            seen.add(e.path)
+            if progress and i % 200 == 0:
+                progress("files", i, len(entries))
+            old = prev.get(e.path)
+            sidecar = _sidecar_for(e.path, sidecars) if e.st is not None else None
+            sidecar_sig = f"{sidecars[sidecar].st_size}:{sidecars[sidecar].st_mtime_ns}" if sidecar else None
+            if e.error is not None:
+                counts.failed += 1
+                _upsert_file(s, old, sources[root].id, e.path, None, "failed", e.error, None, None, scan_id)
+                continue
+            st = e.st
+            if (old is not None and old.status in ("present", "ignored") and old.size == st.st_size
+                    and old.mtime_ns == st.st_mtime_ns and old.inode == st.st_ino):
+                counts.unchanged += 1
+                unchanged_ids.append(old.id)
+                if old.sidecar_signature != sidecar_sig:
+                    s.execute(update(FileInstance).where(FileInstance.id == old.id).values(
+                        sidecar_path_bytes=sidecar, sidecar_signature=sidecar_sig))
+                continue
+            counts.new += old is None
+            counts.changed += old is not None and old.status not in ("unsettled", "failed")
+            row = _register(s, e, old, sources[root].id, scan_id, settle_ns, chunk, known_assets, counts)
+            if row is not None:
+                row.sidecar_path_bytes, row.sidecar_signature = sidecar, sidecar_sig
+            pending += 1
+            if pending % 500 == 0:
+                s.commit()
+        for i in range(0, len(unchanged_ids), 900):
+            s.execute(update(FileInstance).where(FileInstance.id.in_(unchanged_ids[i:i + 900]))
+                      .values(last_seen_scan=scan_id))
+
+        # 3. files no longer on disk under the scanned roots
+        gone = [old.id for path, old in prev.items()
+                if path not in seen and old.status != "missing"
+                and any(path.startswith(r.rstrip(b"/") + b"/") for r in root_paths)]
+        for i in range(0, len(gone), 900):
+            s.execute(update(FileInstance).where(FileInstance.id.in_(gone[i:i + 900])).values(status="missing"))
+        counts.missing = len(gone)
+        s.commit()
+
+    if run_stages:
+        counts.stages = run_pipeline(catalog, force=force, retry_failed=retry_failed, progress=progress)
+    with catalog.session() as s:
+        row = s.get(Scan, scan_id)
+        row.finished_at = now()
+        row.counts = counts.as_dict()
+        s.commit()
+    return counts
+
+
+def _upsert_file(s, old: _Prev | None, source_id: int, path: bytes, st: os.stat_result | None, status: str,
+                 error: str | None, asset_id: str | None, warnings: list | None, scan_id: int) -> FileInstance:
+    row = s.get(FileInstance, old.id) if old is not None else None
+    if row is None:
+        row = FileInstance(source_id=source_id, path_bytes=path, path=display(path), first_seen_at=now())
+        s.add(row)
+    row.status, row.error, row.asset_id, row.last_seen_scan = status, error, asset_id, scan_id
+    row.size_bytes = st.st_size if st else None
+    row.mtime_ns = st.st_mtime_ns if st else None
+    row.inode = st.st_ino if st else None
+    row.device = st.st_dev if st else None
+    row.warnings = warnings or []
+    return row
+
+
+def _register(s, e: WalkEntry, old: _Prev | None, source_id: int, scan_id: int, settle_ns: int, chunk: int,
+              known_assets: set[str], counts: ScanCounts) -> FileInstance | None:
+    """Classify, hash and record one new or changed file; returns its row."""
+    st = e.st
+    warnings = []
+    try:
+        e.path.decode("utf-8")
+    except UnicodeDecodeError:
+        warnings.append("undecodable_name: the file name is not valid UTF-8; shown with escapes")
+    if time.time_ns() - st.st_mtime_ns < settle_ns:
+        counts.unsettled += 1
+        return _upsert_file(s, old, source_id, e.path, st, "unsettled", "modified moments ago; waiting for it to settle",
+                            None, warnings, scan_id)
+    try:
+        kind = by_extension(os.path.basename(e.path).decode("utf-8", "replace")) or _sniff(e.path)
+        if kind is None:
+            counts.ignored += 1
+            return _upsert_file(s, old, source_id, e.path, st, "ignored", None, None, warnings, scan_id)
+        digest, n, after = _hash_file(e.path, chunk)
+    except FileNotFoundError:
+        counts.failed += 1
+        return _upsert_file(s, old, source_id, e.path, st, "failed", error_text("vanished", "removed during the scan"),
+                            None, warnings, scan_id)
+    except OSError as exc:
+        counts.failed += 1
+        return _upsert_file(s, old, source_id, e.path, st, "failed",
+                            error_text("unreadable", exc.strerror or str(exc)), None, warnings, scan_id)
+    counts.bytes_read += n
+    if after.st_size != st.st_size or after.st_mtime_ns != st.st_mtime_ns or n != after.st_size:
+        counts.unsettled += 1
+        return _upsert_file(s, old, source_id, e.path, after, "unsettled", "changed while it was read", None,
+                            warnings, scan_id)
+    if digest not in known_assets:
+        s.add(Asset(asset_id=digest, size_bytes=n, media_kind=kind.media_kind, file_type=kind.file_type,
+                    detected_by=kind.by, first_seen_at=now()))
+        s.flush()
+        known_assets.add(digest)
+    return _upsert_file(s, old, source_id, e.path, st, "present", None, digest, warnings, scan_id)

@@ -1,0 +1,79 @@
+"""Walk library folders safely: bytes paths (any file name), no hidden or NAS metadata folders,
+no directory loops, dangling links and unreadable folders reported instead of raised."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from lumina.errors import error_text
+
+# Folders that hold NAS/OS metadata rather than photos (Synology, QNAP, Windows, macOS).
+SKIP_DIRS = {b"@eaDir", b"#recycle", b"#snapshot", b"@Recycle", b"@Recently-Snapshot", b".@__thumb",
+             b"$RECYCLE.BIN", b"System Volume Information", b"lost+found"}
+
+
+@dataclass(frozen=True)
+class WalkEntry:
+    """A regular file found under a root (``st`` set), or a failure (``error`` set)."""
+
+    path: bytes
+    st: os.stat_result | None
+    error: str | None = None
+
+
+def walk(root: bytes, skip: set[bytes] | frozenset[bytes] = frozenset()) -> Iterator[WalkEntry]:
+    """Yield every regular file below ``root``, following symbolic links to files and to folders
+    not yet visited (loops are cut by remembering (device, inode) of each folder).
+
+    Args:
+        root: absolute folder path as bytes.
+        skip: absolute folder paths never to enter (e.g. the catalog folder).
+    Yields:
+        ``WalkEntry`` per file; failures carry ``"dangling_link: …"`` or ``"unreadable: …"``.
+    """
+    visited: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+        except OSError as exc:
+            yield WalkEntry(folder, None, error_text("unreadable", f"cannot stat folder: {exc.strerror}"))
+            continue
+        if (st.st_dev, st.st_ino) in visited:
+            continue  # a directory loop or a second link to a folder already walked
+        visited.add((st.st_dev, st.st_ino))
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            yield WalkEntry(folder, None, error_text("unreadable", f"cannot list folder: {exc.strerror}"))
+            continue
+        subfolders = []
+        for entry in entries:
+            name = entry.name
+            if name.startswith(b".") or name in SKIP_DIRS:
+                continue
+            path = entry.path
+            try:
+                st = entry.stat()  # follows symbolic links
+            except FileNotFoundError:
+                if entry.is_symlink():
+                    target = os.fsdecode(os.readlink(path))
+                    yield WalkEntry(path, None, error_text("dangling_link", f"link target {target!r} does not exist"))
+                else:
+                    yield WalkEntry(path, None, error_text("vanished", "removed while the folder was listed"))
+                continue
+            except OSError as exc:
+                kind = "dangling_link" if exc.errno == 40 else "unreadable"  # ELOOP: a link pointing at itself
+                yield WalkEntry(path, None, error_text(kind, exc.strerror or str(exc)))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if path not in skip:
+                    subfolders.append(path)
+            elif stat.S_ISREG(st.st_mode):
+                yield WalkEntry(path, st)
+        stack.extend(reversed(subfolders))

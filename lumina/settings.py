@@ -1,0 +1,78 @@
+"""Every setting Lumina reads, defined once.
+
+Precedence: defaults < ``lumina.toml`` in the catalog folder < ``LUMINA_<NAME>`` environment
+variables < explicit overrides (CLI flags). Unknown keys in the TOML file are errors.
+Stage settings feed the stage's parameters hash, so changing one re-runs exactly that stage.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lumina.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("workers", 0, "Worker processes for per-asset stages; 0 means one per CPU core"),
+    Setting("settle_s", 2.0, "A file modified less than this many seconds ago is unsettled and left for a later scan"),
+    Setting("exiftool_path", "exiftool", "ExifTool executable (install libimage-exiftool-perl)"),
+    Setting("exiftool_batch_files", 32, "Files sent to one ExifTool -stay_open process per request"),
+    Setting("exiftool_timeout_s", 60.0, "Longest wait for one ExifTool batch before it is killed and retried file by file"),
+    Setting("hash_chunk_bytes", 1 << 20, "Read size when computing SHA-256 asset ids"),
+    Setting("date_min_year", 1826, "Earliest plausible capture year (Niepce, the oldest surviving photograph)"),
+    Setting("date_conflict_s", 86400.0, "Strong capture-time sources further apart than this are flagged conflicting"),
+    Setting("gps_conflict_m", 1000.0, "A sidecar position further than this from the file's is flagged conflicting"),
+    Setting("geohash_precision", 12, "Characters of the stored geohash (12 = about 3.7 cm x 1.9 cm)"),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _coerce(setting: Setting, value: Any) -> Any:
+    kind = type(setting.default)
+    try:
+        if kind is bool:
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {setting.name}: {value!r} is not a valid {kind.__name__}") from exc
+
+
+def load_settings(catalog_dir: Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Resolve every setting.
+
+    Args:
+        catalog_dir: folder whose ``lumina.toml`` is read, if it exists.
+        overrides: values from the command line; ``None`` values are ignored.
+    Returns:
+        A dict with one entry per name in ``SETTINGS``.
+    Raises:
+        ConfigError: for unknown keys, unparsable values or an unreadable TOML file.
+    """
+    values = {s.name: s.default for s in SETTINGS}
+    layers: list[dict[str, Any]] = []
+    if catalog_dir is not None and (catalog_dir / "lumina.toml").is_file():
+        try:
+            layers.append(tomllib.loads((catalog_dir / "lumina.toml").read_text()))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{catalog_dir / 'lumina.toml'}: {exc}") from exc
+    layers.append({s.name: os.environ[f"LUMINA_{s.name.upper()}"] for s in SETTINGS
+                   if f"LUMINA_{s.name.upper()}" in os.environ})
+    layers.append({k: v for k, v in (overrides or {}).items() if v is not None})
+    for layer in layers:
+        for key, raw in layer.items():
+            if key not in _BY_NAME:
+                raise ConfigError(f"unknown setting {key!r}; known: {', '.join(sorted(_BY_NAME))}")
+            values[key] = _coerce(_BY_NAME[key], raw)
+    return values

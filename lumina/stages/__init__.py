@@ -1,0 +1,23 @@
+"""Per-asset stages, one module each, all implementing ``lumina.stages.base.Stage``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lumina.errors import StageError
+from lumina.stages.base import Stage
+from lumina.stages.metadata import MetadataStage
+
+# Implemented stages by name; the full declared graph (including stages to come) is base.GRAPH.
+STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (MetadataStage,)}
+
+
+def make_stage(name: str, settings: dict[str, Any]) -> Stage:
+    """An instance of the stage called ``name``.
+
+    Raises:
+        StageError: if no such stage is implemented.
+    """
+    if name not in STAGES:
+        raise StageError(f"stage {name!r} is not available; available: {', '.join(STAGES)}")
+    return STAGES[name](settings)
