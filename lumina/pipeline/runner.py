@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import inspect, select
 
 from lumina.catalog.db import Catalog
-from lumina.catalog.models import Asset, FileInstance, StageRecord
+from lumina.catalog.models import Asset, FileInstance, StageRecord, UserOverride
 from lumina.errors import error_text
 from lumina.pipeline.scan import Progress, now
 from lumina.stages import STAGES, make_stage
@@ -87,6 +87,10 @@ def _with_inputs(session, stage: Stage, views: Sequence[AssetView]) -> list[Asse
         for i in range(0, len(ids), 900):
             for row in session.scalars(select(table).where(table.asset_id.in_(ids[i:i + 900]))):
                 inputs[row.asset_id][req] = {c: getattr(row, c) for c in cols}
+    ids = [v.asset_id for v in views]
+    for i in range(0, len(ids), 900):
+        for o in session.scalars(select(UserOverride).where(UserOverride.asset_id.in_(ids[i:i + 900]))):
+            inputs[o.asset_id].setdefault("overrides", {})[o.field] = o.value
     return [AssetView(**{**v.__dict__, "inputs": inputs[v.asset_id]}) for v in views]
 
 

@@ -6,10 +6,12 @@ from typing import Any
 
 from lumina.errors import StageError
 from lumina.stages.base import Stage
+from lumina.stages.dates import DatesStage
+from lumina.stages.geo import GeoStage
 from lumina.stages.metadata import MetadataStage
 
 # Implemented stages by name; the full declared graph (including stages to come) is base.GRAPH.
-STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (MetadataStage,)}
+STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (MetadataStage, GeoStage, DatesStage)}
 
 
 def make_stage(name: str, settings: dict[str, Any]) -> Stage:
