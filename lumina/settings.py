@@ -27,6 +27,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", 0, "Worker processes for per-asset stages; 0 means one per CPU core"),
     Setting("settle_s", 2.0, "A file modified less than this many seconds ago is unsettled and left for a later scan"),
     Setting("exiftool_path", "exiftool", "ExifTool executable (install libimage-exiftool-perl)"),
+    Setting("exiftool_config", "", "ExifTool config file (user-defined tags); empty for none"),
     Setting("exiftool_batch_files", 32, "Files sent to one ExifTool -stay_open process per request"),
     Setting("exiftool_timeout_s", 60.0, "Longest wait for one ExifTool batch before it is killed and retried file by file"),
     Setting("hash_chunk_bytes", 1 << 20, "Read size when computing SHA-256 asset ids"),

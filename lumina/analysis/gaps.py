@@ -97,13 +97,13 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
     }
 
     def missing_reason(type_name: str, stage: str, a: str, default: str) -> str:
+        if stage not in STAGES:
+            return f"stage not available yet: {stage}"
         rec = records.get(stage, {}).get(a)
         for req in SPECS[stage].requires:  # a failed prerequisite explains more than the stage itself
             r = records.get(req, {}).get(a)
             if r is not None and r.status == "failed" and (rec is None or rec.status != "ok"):
                 return f"{req} failed: {error_kind(r.error)}"
-        if stage not in STAGES:
-            return f"stage not available yet: {stage}"
         if rec is None:
             return f"stage not run yet: {stage}"
         if rec.status == "failed":

@@ -6,6 +6,7 @@ import typer
 
 from lumina.cli.gaps import gaps_command
 from lumina.cli.scan import scan_command
+from lumina.cli.set_date import set_date_command
 from lumina.cli.show import show_command
 
 app = typer.Typer(name="lumina", help="Catalog a photo library in place and report what it holds and lacks.",
@@ -13,6 +14,7 @@ app = typer.Typer(name="lumina", help="Catalog a photo library in place and repo
 app.command("scan")(scan_command)
 app.command("show")(show_command)
 app.command("gaps")(gaps_command)
+app.command("set-date")(set_date_command)
 
 
 if __name__ == "__main__":

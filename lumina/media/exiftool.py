@@ -81,19 +81,23 @@ class ExifToolSession:
     Args:
         executable: ExifTool command or path.
         timeout_s: longest wait for one request (a batch, or one file on retry), seconds.
+        config_file: an ExifTool config file (``-config``), or "" for none.
     Raises:
         ExifToolError: if ExifTool cannot be started.
     """
 
-    def __init__(self, executable: str = "exiftool", timeout_s: float = 60.0):
+    def __init__(self, executable: str = "exiftool", timeout_s: float = 60.0, config_file: str = ""):
         self.executable = find_exiftool(executable)
         self.timeout_s = timeout_s
+        self.config_file = config_file or None
         self.restarts = 0
         self._et: exiftool.ExifTool | None = None
 
     def _start(self) -> exiftool.ExifTool:
-        if self._et is None or not self._et.running:
-            et = exiftool.ExifTool(executable=self.executable, common_args=COMMON_ARGS)
+        if self._et is not None and self._et._process.poll() is not None:  # died since the last request
+            self.close()
+        if self._et is None:
+            et = exiftool.ExifTool(executable=self.executable, common_args=COMMON_ARGS, config_file=self.config_file)
             try:
                 et.run()
             except (OSError, RuntimeError) as exc:
@@ -102,16 +106,25 @@ class ExifToolSession:
         return self._et
 
     def close(self) -> None:
-        """Stop the ExifTool process (idempotent)."""
+        """Stop the ExifTool process (idempotent) and close its pipes."""
         et, self._et = self._et, None
-        if et is not None and et.running:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+        if et is None:
+            return
+        proc = et._process
+        with warnings.catch_warnings():  # PyExifTool warns when its process already died: expected here
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                et.terminate(timeout=2)
+            except (OSError, ValueError):
+                proc.kill()
+                proc.wait()
+                et._flag_running_false()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):  # PyExifTool leaves them open
+            if pipe is not None:
                 try:
-                    et.terminate(timeout=2)
-                except (OSError, ValueError):
-                    et._process.kill()
-                    et._flag_running_false()
+                    pipe.close()
+                except OSError:
+                    pass
 
     def __enter__(self) -> ExifToolSession:
         return self
@@ -152,8 +165,8 @@ class ExifToolSession:
                 out.update(self._match([path], self._request([path])))
             except _Timeout:
                 out[path] = error_text("exiftool_timeout", f"no answer within {self.timeout_s:g} s")
-            except (_Died, BrokenPipeError, OSError) as exc:
-                out[path] = error_text("exiftool_error", f"ExifTool died on this file ({type(exc).__name__})")
+            except (_Died, BrokenPipeError, OSError):
+                out[path] = error_text("exiftool_error", "ExifTool exited while reading this file")
             except ValueError as exc:
                 out[path] = error_text("exiftool_error", f"unparsable ExifTool output: {exc}")
         return out

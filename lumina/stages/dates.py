@@ -331,11 +331,12 @@ def choose(candidates: list[Candidate], tz: str | None, conflict_s: float,
         else:
             flags.append("offset_unknown")
             chosen.confidence -= 10
-    strong = [c for c in usable if c.kind in ("capture", "utc", "user") and "suspicious" not in c.flags]
+    strong = [c for c in usable if c.kind in ("capture", "utc") and "suspicious" not in c.flags]
     instants = [c.instant() for c in strong if c.instant() is not None]
     if instants and (max(instants) - min(instants)).total_seconds() > conflict_s:
         flags.append("conflicting")
-        chosen.confidence -= 15
+        if chosen.kind != "user":
+            chosen.confidence -= 15
     file_dto = next((c for c in usable if c.source == "EXIF:DateTimeOriginal"), None)
     side_dto = next((c for c in usable if c.source == "sidecar XMP:DateTimeOriginal"), None)
     if file_dto and side_dto and abs((file_dto.local - side_dto.local).total_seconds()) > 1:

@@ -226,7 +226,7 @@ def typed_values(tags: Mapping[str, Any], file_type: str, sidecar_tags: Mapping[
     }
 
 
-_SESSIONS: dict[tuple[str, float], ExifToolSession] = {}
+_SESSIONS: dict[tuple[str, float, str], ExifToolSession] = {}
 
 
 class MetadataStage(Stage):
@@ -247,8 +247,9 @@ class MetadataStage(Stage):
         return asset.sidecar_signature or ""
 
     def session(self) -> ExifToolSession:
-        key = (self.settings["exiftool_path"], float(self.settings["exiftool_timeout_s"]))
-        if key not in _SESSIONS or _SESSIONS[key] is None:
+        key = (self.settings["exiftool_path"], float(self.settings["exiftool_timeout_s"]),
+               self.settings["exiftool_config"])
+        if key not in _SESSIONS:
             _SESSIONS[key] = ExifToolSession(*key)
         return _SESSIONS[key]
 

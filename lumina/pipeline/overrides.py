@@ -1,0 +1,76 @@
+"""User overrides: values the user sets, stored in the catalog (never in the library), that win
+over everything read from files. Setting one marks the stages that read it stale and re-runs them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+
+from lumina.catalog.db import Catalog
+from lumina.catalog.models import StageRecord, UserOverride
+from lumina.catalog.queries import describe
+from lumina.errors import CatalogError, ConfigError
+from lumina.pipeline.runner import run_pipeline
+from lumina.pipeline.scan import now
+from lumina.stages.dates import Rejected, parse_datetime
+
+# field -> stages that read it (they are re-run when it changes)
+OVERRIDE_READERS = {"capture_time": ("dates",), "gps": ("geo", "dates")}
+
+
+def set_override(catalog: Catalog, ref: str, field: str, value: Any | None) -> dict[str, Any]:
+    """Set (or with ``value=None`` clear) a user override and re-run its readers.
+
+    Args:
+        ref: a catalogued file path or asset id.
+        field: ``"capture_time"`` (value ``{"value": ISO 8601, "utc_offset_minutes": int | None}``) or
+            ``"gps"`` (value ``{"latitude", "longitude", "altitude_m"}``).
+    Returns:
+        The asset as ``lumina show`` describes it afterwards.
+    Raises:
+        ConfigError: unknown field or invalid value. CatalogError: ref not in the catalog.
+    """
+    if field not in OVERRIDE_READERS:
+        raise ConfigError(f"cannot override {field!r}; fields: {', '.join(OVERRIDE_READERS)}")
+    if field == "capture_time" and value is not None:
+        try:
+            _, _, offset = parse_datetime(value["value"], 1)
+        except Rejected as exc:
+            raise ConfigError(f"invalid capture time {value['value']!r}: {exc}") from None
+        if value.get("utc_offset_minutes") is None:
+            value = {**value, "utc_offset_minutes": offset}
+    with catalog.session() as s:
+        asset_id = describe(s, ref)["asset_id"]
+        if asset_id is None:
+            raise CatalogError(f"{ref!r} is catalogued but is not an asset (see `lumina show`)")
+        existing = s.get(UserOverride, (asset_id, field))
+        if value is None:
+            if existing is not None:
+                s.delete(existing)
+        else:
+            s.merge(UserOverride(asset_id=asset_id, field=field, value=value, set_at=now()))
+        s.execute(update(StageRecord).where(StageRecord.asset_id == asset_id,
+                                            StageRecord.stage.in_(OVERRIDE_READERS[field]))
+                  .values(params_hash="stale"))
+        s.commit()
+    run_pipeline(catalog, list(OVERRIDE_READERS[field]))
+    with catalog.session() as s:
+        return describe(s, asset_id)
+
+
+def parse_capture_time(text: str) -> dict[str, Any]:
+    """``{"value", "utc_offset_minutes"}`` from ``YYYY-MM-DDTHH:MM:SS[.fff][±HH:MM]``.
+
+    Raises:
+        ConfigError: when the text is not such a date-time.
+    """
+    try:
+        local, subsec, offset = parse_datetime(text, 1)
+    except Rejected as exc:
+        raise ConfigError(f"invalid capture time {text!r}: {exc}") from None
+    iso = local.strftime("%Y-%m-%dT%H:%M:%S") + (f".{subsec}" if subsec else "")
+    return {"value": iso, "utc_offset_minutes": offset}
+
+
+__all__ = ["OVERRIDE_READERS", "parse_capture_time", "set_override"]

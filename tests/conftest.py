@@ -1,0 +1,64 @@
+"""Shared fixtures: the real-photo corpus, the field cases, and a catalog of the whole corpus.
+
+Outside CI a missing corpus or ExifTool skips with a reason; in CI (CI=true) it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lumina.catalog.db import open_catalog
+from lumina.pipeline.scan import scan
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _need(ok: bool, message: str) -> None:
+    if not ok:
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    root = Path(os.environ.get("LUMINA_CORPUS", ROOT.parent / "shared" / "corpus" / "real"))
+    _need((root / "MANIFEST.csv").is_file(), f"photo corpus not found at {root}; set LUMINA_CORPUS")
+    _need(shutil.which("exiftool") is not None, "exiftool not installed (apt-get install libimage-exiftool-perl)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def cases() -> Path:
+    root = Path(os.environ.get("LUMINA_CASES", ROOT.parent / "shared" / "cases"))
+    _need((root / "check_cases.py").is_file(), f"field cases not found at {root}; set LUMINA_CASES")
+    return root
+
+
+@pytest.fixture(scope="session")
+def corpus_catalog(corpus, tmp_path_factory):
+    """A catalog of the whole corpus, scanned once for the session (read-only for tests)."""
+    cat = open_catalog(tmp_path_factory.mktemp("corpus-catalog"))
+    counts = scan(cat, [corpus])
+    cat.first_scan = counts
+    yield cat
+    cat.close()
+
+
+@pytest.fixture
+def settle_now(monkeypatch):
+    """Files written by a test are seconds old; accept them as settled."""
+    monkeypatch.setenv("LUMINA_SETTLE_S", "0")
+
+
+def copy_files(corpus: Path, dest: Path, *relpaths: str) -> list[Path]:
+    """Copy corpus files (keeping their mtimes) into ``dest``; returns the new paths."""
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for rel in relpaths:
+        target = dest / Path(rel).name
+        shutil.copy2(corpus / rel, target)
+        out.append(target)
+    return out
