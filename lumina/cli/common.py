@@ -18,7 +18,7 @@ from lumina.errors import LuminaError
 
 CatalogOpt = Annotated[Path | None, typer.Option("--catalog", "-c", envvar="LUMINA_CATALOG",
                                                  help="Catalog folder (database, thumbnails, indexes)")]
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class Format(str, Enum):
@@ -37,7 +37,7 @@ def errors_to_exit() -> Iterator[None]:
     try:
         yield
     except LuminaError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(1) from None
 
 

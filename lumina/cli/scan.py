@@ -37,5 +37,5 @@ def scan_command(
     stages = ", ".join(f"{k} {v['ok']} ok/{v['failed']} failed" for k, v in doc.pop("stages").items()) or "nothing to do"
     err.print(f"files: {doc['new']} new, {doc['changed']} changed, {doc['unchanged']} unchanged, "
               f"{doc['missing']} missing, {doc['failed']} failed, {doc['unsettled']} unsettled, "
-              f"{doc['ignored']} not photos", highlight=False)
-    err.print(f"stages: {stages}", highlight=False)
+              f"{doc['ignored']} not photos", highlight=False, soft_wrap=True)
+    err.print(f"stages: {stages}", highlight=False, soft_wrap=True)

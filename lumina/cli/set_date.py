@@ -36,4 +36,4 @@ def set_date_command(
         emit_json(doc)
     else:
         err.print(f"{doc['asset_id']}: capture time {doc['capture_time']} (source {doc['capture_time_source']}, "
-                  f"offset {doc['utc_offset_minutes']})", highlight=False)
+                  f"offset {doc['utc_offset_minutes']})", highlight=False, soft_wrap=True)

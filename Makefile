@@ -1,0 +1,38 @@
+# Two entry points for a fresh Debian/Ubuntu machine (see README):
+#   make run PHOTOS=~/Pictures   install everything, catalog PHOTOS, print the gap report
+#   make test                    install everything, run the whole test suite
+PYTHON  ?= python3
+VENV    ?= .venv
+PHOTOS  ?= $(HOME)/Pictures
+CATALOG ?= $(HOME)/.lumina/catalog
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BIN     := $(VENV)/bin
+
+.PHONY: system install run test bench clean
+
+system:  ## Debian packages: ExifTool, and venv support for the system Python
+	@if ! command -v exiftool >/dev/null || ! $(PYTHON) -c 'import venv, ensurepip' 2>/dev/null; then \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libimage-exiftool-perl python3-venv python3-pip; \
+	fi
+
+$(BIN)/lumina: pyproject.toml | system
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]"
+	@touch $@
+
+install: system $(BIN)/lumina
+
+run: install
+	$(BIN)/lumina scan "$(PHOTOS)" --catalog "$(CATALOG)"
+	$(BIN)/lumina gaps --catalog "$(CATALOG)"
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/bench_scan.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

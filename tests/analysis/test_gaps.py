@@ -1,0 +1,55 @@
+from lumina.analysis.gaps import TYPES, gap_report, to_html, to_markdown
+from lumina.stages.base import GRAPH
+
+
+def test_report_shape_and_honest_applicability(corpus_catalog):
+    r = gap_report(corpus_catalog)
+    assert set(r) >= {"catalog", "total_assets", "metadata", "dates", "cameras", "file_types", "failures", "job_order"}
+    rows = {m["type"]: m for m in r["metadata"]}
+    assert list(rows) == [t[0] for t in TYPES]
+    for m in rows.values():
+        assert m["count"] + m["gap"] == m["applicable"]
+        assert sum(m["reasons"].values()) == m["gap"]
+        assert 0.0 <= m["coverage"] <= 1.0
+    total = r["total_assets"]
+    assert rows["camera"]["applicable"] == total and rows["capture_date"]["applicable"] == total
+    # geohash and place apply only to assets with a valid position
+    assert rows["geohash"]["applicable"] == rows["place"]["applicable"] == rows["gps"]["count"] > 0
+    assert rows["geohash"]["status"] == "complete"
+    # placeholder positions in the corpus are rejected with a reason
+    assert any("placeholder 0,0" in k for k in rows["gps"]["reasons"])
+    assert rows["camera"]["reasons"]["no camera in file"] > 0
+    assert any(k.startswith("metadata failed: exiftool_error") for k in rows["camera"]["reasons"])
+    for name in ("thumbnails", "perceptual_hashes", "quality_score", "clip_embeddings", "bursts", "duplicates"):
+        assert rows[name]["status"] == "not computed"
+        assert rows[name]["reasons"] == {f"stage not available yet: {rows[name]['fill_job']}": total}
+
+
+def test_date_details_cameras_types_and_failures(corpus_catalog):
+    r = gap_report(corpus_catalog)
+    d = r["dates"]
+    assert sum(d["by_source"].values()) == d["dated"] == r["total_assets"]
+    assert d["by_source"]["EXIF:DateTimeOriginal"] > 100 and "mtime" in d["by_source"]
+    assert 0 < d["confidence_ge_95"] < d["known_utc_offset"] <= d["dated"]
+    assert d["estimated"] == d["by_source"]["mtime"] + d["by_source"].get("filename", 0) + d["by_source"].get("folder", 0)
+    assert {"make": "Nikon", "model": "COOLPIX P6000", "count": 9} in r["cameras"]
+    assert r["file_types"]["jpeg"] > 100 and "heic" in r["file_types"]
+    assert r["failures"]["by_kind"]["exiftool_error"] == r["failures"]["by_stage"]["metadata"]["exiftool_error"]
+    assert r["missing_files"] == 0
+
+
+def test_job_order_comes_from_the_stage_graph(corpus_catalog):
+    order = [j["stage"] for j in gap_report(corpus_catalog)["job_order"]]
+    assert sorted(order) == sorted(s.name for s in GRAPH)
+    for spec in GRAPH:
+        assert all(order.index(req) < order.index(spec.name) for req in spec.requires)
+    pending = {j["stage"]: j["pending"] for j in gap_report(corpus_catalog)["job_order"]}
+    assert pending["metadata"] == pending["dates"] == pending["geo"] == 0
+
+
+def test_markdown_and_html(corpus_catalog):
+    r = gap_report(corpus_catalog)
+    md = to_markdown(r)
+    assert "| capture_date |" in md and "## Job order" in md
+    page = to_html(r)
+    assert page.startswith("<!doctype html>") and "<script" not in page

@@ -1,0 +1,46 @@
+"""The commands as a user runs them (Typer's CliRunner, real catalog, real photos)."""
+
+import json
+
+from typer.testing import CliRunner
+
+from lumina.catalog.queries import SHOW_KEYS
+from lumina.cli.main import app
+from tests.conftest import copy_files
+
+runner = CliRunner()
+
+
+def test_scan_show_gaps_set_date(corpus, tmp_path):
+    lib = tmp_path / "lib"
+    photo, *_ = copy_files(corpus, lib, "exif-samples/jpg/gps/DSCN0010.jpg", "exif-samples/jpg/corrupted.jpg")
+    cat = str(tmp_path / "cat")
+    res = runner.invoke(app, ["scan", str(lib), "--catalog", cat, "--quiet"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["show", str(photo), "--catalog", cat, "--format", "json"])
+    doc = json.loads(res.stdout)
+    assert set(SHOW_KEYS) <= set(doc)
+    assert doc["camera_model"] == "COOLPIX P6000" and doc["city"] == "Arezzo"
+    assert doc["stages"]["dates"] == {"status": "ok", "error": None, "version": 1,
+                                      "duration_ms": doc["stages"]["dates"]["duration_ms"],
+                                      "finished_at": doc["stages"]["dates"]["finished_at"]}
+    by_id = json.loads(runner.invoke(app, ["show", doc["asset_id"], "-c", cat, "--format", "json"]).stdout)
+    assert by_id["paths"] == doc["paths"]
+    res = runner.invoke(app, ["gaps", "--catalog", cat, "--format", "json"])
+    assert json.loads(res.stdout)["total_assets"] == 2
+    assert "| camera |" in runner.invoke(app, ["gaps", "-c", cat]).stdout
+    res = runner.invoke(app, ["set-date", str(photo), "2001-02-03T04:05:06.7+05:45", "-c", cat, "--format", "json"])
+    doc = json.loads(res.stdout)
+    assert (doc["capture_time"], doc["capture_time_source"], doc["utc_offset_minutes"]) == \
+        ("2001-02-03T04:05:06.7", "user", 345)
+    res = runner.invoke(app, ["set-date", str(photo), "--clear", "-c", cat, "--format", "json"])
+    assert json.loads(res.stdout)["capture_time_source"] == "EXIF:DateTimeOriginal"
+
+
+def test_errors_are_one_line_and_exit_1(tmp_path):
+    res = runner.invoke(app, ["show", "/nowhere.jpg", "--catalog", str(tmp_path / "none")])
+    assert res.exit_code == 1 and "no catalog" in res.stderr
+    res = runner.invoke(app, ["scan", str(tmp_path / "missing"), "--catalog", str(tmp_path / "c")])
+    assert res.exit_code == 1 and "is not a folder" in res.stderr
+    res = runner.invoke(app, ["gaps"], env={"LUMINA_CATALOG": ""})
+    assert res.exit_code == 1 and "--catalog" in res.stderr

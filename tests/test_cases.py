@@ -1,0 +1,18 @@
+"""The field cases this code must pass, run through their own checker against the installed `lumina`."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CASES = ["B01", "B05", "B07", "B08", "B09", "B10"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_field_case(cases, corpus, case):
+    lumina = f"{sys.executable} -m lumina"
+    res = subprocess.run([sys.executable, str(cases / "check_cases.py"), str(cases), "--only", case,
+                          "--lumina", lumina, "--verbose"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "1 passed, 0 failed" in res.stdout
