@@ -54,7 +54,7 @@ def check_position(lat: float | None, lon: float | None) -> str | None:
 def _timezone_finder():
     from timezonefinder import TimezoneFinder
 
-    return TimezoneFinder()
+    return TimezoneFinder(in_memory=True)  # no file handles left open (and faster lookups)
 
 
 def timezone_at(lat: float, lon: float) -> str | None:
