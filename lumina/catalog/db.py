@@ -25,7 +25,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 DB_NAME = "catalog.db"
 # Newest migration; a test checks it equals Alembic's head. Knowing it lets an up-to-date catalog
 # open without importing Alembic (a third of a second on every command).
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 
 def catalog_dir_from(option: str | os.PathLike | None) -> Path:
@@ -122,4 +122,6 @@ def open_catalog(path: str | os.PathLike | None, create: bool = True,
     except Exception as exc:  # any driver error here means the catalog is unusable
         engine.dispose()
         raise CatalogError(f"cannot open catalog {db}: {exc}") from exc
-    return Catalog(folder, engine, sessionmaker(engine, expire_on_commit=False), load_settings(folder, overrides))
+    settings = load_settings(folder, overrides)
+    settings["catalog_dir"] = str(folder)  # where stages write derived files (not a user setting)
+    return Catalog(folder, engine, sessionmaker(engine, expire_on_commit=False), settings)

@@ -170,3 +170,53 @@ class UserOverride(Base):
     field: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
     set_at: Mapped[datetime]
+
+
+class Thumbnail(Base):
+    """The ``thumbnails`` stage: content-addressed files under ``DIR/thumbnails`` and a ThumbHash."""
+
+    __tablename__ = "thumbnails"
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.asset_id"), primary_key=True)
+    grid_path: Mapped[str] = mapped_column(Text)  # relative to the catalog folder
+    grid_width: Mapped[int]
+    grid_height: Mapped[int]
+    grid_bytes: Mapped[int]
+    preview_path: Mapped[str] = mapped_column(Text)
+    preview_width: Mapped[int]
+    preview_height: Mapped[int]
+    preview_bytes: Mapped[int]
+    thumbhash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class PerceptualHash(Base):
+    """The ``hashes`` stage: 64-bit aHash/dHash/pHash/wHash (imagehash definitions), stored as
+    signed 64-bit integers (two's complement of the unsigned hash; see lumina.stages.hashes)."""
+
+    __tablename__ = "hashes"
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.asset_id"), primary_key=True)
+    ahash: Mapped[int] = mapped_column(BigInteger)
+    dhash: Mapped[int] = mapped_column(BigInteger)
+    phash: Mapped[int] = mapped_column(BigInteger)
+    whash: Mapped[int] = mapped_column(BigInteger)
+    degenerate: Mapped[bool] = mapped_column(Boolean, default=False)
+    degenerate_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Quality(Base):
+    """The ``quality`` stage: a 0-100 pixel quality score with its components, and file fidelity."""
+
+    __tablename__ = "quality"
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.asset_id"), primary_key=True)
+    score: Mapped[float]
+    sharpness: Mapped[float]  # variance of the Laplacian at quality_working_px
+    clipped_highlights: Mapped[float]  # fraction of pixels >= 250
+    clipped_shadows: Mapped[float]  # fraction of pixels <= 5
+    mean_luminance: Mapped[float]  # 0-1
+    noise_sigma: Mapped[float]  # grey levels (0-255 scale)
+    megapixels: Mapped[float]
+    jpeg_quality: Mapped[int | None]  # estimated IJG quality 1-100, None for non-JPEG
+    components: Mapped[dict] = mapped_column(JSON)  # the 0-1 sub-scores the score is built from
+    fidelity_score: Mapped[float]  # file fidelity (format, pixels, bytes/pixel, metadata), 0-100
+    format_rank: Mapped[int]
+    bytes_per_pixel: Mapped[float]
+    metadata_richness: Mapped[int]

@@ -23,6 +23,7 @@ from sqlalchemy import inspect, select
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import Asset, FileInstance, StageRecord, UserOverride
 from lumina.errors import error_text
+from lumina.media.decode import DecodeFailure, decode
 from lumina.pipeline.scan import Progress, now
 from lumina.stages import STAGES, make_stage
 from lumina.stages.base import AssetView, Stage, StageResult, topological_order
@@ -75,10 +76,10 @@ def plan(session, stage: Stage, views: dict[str, AssetView], force: bool = False
     return due
 
 
-def _with_inputs(session, stage: Stage, views: Sequence[AssetView]) -> list[AssetView]:
-    """Attach the outputs of the stages ``stage`` requires (their table rows as dicts)."""
+def _with_inputs(session, requires: Sequence[str], views: Sequence[AssetView]) -> list[AssetView]:
+    """Attach the outputs of the stages in ``requires`` (their table rows as dicts) and user overrides."""
     inputs: dict[str, dict[str, Any]] = {v.asset_id: {} for v in views}
-    for req in stage.requires:
+    for req in requires:
         table = STAGES[req].table if req in STAGES else None
         if table is None:
             continue
@@ -94,12 +95,55 @@ def _with_inputs(session, stage: Stage, views: Sequence[AssetView]) -> list[Asse
     return [AssetView(**{**v.__dict__, "inputs": inputs[v.asset_id]}) for v in views]
 
 
-_worker_stage: Stage | None = None
+class StageGroup:
+    """Stages run together on one asset at a time: a single stage, or every due pixel stage
+    sharing one decode of the file (``PixelStage``)."""
+
+    def __init__(self, names: Sequence[str], settings: dict):
+        self.stages = {n: make_stage(n, settings) for n in names}
+        self.settings = settings
+        self.pixels = all(getattr(st, "pixels", False) for st in self.stages.values())
+
+    def run(self, items: Sequence[tuple[AssetView, tuple[str, ...]]]) -> list[tuple[str, _Done]]:
+        """Results ``(stage name, _Done)`` for each asset and each of its due stages."""
+        if not self.pixels:
+            (name, stage), = self.stages.items()
+            return [(name, d) for d in _run_batch_in(stage, [view for view, _ in items])]
+        out: list[tuple[str, _Done]] = []
+        for view, due in items:
+            start = time.perf_counter()
+            try:
+                decoded = decode(view.path, view.file_type, view.media_kind,
+                                 int(self.settings["decode_max_edge_px"]), int(self.settings["max_image_pixels"]))
+                failure = None
+            except DecodeFailure as exc:
+                decoded, failure = None, str(exc)
+            except OSError as exc:
+                decoded, failure = None, error_text("unreadable", exc.strerror or str(exc))
+            share = (time.perf_counter() - start) * 1000 / len(due)
+            for name in due:
+                t = time.perf_counter()
+                if decoded is None:
+                    result = StageResult("failed", reason=failure)
+                else:
+                    result = _guarded(lambda: self.stages[name].run_pixels(view, decoded))
+                out.append((name, _Done(view.asset_id, result, share + (time.perf_counter() - t) * 1000)))
+            del decoded  # one buffer at a time: memory per worker stays bounded
+        return out
+
+    def close(self) -> None:
+        for stage in self.stages.values():
+            stage.close()
 
 
-def _init_worker(name: str, settings: dict) -> None:
-    global _worker_stage
-    _worker_stage = make_stage(name, settings)
+def _guarded(fn) -> StageResult:
+    """Run one stage call; a bug becomes this asset's ``internal_error`` record, never the run's end."""
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - recorded with its type and place, see ERROR_KINDS
+        tb = traceback.extract_tb(exc.__traceback__)[-1]
+        return StageResult("failed", reason=error_text(
+            "internal_error", f"{type(exc).__name__}: {exc} ({os.path.basename(tb.filename)}:{tb.lineno})"))
 
 
 def _run_batch_in(stage: Stage, views: Sequence[AssetView]) -> list[_Done]:
@@ -112,23 +156,26 @@ def _run_batch_in(stage: Stage, views: Sequence[AssetView]) -> list[_Done]:
         out = []
         for v in views:
             t = time.perf_counter()
-            try:
-                r = stage.run_batch([v])[0]
-            except Exception as exc:
-                tb = traceback.extract_tb(exc.__traceback__)[-1]
-                r = StageResult("failed", reason=error_text(
-                    "internal_error", f"{type(exc).__name__}: {exc} ({os.path.basename(tb.filename)}:{tb.lineno})"))
+            r = _guarded(lambda: stage.run_batch([v])[0])
             out.append(_Done(v.asset_id, r, (time.perf_counter() - t) * 1000))
         return out
 
 
-def _run_batch_worker(views: Sequence[AssetView]) -> list[_Done]:
-    assert _worker_stage is not None
-    return _run_batch_in(_worker_stage, views)
+_worker_group: StageGroup | None = None
+
+
+def _init_worker(names: Sequence[str], settings: dict) -> None:
+    global _worker_group
+    _worker_group = StageGroup(names, settings)
+
+
+def _run_in_worker(items: Sequence[tuple[AssetView, tuple[str, ...]]]) -> list[tuple[str, _Done]]:
+    assert _worker_group is not None
+    return _worker_group.run(items)
 
 
 def write_results(session, stage: Stage, views: dict[str, AssetView], done: Sequence[_Done]) -> None:
-    """Write a batch's values and stage records in one transaction (the single writer)."""
+    """Write one stage's values and stage records (the caller commits: the single writer)."""
     finished = now()
     for d in done:
         if d.result.values and stage.table is not None:
@@ -136,7 +183,6 @@ def write_results(session, stage: Stage, views: dict[str, AssetView], done: Sequ
         session.merge(StageRecord(asset_id=d.asset_id, stage=stage.name, version=stage.version,
                                   params_hash=stage.params_hash(views[d.asset_id]), status=d.result.status,
                                   error=d.result.reason, duration_ms=d.duration_ms, finished_at=finished))
-    session.commit()
 
 
 def worker_count(settings: dict) -> int:
@@ -144,51 +190,83 @@ def worker_count(settings: dict) -> int:
     return n if n > 0 else (os.cpu_count() or 1)
 
 
-def run_stage(catalog: Catalog, name: str, force: bool = False, retry_failed: bool = False,
-              progress: Progress | None = None) -> dict[str, int]:
-    """Run one stage on every asset that needs it; returns ``{"ok", "failed", "skipped"}`` counts."""
-    stage = make_stage(name, catalog.settings)
-    counts = {"ok": 0, "failed": 0, "skipped": 0}
+def run_group(catalog: Catalog, names: Sequence[str], force: bool = False, retry_failed: bool = False,
+              progress: Progress | None = None) -> dict[str, dict[str, int]]:
+    """Run stages that execute together (see ``StageGroup``) on every asset that needs any of them.
+
+    Returns:
+        ``{stage: {"ok": n, "failed": n, "skipped": n}}``.
+    """
+    group = StageGroup(names, catalog.settings)
+    counts = {n: {"ok": 0, "failed": 0, "skipped": 0} for n in names}
+    label = "+".join(names)
     with catalog.session() as s:
         views = asset_views(s)
-        due = plan(s, stage, views, force, retry_failed)
-        if not due:
+        due_by_stage = {n: set(plan(s, st, views, force, retry_failed)) for n, st in group.stages.items()}
+        order = [a for a in views if any(a in d for d in due_by_stage.values())]
+        if not order:
             return counts
-        batches = [due[i:i + stage.batch_size] for i in range(0, len(due), stage.batch_size)]
-        workers = min(worker_count(catalog.settings), len(batches)) if stage.parallel else 1
+        requires = tuple(dict.fromkeys(r for st in group.stages.values() for r in st.requires))
+        size = min(st.batch_size for st in group.stages.values())
+        batches = [order[i:i + size] for i in range(0, len(order), size)]
+        parallel = all(st.parallel for st in group.stages.values())
+        workers = min(worker_count(catalog.settings), len(batches)) if parallel else 1
         done_n = 0
 
-        def handle(done: list[_Done]) -> None:
+        def items(batch: list[str]) -> list[tuple[AssetView, tuple[str, ...]]]:
+            with_inputs = _with_inputs(s, requires, [views[a] for a in batch])
+            return [(v, tuple(n for n in names if v.asset_id in due_by_stage[n])) for v in with_inputs]
+
+        def handle(results: list[tuple[str, _Done]]) -> None:
             nonlocal done_n
-            write_results(s, stage, views, done)
-            for d in done:
-                counts[d.result.status] += 1
-            done_n += len(done)
+            for name, stage in group.stages.items():
+                mine = [d for n, d in results if n == name]
+                write_results(s, stage, views, mine)
+                for d in mine:
+                    counts[name][d.result.status] += 1
+            s.commit()
+            done_n += len({d.asset_id for _, d in results})
             if progress:
-                progress(name, done_n, len(due))
+                progress(label, done_n, len(order))
 
         if progress:
-            progress(name, 0, len(due))
+            progress(label, 0, len(order))
         if workers <= 1:
             try:
                 for batch in batches:
-                    handle(_run_batch_in(stage, _with_inputs(s, stage, [views[a] for a in batch])))
+                    handle(group.run(items(batch)))
             finally:
-                stage.close()
+                group.close()
         else:
             ctx = multiprocessing.get_context("forkserver")
             with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(name, catalog.settings)) as pool:
-                futures = [pool.submit(_run_batch_worker, _with_inputs(s, stage, [views[a] for a in batch]))
-                           for batch in batches]
+                                     initargs=(list(names), catalog.settings)) as pool:
+                futures = [pool.submit(_run_in_worker, items(batch)) for batch in batches]
                 for fut in as_completed(futures):
                     handle(fut.result())
                 # each worker's ExifTool exits by itself when the worker's pipe to it closes
     return counts
 
 
+def stage_groups(names: Sequence[str]) -> list[list[str]]:
+    """Implemented stages in dependency order, the pixel stages merged into one group (one decode)."""
+    groups: list[list[str]] = []
+    pixel_group: list[str] | None = None
+    for name in names:
+        if getattr(STAGES[name], "pixels", False):
+            if pixel_group is None:
+                pixel_group = []
+                groups.append(pixel_group)
+            pixel_group.append(name)
+        else:
+            groups.append([name])
+    return groups
+
+
 def run_pipeline(catalog: Catalog, stages: Sequence[str] | None = None, force: bool = False,
                  retry_failed: bool = False, progress: Progress | None = None) -> dict[str, dict[str, int]]:
     """Run the implemented stages (all, or ``stages`` and their prerequisites) in dependency order."""
-    return {name: run_stage(catalog, name, force, retry_failed, progress)
-            for name in topological_order(stages) if name in STAGES}
+    out: dict[str, dict[str, int]] = {}
+    for names in stage_groups([n for n in topological_order(stages) if n in STAGES]):
+        out.update(run_group(catalog, names, force, retry_failed, progress))
+    return out

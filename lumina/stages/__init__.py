@@ -8,10 +8,14 @@ from lumina.errors import StageError
 from lumina.stages.base import Stage
 from lumina.stages.dates import DatesStage
 from lumina.stages.geo import GeoStage
+from lumina.stages.hashes import HashesStage
 from lumina.stages.metadata import MetadataStage
+from lumina.stages.quality import QualityStage
+from lumina.stages.thumbnails import ThumbnailsStage
 
 # Implemented stages by name; the full declared graph (including stages to come) is base.GRAPH.
-STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (MetadataStage, GeoStage, DatesStage)}
+STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (MetadataStage, GeoStage, DatesStage,
+                                                             ThumbnailsStage, HashesStage, QualityStage)}
 
 
 def make_stage(name: str, settings: dict[str, Any]) -> Stage:

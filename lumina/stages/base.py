@@ -92,6 +92,25 @@ class Stage:
         """Release per-process resources (external processes)."""
 
 
+class PixelStage(Stage):
+    """A stage computed from the one decoded buffer of an asset (``lumina.media.decode``).
+
+    The runner decodes each asset once and hands the same ``Decoded`` to every pixel stage
+    that is due for it; a decode failure becomes each due stage's failure.
+    """
+
+    pixels: ClassVar[bool] = True
+    parallel = True
+    batch_size = 16
+    decode_settings: ClassVar[tuple[str, ...]] = ("decode_max_edge_px", "max_image_pixels")
+
+    def params(self) -> dict[str, Any]:
+        return {k: self.settings[k] for k in self.decode_settings + self.setting_names}
+
+    def run_pixels(self, asset: AssetView, decoded: Any) -> StageResult:
+        raise StageError(f"pixel stage {self.name} does not implement run_pixels()")
+
+
 @dataclass(frozen=True)
 class StageSpec:
     """A node of the stage graph. ``scope`` is ``"asset"`` or ``"catalog"``."""

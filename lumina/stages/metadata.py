@@ -23,6 +23,7 @@ from typing import Any
 
 from lumina.catalog.models import Metadata
 from lumina.errors import error_text
+from lumina.media.exif_repair import heif_exif_tags
 from lumina.media.exiftool import ExifToolSession
 from lumina.stages.base import AssetView, Stage, StageResult
 
@@ -233,7 +234,7 @@ class MetadataStage(Stage):
     """Reads every file's tags with one long-lived ExifTool per worker process, in batches."""
 
     name = "metadata"
-    version = 1
+    version = 2
     requires = ()
     setting_names = ()
     parallel = True
@@ -262,7 +263,13 @@ class MetadataStage(Stage):
         if not isinstance(tags, dict):
             return StageResult("failed", reason=tags or error_text("exiftool_error", "no output"))
         sidecar_tags = sidecar if isinstance(sidecar, dict) else None
+        repaired = False
+        if asset.file_type in ("heic", "heif", "avif") and not any(k.startswith("EXIF:") for k in tags):
+            extra, repaired = heif_exif_tags(asset.path)
+            tags = {**tags, **extra}
         values = typed_values(tags, asset.file_type, sidecar_tags)
+        if repaired:
+            values["flags"].append("exif_repaired: APP1 marker in front of the HEIF Exif item (read with Pillow)")
         if isinstance(sidecar, str):
             values["flags"].append(f"sidecar_unreadable:{sidecar}")
         values.update(tags=tags, sidecar_tags=sidecar_tags,
