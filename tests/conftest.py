@@ -62,3 +62,19 @@ def copy_files(corpus: Path, dest: Path, *relpaths: str) -> list[Path]:
         shutil.copy2(corpus / rel, target)
         out.append(target)
     return out
+
+
+@pytest.fixture(scope="session")
+def eval_dev() -> Path:
+    root = Path(os.environ.get("LUMINA_EVAL_DEV", ROOT.parent / "shared" / "eval" / "dev"))
+    _need((root / "truth.json").is_file(), f"evaluation set not found at {root}; set LUMINA_EVAL_DEV")
+    return root
+
+
+def decode_file(path: Path, **kwargs):
+    """Decode a file the way the pixel stages do (type from its extension or content)."""
+    from lumina.media.decode import decode
+    from lumina.media.detect import SNIFF_BYTES, by_content, by_extension
+
+    kind = by_extension(path.name) or by_content(path.read_bytes()[:SNIFF_BYTES])
+    return decode(os.fsencode(path), kind.file_type, kind.media_kind, **kwargs)

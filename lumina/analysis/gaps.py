@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from lumina.catalog.db import Catalog
-from lumina.catalog.models import CaptureDate, FileInstance, Metadata, Place, StageRecord
+from lumina.catalog.models import (CaptureDate, FileInstance, Metadata, PerceptualHash, Place, Quality,
+                                   StageRecord, Thumbnail)
 from lumina.errors import error_kind
 from lumina.pipeline.runner import asset_views, plan
 from lumina.stages import STAGES, make_stage
@@ -67,6 +68,10 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
             if m.asset_id in ids}
         places = {p.asset_id: p for p in s.scalars(select(Place)) if p.asset_id in ids}
         dates = {d.asset_id: d for d in s.scalars(select(CaptureDate)) if d.asset_id in ids}
+        pixels = {name: set(s.scalars(select(model.asset_id))) & ids
+                  for name, model in (("thumbnails", Thumbnail), ("perceptual_hashes", PerceptualHash),
+                                      ("quality_score", Quality))}
+        degenerate = set(s.scalars(select(PerceptualHash.asset_id).where(PerceptualHash.degenerate))) & ids
         file_types = Counter(v.file_type for v in views.values())
         file_status = dict(s.execute(select(FileInstance.status, func.count()).group_by(FileInstance.status)).all())
         file_failures = s.execute(select(FileInstance.path, FileInstance.error)
@@ -94,6 +99,7 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
         "place": lambda a: a in places and places[a].country_code is not None,
         "descriptions": lambda a: a in meta and bool(meta[a].description or meta[a].title),
         "tags": lambda a: a in meta and bool(meta[a].keywords),
+        **{name: (lambda a, have_set=have_set: a in have_set) for name, have_set in pixels.items()},
     }
 
     def missing_reason(type_name: str, stage: str, a: str, default: str) -> str:
@@ -131,6 +137,11 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
         for rec in recs.values():
             if rec.status == "failed":
                 stage_failures.setdefault(stage, Counter())[error_kind(rec.error)] += 1
+    first_path = {a: views[a].path.decode("utf-8", "backslashreplace") for a in ids}
+    stage_failure_files = sorted(
+        ({"path": first_path[rec.asset_id], "stage": stage, "error": rec.error}
+         for stage, recs in records.items() for rec in recs.values() if rec.status == "failed"),
+        key=lambda f: (f["path"], f["stage"]))
     by_kind = Counter(error_kind(e) for _, e in file_failures)
     for c in stage_failures.values():
         by_kind.update(c)
@@ -159,10 +170,12 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
                   "failed": file_status.get("failed", 0), "unsettled": file_status.get("unsettled", 0),
                   "ignored": file_status.get("ignored", 0)},
         "missing_files": file_status.get("missing", 0),
+        "degenerate_hashes": len(degenerate),
         "failures": {
             "by_kind": dict(by_kind.most_common()),
             "by_stage": {st: dict(c.most_common()) for st, c in sorted(stage_failures.items())},
-            "files": [{"path": p, "error": e} for p, e in sorted(file_failures)[:100]],
+            "files": ([{"path": p, "stage": None, "error": e} for p, e in sorted(file_failures)]
+                      + stage_failure_files)[:200],
         },
         "job_order": [{"stage": n, "requires": list(SPECS[n].requires), "scope": SPECS[n].scope,
                        "available": n in STAGES, "pending": pending[n]} for n in topological_order()],
@@ -206,6 +219,19 @@ def to_html(report: dict[str, Any]) -> str:
         f"<tr><td>{e(m['type'])}</td><td>{m['applicable']}</td><td>{m['count']}</td><td>{m['coverage']:.1%}</td>"
         f"<td>{m['gap']}</td><td>{e(m['status'])}</td><td>{e('; '.join(f'{k} ({v})' for k, v in m['reasons'].items()))}"
         f"</td><td>{e(m['fill_job'])}</td></tr>" for m in report["metadata"])
+    def table(head: tuple[str, ...], rows: list[tuple]) -> str:
+        th = "".join(f"<th>{e(h)}</th>" for h in head)
+        body = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+        return f"<table border='1'><tr>{th}</tr>{body}</table>"
+
+    d = report["dates"]
+    extra = (f"<h2>Capture dates</h2><p>Dated: {d['dated']}; confidence &ge; 95: {d['confidence_ge_95']}; known UTC "
+             f"offset: {d['known_utc_offset']}; estimated: {d['estimated']}; suspicious: {d['suspicious']}; "
+             f"conflicting: {d['conflicting']}</p>" + table(("source", "assets"), list(d["by_source"].items()))
+             + "<h2>Cameras</h2>" + table(("make", "model", "assets"),
+                                           [(c["make"] or "-", c["model"] or "-", c["count"]) for c in report["cameras"]])
+             + "<h2>File types</h2>" + table(("type", "assets"), list(report["file_types"].items()))
+             + "<h2>Files</h2>" + table(("status", "files"), list(report["files"].items())))
     fails = "".join(f"<tr><td>{e(k)}</td><td>{v}</td></tr>" for k, v in report["failures"]["by_kind"].items())
     jobs = "".join(f"<li>{e(j['stage'])} ({j['pending']} pending{'' if j['available'] else ', not available yet'})</li>"
                    for j in report["job_order"])
@@ -213,5 +239,5 @@ def to_html(report: dict[str, Any]) -> str:
             f"<h1>Gap report: {e(report['catalog'])}</h1><p>Assets: {report['total_assets']}</p>"
             f"<table border='1'><tr><th>type</th><th>applicable</th><th>count</th><th>coverage</th><th>gap</th>"
             f"<th>status</th><th>reasons</th><th>fill job</th></tr>{rows}</table>"
-            f"<h2>Failures by error kind</h2><table border='1'>{fails}</table><h2>Job order</h2><ol>{jobs}</ol>"
+            f"{extra}<h2>Failures by error kind</h2><table border='1'>{fails}</table><h2>Job order</h2><ol>{jobs}</ol>"
             f"</body></html>\n")

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from typing import Any
 
 from sqlalchemy import inspect, select
 
-from lumina.catalog.models import Asset, CaptureDate, FileInstance, Metadata, Place, StageRecord
+from lumina.catalog.models import (Asset, CaptureDate, FileInstance, Metadata, PerceptualHash, Place, Quality,
+                                   StageRecord, Thumbnail)
 from lumina.errors import CatalogError
+from lumina.stages.hashes import to_unsigned
 
 # Keys of `lumina show --format json` that are always present (null when unknown).
 SHOW_KEYS = ("asset_id", "paths", "capture_time", "capture_time_source", "capture_time_confidence",
              "utc_offset_minutes", "date_flags", "camera_make", "camera_model", "gps_latitude", "gps_longitude",
              "geohash", "country_code", "city", "timezone", "width", "height", "stages")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_ASSET_ID = re.compile(r"^[0-9a-f]{8,64}$")  # a full asset id, or a unique prefix of at least 8 hex digits
 
 
 def _row(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any] | None:
@@ -38,24 +41,26 @@ def describe(session, ref: str) -> dict[str, Any]:
     """Everything the catalog knows about one file or asset.
 
     Args:
-        ref: a file path, or an asset id (64 lowercase hex digits).
+        ref: a file path, or an asset id (64 lowercase hex digits, or a unique prefix of >= 8).
     Returns:
         A dict with every key of ``SHOW_KEYS`` plus ``files``, ``file_type``, ``media_kind``,
-        ``size_bytes``, ``metadata``, ``date_candidates``, ``place`` and ``error``; paths are
+        ``size_bytes``, ``metadata``, ``date_candidates``, ``place``, ``thumbnails``, ``hashes`` (hex),
+        ``quality`` and ``error``; paths are
         str with undecodable bytes as surrogate escapes (``os.fsdecode``).
     Raises:
         CatalogError: if neither a file nor an asset matches ``ref``.
     """
-    asset_id = ref if _SHA256.match(ref) else None
+    asset_id = _match_asset_id(session, ref) if _ASSET_ID.match(ref) else None
     file_row = None
-    if asset_id is None or session.get(Asset, asset_id) is None:
+    if asset_id is None:
         file_row = find_file(session, ref)
         if file_row is None:
             raise CatalogError(f"{ref!r} is not in this catalog (not a catalogued path or asset id)")
         asset_id = file_row.asset_id
     doc: dict[str, Any] = {k: None for k in SHOW_KEYS}
     doc.update(paths=[], date_flags=[], stages={}, files=[], metadata=None, date_candidates=[], place=None,
-               file_type=None, media_kind=None, size_bytes=None, error=None)
+               thumbnails=None, hashes=None, quality=None, file_type=None, media_kind=None, size_bytes=None,
+               error=None)
     if asset_id is None:  # a file that never became an asset (dangling link, unreadable, unsettled, not a photo)
         doc.update(paths=[os.fsdecode(file_row.path_bytes)], error=file_row.error,
                    files=[_file_doc(file_row)])
@@ -82,11 +87,34 @@ def describe(session, ref: str) -> dict[str, Any]:
                    capture_time_confidence=dates.capture_time_confidence,
                    utc_offset_minutes=dates.utc_offset_minutes, date_flags=list(dates.flags or []),
                    date_candidates=dates.candidates)
+    thumb = session.get(Thumbnail, asset_id)
+    if thumb is not None:
+        doc["thumbnails"] = {**_row(thumb, skip=("asset_id", "thumbhash")), "thumbhash": base64.b64encode(thumb.thumbhash).decode()}
+    hashes = session.get(PerceptualHash, asset_id)
+    if hashes is not None:  # hex for display; the catalog stores signed 64-bit integers
+        doc["hashes"] = {**{k: f"{to_unsigned(getattr(hashes, k)):016x}" for k in ("ahash", "dhash", "phash", "whash")},
+                         "degenerate": hashes.degenerate, "degenerate_reason": hashes.degenerate_reason}
+    quality = session.get(Quality, asset_id)
+    if quality is not None:
+        doc["quality"] = _row(quality, skip=("asset_id",))
     for rec in session.scalars(select(StageRecord).where(StageRecord.asset_id == asset_id)):
         doc["stages"][rec.stage] = {"status": rec.status, "error": rec.error, "version": rec.version,
                                     "duration_ms": round(rec.duration_ms, 3),
                                     "finished_at": rec.finished_at.isoformat() + "Z"}
     return doc
+
+
+def _match_asset_id(session, prefix: str) -> str | None:
+    """The asset whose id starts with ``prefix``; ``None`` if none.
+
+    Raises:
+        CatalogError: if the prefix matches several assets.
+    """
+    hits = session.scalars(select(Asset.asset_id).where(Asset.asset_id >= prefix,
+                                                        Asset.asset_id < prefix + "g").limit(2)).all()
+    if len(hits) > 1:
+        raise CatalogError(f"asset id prefix {prefix!r} is ambiguous; give more digits")
+    return hits[0] if hits else None
 
 
 def _file_doc(f: FileInstance) -> dict[str, Any]:

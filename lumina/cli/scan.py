@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lumina.cli.common import CatalogOpt, Format, emit_json, err, errors_to_exit, progress_bar
+from lumina.cli.common import CatalogOpt, Format, emit_json, errors_to_exit, progress_bar
 
 
 def scan_command(
@@ -35,7 +35,7 @@ def scan_command(
         emit_json(doc)
         return
     stages = ", ".join(f"{k} {v['ok']} ok/{v['failed']} failed" for k, v in doc.pop("stages").items()) or "nothing to do"
-    err.print(f"files: {doc['new']} new, {doc['changed']} changed, {doc['unchanged']} unchanged, "
+    typer.echo(f"files: {doc['new']} new, {doc['changed']} changed, {doc['unchanged']} unchanged, "
               f"{doc['missing']} missing, {doc['failed']} failed, {doc['unsettled']} unsettled, "
-              f"{doc['ignored']} not photos", highlight=False, soft_wrap=True)
-    err.print(f"stages: {stages}", highlight=False, soft_wrap=True)
+              f"{doc['ignored']} not photos")
+    typer.echo(f"stages: {stages}")

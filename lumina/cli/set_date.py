@@ -6,17 +6,17 @@ from typing import Annotated
 
 import typer
 
-from lumina.cli.common import CatalogOpt, Format, emit_json, err, errors_to_exit
+from lumina.cli.common import CatalogOpt, Format, emit_json, errors_to_exit
 
 
 def set_date_command(
-    ref: Annotated[str, typer.Argument(metavar="PATH_OR_ASSET_ID")],
+    ref: Annotated[str, typer.Argument(metavar="PATH_OR_ASSET_ID", help="A catalogued file path or an asset id")],
     when: Annotated[str | None, typer.Argument(metavar="DATETIME",
                                                help="Local capture time, e.g. 2019-07-14T10:00:00 or "
                                                     "2019-07-14T10:00:00.250+02:00")] = None,
     clear: Annotated[bool, typer.Option("--clear", help="Remove the override")] = False,
     catalog: CatalogOpt = None,
-    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format")] = Format.table,
 ) -> None:
     """Set the capture time of one asset by hand; it wins over every date read from files.
 
@@ -35,5 +35,6 @@ def set_date_command(
     if fmt is Format.json:
         emit_json(doc)
     else:
-        err.print(f"{doc['asset_id']}: capture time {doc['capture_time']} (source {doc['capture_time_source']}, "
-                  f"offset {doc['utc_offset_minutes']})", highlight=False, soft_wrap=True)
+        offset = "unknown" if doc["utc_offset_minutes"] is None else f"{doc['utc_offset_minutes']:+d} min"
+        typer.echo(f"{doc['asset_id']}: capture time {doc['capture_time']} "
+                   f"(source {doc['capture_time_source']}, UTC offset {offset})")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from lumina.cli.common import CatalogOpt, Format, emit_json, errors_to_exit
-from rich.console import Console
+from lumina.stages.base import topological_order
+
+STAGE_ORDER = topological_order()
 
 
 def show_command(
@@ -27,20 +28,34 @@ def show_command(
     if fmt is Format.json:
         emit_json(doc)
         return
-    out = Console()
-    table = Table(show_header=False, box=None)
+    lines = []
     for key in ("asset_id", "paths", "file_type", "capture_time", "capture_time_source", "capture_time_confidence",
                 "utc_offset_minutes", "date_flags", "camera_make", "camera_model", "width", "height", "gps_latitude",
                 "gps_longitude", "geohash", "country_code", "city", "timezone", "error"):
         value = doc.get(key)
-        text = "\n".join(value) if isinstance(value, list) else ("-" if value is None else str(value))
-        table.add_row(key, text)
-    for name, rec in doc["stages"].items():
-        table.add_row(f"stage {name}", f"{rec['status']} v{rec['version']}" + (f" — {rec['error']}" if rec["error"] else ""))
-    out.print(table)
+        if isinstance(value, list):
+            value = ("\n" + " " * 26).join(map(str, value)) if value else "-"
+        lines.append(f"{key:<25} {'-' if value is None else value}")
+    if doc["quality"]:
+        q = doc["quality"]
+        lines.append(f"{'quality':<25} {q['score']:.1f}/100 (sharpness {q['sharpness']:.0f}, noise {q['noise_sigma']:.2f}, "
+                     f"JPEG quality {q['jpeg_quality'] or '-'}; fidelity {q['fidelity_score']:.1f})")
+    if doc["hashes"]:
+        h = doc["hashes"]
+        lines.append(f"{'hashes':<25} aHash {h['ahash']} dHash {h['dhash']} pHash {h['phash']} wHash {h['whash']}"
+                     + (f" DEGENERATE: {h['degenerate_reason']}" if h["degenerate"] else ""))
+    if doc["thumbnails"]:
+        lines.append(f"{'thumbnails':<25} {doc['thumbnails']['grid_path']}, {doc['thumbnails']['preview_path']}")
+    for f in doc["files"]:
+        if f["status"] != "present":
+            lines.append(f"{'file ' + f['status']:<25} {f['path']}" + (f" ({f['error']})" if f["error"] else ""))
+    for name in [n for n in STAGE_ORDER if n in doc["stages"]]:
+        rec = doc["stages"][name]
+        lines.append(f"{'stage ' + name:<25} {rec['status']} v{rec['version']}" + (f": {rec['error']}" if rec["error"] else ""))
     if doc["date_candidates"]:
-        cands = Table("source", "value", "offset", "status", title="capture-time candidates")
+        lines.append("capture-time candidates:")
         for c in doc["date_candidates"]:
-            cands.add_row(str(c.get("source")), str(c.get("value")), str(c.get("utc_offset_minutes")),
-                          str(c.get("status")) + (f" ({c['reason']})" if c.get("reason") else ""))
-        out.print(cands)
+            off = "offset unknown" if c.get("utc_offset_minutes") is None else f"offset {c['utc_offset_minutes']:+d} min"
+            why = f" ({c['reason']})" if c.get("reason") else ""
+            lines.append(f"  {c['status']:<10} {c['source']:<30} {c.get('value') or c.get('raw')!s:<26} {off}{why}")
+    typer.echo("\n".join(lines))

@@ -11,9 +11,10 @@ size any consumer needs.
   grayscale is scaled to 8 bits over its full range (never clipped); palette and transparent images
   are composited on neutral 50 % grey, never turned black.
 * Multi-frame files: the first frame only; later frames are never read.
-* Pixel limit: ``max_image_pixels`` is judged on the real image size. Above it, a JPEG is still
-  decoded when DCT scaling brings it under the limit; anything else fails with ``pixel_limit``.
-  Pillow's own decompression-bomb check is replaced by this one.
+* Pixel limit: ``max_image_pixels`` is judged on the real image size (from the header, before any
+  pixel is decoded); above it the file fails with ``pixel_limit``. Below it JPEGs still decode
+  through DCT scaling, so memory stays small. Pillow's own decompression-bomb check is replaced
+  by this one.
 """
 
 from __future__ import annotations
@@ -128,6 +129,9 @@ def _decode_pillow(source, max_edge: int, max_pixels: int, fmt_hint: str) -> Dec
         if w * h <= 0:
             raise DecodeFailure("decode_error", f"image has no pixels ({w}x{h})")
         orientation, warnings = _orientation(img)
+        if w * h > max_pixels:
+            raise DecodeFailure("pixel_limit", f"{w}x{h} = {w * h / 1e6:.0f} MP exceeds max_image_pixels "
+                                               f"({max_pixels / 1e6:.0f} MP)")
         method = "full"
         quant = getattr(img, "quantization", None)
         if fmt in ("jpeg", "mpo"):
@@ -136,10 +140,6 @@ def _decode_pillow(source, max_edge: int, max_pixels: int, fmt_hint: str) -> Dec
             requested = (max(1, w // scale), max(1, h // scale))
             img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else "RGB", requested)
             method = "draft" if img.size != (w, h) else "full"
-        dw, dh = img.size
-        if dw * dh > max_pixels:
-            raise DecodeFailure("pixel_limit", f"{w}x{h} = {w * h / 1e6:.0f} MP exceeds max_image_pixels "
-                                               f"({max_pixels / 1e6:.0f} MP) and cannot be shrunk on load")
         img.load()  # first frame only: later frames of GIF/WebP/TIFF are never touched
         frame, icc = _to_srgb(img)
         rgb, alpha = to_rgb8(frame)

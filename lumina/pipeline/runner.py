@@ -103,6 +103,7 @@ class StageGroup:
         self.stages = {n: make_stage(n, settings) for n in names}
         self.settings = settings
         self.pixels = all(getattr(st, "pixels", False) for st in self.stages.values())
+        self.decodes = 0  # files decoded by this group: one per asset, whatever the number of pixel stages
 
     def run(self, items: Sequence[tuple[AssetView, tuple[str, ...]]]) -> list[tuple[str, _Done]]:
         """Results ``(stage name, _Done)`` for each asset and each of its due stages."""
@@ -112,6 +113,7 @@ class StageGroup:
         out: list[tuple[str, _Done]] = []
         for view, due in items:
             start = time.perf_counter()
+            self.decodes += 1
             try:
                 decoded = decode(view.path, view.file_type, view.media_kind,
                                  int(self.settings["decode_max_edge_px"]), int(self.settings["max_image_pixels"]))

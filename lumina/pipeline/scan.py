@@ -169,7 +169,10 @@ def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: bool = 
             st = e.st
             if (old is not None and old.status in ("present", "ignored") and old.size == st.st_size
                     and old.mtime_ns == st.st_mtime_ns and old.inode == st.st_ino):
-                counts.unchanged += 1
+                if old.status == "ignored":
+                    counts.ignored += 1
+                else:
+                    counts.unchanged += 1
                 unchanged_ids.append(old.id)
                 if old.sidecar_signature != sidecar_sig:
                     s.execute(update(FileInstance).where(FileInstance.id == old.id).values(
@@ -183,6 +186,8 @@ def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: bool = 
             pending += 1
             if pending % 500 == 0:
                 s.commit()
+        if progress:
+            progress("files", len(entries), len(entries))
         for i in range(0, len(unchanged_ids), 900):
             s.execute(update(FileInstance).where(FileInstance.id.in_(unchanged_ids[i:i + 900]))
                       .values(last_seen_scan=scan_id))

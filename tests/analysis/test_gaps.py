@@ -20,9 +20,16 @@ def test_report_shape_and_honest_applicability(corpus_catalog):
     assert any("placeholder 0,0" in k for k in rows["gps"]["reasons"])
     assert rows["camera"]["reasons"]["no camera in file"] > 0
     assert any(k.startswith("metadata failed: exiftool_error") for k in rows["camera"]["reasons"])
-    for name in ("thumbnails", "perceptual_hashes", "quality_score", "clip_embeddings", "bursts", "duplicates"):
+    for name in ("clip_embeddings", "bursts", "duplicates"):
         assert rows[name]["status"] == "not computed"
         assert rows[name]["reasons"] == {f"stage not available yet: {rows[name]['fill_job']}": total}
+    # pixel types apply to every photo and video; decode failures are the reasons for their gaps
+    for name, stage in (("thumbnails", "thumbnails"), ("perceptual_hashes", "hashes"), ("quality_score", "quality")):
+        assert rows[name]["applicable"] == total and rows[name]["status"] == "partial"
+        assert set(rows[name]["reasons"]) <= {f"{stage} failed: {k}" for k in ("decode_error", "unsupported_format",
+                                                                               "truncated", "pixel_limit")}
+        assert rows[name]["reasons"][f"{stage} failed: decode_error"] > 50
+    assert rows["thumbnails"]["count"] == rows["perceptual_hashes"]["count"] == rows["quality_score"]["count"]
 
 
 def test_date_details_cameras_types_and_failures(corpus_catalog):
@@ -44,7 +51,7 @@ def test_job_order_comes_from_the_stage_graph(corpus_catalog):
     for spec in GRAPH:
         assert all(order.index(req) < order.index(spec.name) for req in spec.requires)
     pending = {j["stage"]: j["pending"] for j in gap_report(corpus_catalog)["job_order"]}
-    assert pending["metadata"] == pending["dates"] == pending["geo"] == 0
+    assert pending["metadata"] == pending["dates"] == pending["geo"] == pending["thumbnails"] == pending["hashes"] == 0
 
 
 def test_markdown_and_html(corpus_catalog):
