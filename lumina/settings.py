@@ -21,27 +21,28 @@ class Setting:
     name: str
     default: Any
     help: str
+    minimum: float | None = None
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("workers", 0, "Worker processes for per-asset stages; 0 means one per CPU core"),
-    Setting("settle_s", 2.0, "A file modified less than this many seconds ago is unsettled and left for a later scan"),
+    Setting("workers", 0, "Worker processes for per-asset stages; 0 means one per CPU core", minimum=0),
+    Setting("settle_s", 2.0, "A file modified less than this many seconds ago is unsettled and left for a later scan", minimum=0),
     Setting("exiftool_path", "exiftool", "ExifTool executable (install libimage-exiftool-perl)"),
     Setting("exiftool_config", "", "ExifTool config file (user-defined tags); empty for none"),
-    Setting("exiftool_batch_files", 32, "Files sent to one ExifTool -stay_open process per request"),
-    Setting("exiftool_timeout_s", 60.0, "Longest wait for one ExifTool batch before it is killed and retried file by file"),
-    Setting("hash_chunk_bytes", 1 << 20, "Read size when computing SHA-256 asset ids"),
-    Setting("decode_max_edge_px", 1440, "Long edge of the one decoded buffer all pixel stages share"),
-    Setting("max_image_pixels", 250_000_000, "Largest image decoded (judged on the real size); beyond: shrink-on-load or pixel_limit"),
-    Setting("thumbnail_grid_px", 256, "Long edge of the grid thumbnail (WebP)"),
-    Setting("thumbnail_grid_quality", 80, "WebP quality of the grid thumbnail (0-100)"),
-    Setting("thumbnail_preview_px", 1440, "Long edge of the preview (JPEG)"),
-    Setting("thumbnail_preview_quality", 85, "JPEG quality of the preview (0-100)"),
-    Setting("quality_working_px", 512, "Long edge at which sharpness, exposure and noise are measured"),
-    Setting("date_min_year", 1826, "Earliest plausible capture year (Niepce, the oldest surviving photograph)"),
-    Setting("date_conflict_s", 86400.0, "Strong capture-time sources further apart than this are flagged conflicting"),
-    Setting("gps_conflict_m", 1000.0, "A sidecar position further than this from the file's is flagged conflicting"),
-    Setting("geohash_precision", 12, "Characters of the stored geohash (12 = about 3.7 cm x 1.9 cm)"),
+    Setting("exiftool_batch_files", 32, "Files sent to one ExifTool -stay_open process per request", minimum=1),
+    Setting("exiftool_timeout_s", 60.0, "Longest wait for one ExifTool batch before it is killed and retried file by file", minimum=0.1),
+    Setting("hash_chunk_bytes", 1 << 20, "Read size when computing SHA-256 asset ids", minimum=4096),
+    Setting("decode_max_edge_px", 1440, "Long edge of the one decoded buffer all pixel stages share", minimum=64),
+    Setting("max_image_pixels", 250_000_000, "Largest image decoded (judged on the real size); beyond: shrink-on-load or pixel_limit", minimum=1),
+    Setting("thumbnail_grid_px", 256, "Long edge of the grid thumbnail (WebP)", minimum=16),
+    Setting("thumbnail_grid_quality", 80, "WebP quality of the grid thumbnail (0-100)", minimum=1),
+    Setting("thumbnail_preview_px", 1440, "Long edge of the preview (JPEG)", minimum=64),
+    Setting("thumbnail_preview_quality", 85, "JPEG quality of the preview (0-100)", minimum=1),
+    Setting("quality_working_px", 512, "Long edge at which sharpness, exposure and noise are measured", minimum=32),
+    Setting("date_min_year", 1826, "Earliest plausible capture year (Niepce, the oldest surviving photograph)", minimum=1),
+    Setting("date_conflict_s", 86400.0, "Strong capture-time sources further apart than this are flagged conflicting", minimum=0),
+    Setting("gps_conflict_m", 1000.0, "A sidecar position further than this from the file's is flagged conflicting", minimum=0),
+    Setting("geohash_precision", 12, "Characters of the stored geohash (12 = about 3.7 cm x 1.9 cm)", minimum=1),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -52,9 +53,14 @@ def _coerce(setting: Setting, value: Any) -> Any:
     try:
         if kind is bool:
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
-        return kind(value)
+        out = kind(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {setting.name}: {value!r} is not a valid {kind.__name__}") from exc
+    if setting.minimum is not None and out < setting.minimum:
+        raise ConfigError(f"setting {setting.name}: {out!r} is below its minimum {setting.minimum:g}")
+    if setting.name == "geohash_precision" and out > 12:
+        raise ConfigError("setting geohash_precision: at most 12 characters")
+    return out
 
 
 def load_settings(catalog_dir: Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

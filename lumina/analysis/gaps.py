@@ -183,22 +183,27 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
     return report
 
 
+def _md(value: Any) -> str:
+    """A table cell: pipes and line breaks escaped so that file or camera names cannot break the table."""
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
 def to_markdown(report: dict[str, Any]) -> str:
-    """The report as Markdown tables."""
+    """The report as Markdown tables (cells escaped)."""
     out = [f"# Gap report: {report['catalog']}", "", f"Assets: {report['total_assets']}", "",
            "| type | applicable | count | coverage | gap | status | reasons | fill job |",
            "|---|---|---|---|---|---|---|---|"]
     for m in report["metadata"]:
-        reasons = "; ".join(f"{k} ({v})" for k, v in m["reasons"].items()) or "-"
+        reasons = _md("; ".join(f"{k} ({v})" for k, v in m["reasons"].items()) or "-")
         out.append(f"| {m['type']} | {m['applicable']} | {m['count']} | {m['coverage']:.1%} | {m['gap']} | "
                    f"{m['status']} | {reasons} | {m['fill_job']} |")
     d = report["dates"]
     out += ["", "## Capture dates", "", f"Dated: {d['dated']}; confidence >= 95: {d['confidence_ge_95']}; "
             f"known UTC offset: {d['known_utc_offset']}; estimated: {d['estimated']}; suspicious: {d['suspicious']}; "
             f"conflicting: {d['conflicting']}", "", "| source | assets |", "|---|---|"]
-    out += [f"| {k} | {v} |" for k, v in d["by_source"].items()]
+    out += [f"| {_md(k)} | {v} |" for k, v in d["by_source"].items()]
     out += ["", "## Cameras", "", "| make | model | assets |", "|---|---|---|"]
-    out += [f"| {c['make'] or '-'} | {c['model'] or '-'} | {c['count']} |" for c in report["cameras"]]
+    out += [f"| {_md(c['make'] or '-')} | {_md(c['model'] or '-')} | {c['count']} |" for c in report["cameras"]]
     out += ["", "## File types", "", "| type | assets |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in report["file_types"].items()]
     f = report["files"]

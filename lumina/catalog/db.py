@@ -9,7 +9,10 @@ Layout of a catalog folder::
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,8 +37,8 @@ def catalog_dir_from(option: str | os.PathLike | None) -> Path:
     Raises:
         ConfigError: if neither is given.
     """
-    value = option or os.environ.get("LUMINA_CATALOG")
-    if not value:
+    value = option if option not in (None, "") else os.environ.get("LUMINA_CATALOG")
+    if not value or not str(value).strip():
         raise ConfigError("no catalog folder: pass --catalog DIR or set LUMINA_CATALOG")
     return Path(value).expanduser().absolute()
 
@@ -87,9 +90,42 @@ class Catalog:
     engine: Engine
     sessions: sessionmaker[Session]
     settings: dict[str, Any]
+    _lock_depth: int = 0
 
     def session(self) -> Session:
         return self.sessions()
+
+    @contextmanager
+    def writer(self) -> Iterator[None]:
+        """Hold the catalog's writer lock (one scan or pipeline run at a time; re-entrant).
+
+        Raises:
+            CatalogError: another process holds it.
+        """
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
+        fd = os.open(self.path / "writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise CatalogError(f"another scan or run is writing to {self.path} (pid {holder}); "
+                               "wait for it to finish") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_depth = 1
+        try:
+            yield
+        finally:
+            self._lock_depth = 0
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
     def close(self) -> None:
         self.engine.dispose()

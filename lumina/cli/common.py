@@ -7,16 +7,16 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lumina.errors import LuminaError
 
-CatalogOpt = Annotated[Path | None, typer.Option("--catalog", "-c", envvar="LUMINA_CATALOG",
+CatalogOpt = Annotated[str | None, typer.Option("--catalog", "-c", envvar="LUMINA_CATALOG",
                                                  help="Catalog folder (database, thumbnails, indexes)")]
 err = Console(stderr=True, soft_wrap=True)
 
@@ -34,11 +34,21 @@ def emit_json(doc: Any) -> None:
 @contextmanager
 def errors_to_exit() -> Iterator[None]:
     """Translate LuminaError into one line on stderr and exit code 1."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         yield
     except LuminaError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
-        raise typer.Exit(1) from None
+        fail(str(exc))
+    except SQLAlchemyError as exc:  # a damaged or read-only catalog: one line, not a traceback
+        orig = getattr(exc, "orig", None) or exc
+        fail(f"catalog database error: {str(orig).splitlines()[0]}; check the catalog folder (see README)")
+
+
+def fail(message: str) -> None:
+    """Print ``error: message`` (user text is never read as markup) and exit with code 1."""
+    err.print(Text("error: ", style="red") + Text(message), soft_wrap=True)
+    raise typer.Exit(1)
 
 
 @contextmanager

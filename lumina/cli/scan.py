@@ -24,8 +24,9 @@ def scan_command(
     Exits 0 even when single files fail (they are recorded); non-zero only when the scan cannot run.
     """
     with errors_to_exit():
-        from lumina.catalog.db import open_catalog
-        from lumina.pipeline.scan import scan
+        from lumina.catalog.db import catalog_dir_from, open_catalog
+        from lumina.pipeline.scan import check_roots, scan
+        check_roots(paths, catalog_dir_from(catalog))  # before the catalog folder is created
         cat = open_catalog(catalog, overrides={"workers": workers})
         with progress_bar(enabled=not quiet and fmt is Format.table) as progress:
             counts = scan(cat, paths, force=force, retry_failed=retry_failed, progress=progress)

@@ -30,7 +30,8 @@ def set_date_command(
         if clear == (when is not None):
             raise ConfigError("give either DATETIME or --clear")
         cat = open_catalog(catalog, create=False)
-        doc = set_override(cat, ref, "capture_time", None if clear else parse_capture_time(when))
+        value = None if clear else parse_capture_time(when, int(cat.settings["date_min_year"]))
+        doc = set_override(cat, ref, "capture_time", value)
         cat.close()
     if fmt is Format.json:
         emit_json(doc)

@@ -14,6 +14,7 @@ import json
 import os
 import select
 import shutil
+import tempfile
 import threading
 import time
 import warnings
@@ -60,6 +61,35 @@ def _read_until(fd: int, b_endswith: bytes, block_size: int) -> bytes:
 
 
 _pyexiftool._read_fd_endswith = _read_until
+
+
+def _is_safe(path: bytes) -> bool:
+    """A name ExifTool can take as one ``-@`` argument line and report back unchanged."""
+    if b"\n" in path or b"\r" in path or not path.startswith(b"/"):
+        return False
+    try:
+        path.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _safe_names(paths: Sequence[bytes], folder: bytes) -> dict[bytes, bytes]:
+    """Symbolic links with plain names for paths ExifTool must not see as they are.
+
+    ExifTool reads its arguments one per line, so a newline in a file name would split it into
+    several arguments (``-Comment=…`` among them: an option that writes files), and it reports
+    invalid UTF-8 names altered, so results could not be matched back. Such files are passed
+    through a link ``<tmp>/<n>.<ext>`` instead.
+    """
+    aliases = {}
+    for i, path in enumerate(paths):
+        if not _is_safe(path):
+            ext = os.path.splitext(path)[1].decode("ascii", "ignore").strip("\n\r")[:10]
+            alias = os.path.join(folder, f"{i}{ext}".encode())
+            os.symlink(os.path.abspath(path), alias)
+            aliases[path] = alias
+    return aliases
 
 
 def find_exiftool(executable: str = "exiftool") -> str:
@@ -133,6 +163,7 @@ class ExifToolSession:
         self.close()
 
     def _request(self, paths: Sequence[bytes]) -> list[dict]:
+        assert all(_is_safe(p) for p in paths), "unsafe names must go through _safe_names"
         et = self._start()
         _deadline.at = time.monotonic() + self.timeout_s
         try:
@@ -155,6 +186,12 @@ class ExifToolSession:
             For each path, its tag dict, or an error text ``"exiftool_error: …"`` /
             ``"exiftool_timeout: …"`` when ExifTool could not read it.
         """
+        with tempfile.TemporaryDirectory(prefix="lumina-exiftool-") as tmp:
+            aliases = _safe_names(paths, os.fsencode(tmp))
+            docs = self._read_safe([aliases.get(p, p) for p in paths])
+        return {p: docs[aliases.get(p, p)] for p in paths}
+
+    def _read_safe(self, paths: Sequence[bytes]) -> dict[bytes, dict | str]:
         try:
             return self._match(paths, self._request(paths))
         except (_Timeout, _Died, BrokenPipeError, OSError, ValueError):

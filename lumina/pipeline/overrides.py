@@ -35,15 +35,18 @@ def set_override(catalog: Catalog, ref: str, field: str, value: Any | None) -> d
         raise ConfigError(f"cannot override {field!r}; fields: {', '.join(OVERRIDE_READERS)}")
     if field == "capture_time" and value is not None:
         try:
-            _, _, offset = parse_datetime(value["value"], 1)
+            _, _, offset = parse_datetime(value["value"], int(catalog.settings["date_min_year"]))
         except Rejected as exc:
             raise ConfigError(f"invalid capture time {value['value']!r}: {exc}") from None
         if value.get("utc_offset_minutes") is None:
             value = {**value, "utc_offset_minutes": offset}
     with catalog.session() as s:
-        asset_id = describe(s, ref)["asset_id"]
+        doc = describe(s, ref)
+        asset_id = doc["asset_id"]
         if asset_id is None:
             raise CatalogError(f"{ref!r} is catalogued but is not an asset (see `lumina show`)")
+        if not doc["paths"]:
+            raise CatalogError(f"no file of asset {asset_id[:12]}… is present on disk; rescan its folder first")
         existing = s.get(UserOverride, (asset_id, field))
         if value is None:
             if existing is not None:
@@ -59,14 +62,14 @@ def set_override(catalog: Catalog, ref: str, field: str, value: Any | None) -> d
         return describe(s, asset_id)
 
 
-def parse_capture_time(text: str) -> dict[str, Any]:
+def parse_capture_time(text: str, min_year: int = 1826) -> dict[str, Any]:
     """``{"value", "utc_offset_minutes"}`` from ``YYYY-MM-DDTHH:MM:SS[.fff][±HH:MM]``.
 
     Raises:
         ConfigError: when the text is not such a date-time.
     """
     try:
-        local, subsec, offset = parse_datetime(text, 1)
+        local, subsec, offset = parse_datetime(text, min_year)
     except Rejected as exc:
         raise ConfigError(f"invalid capture time {text!r}: {exc}") from None
     iso = local.strftime("%Y-%m-%dT%H:%M:%S") + (f".{subsec}" if subsec else "")

@@ -22,7 +22,7 @@ from sqlalchemy import inspect, select
 
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import Asset, FileInstance, StageRecord, UserOverride
-from lumina.errors import error_text
+from lumina.errors import MediaError, error_text
 from lumina.media.decode import DecodeFailure, decode
 from lumina.pipeline.scan import Progress, now
 from lumina.stages import STAGES, make_stage
@@ -139,9 +139,12 @@ class StageGroup:
 
 
 def _guarded(fn) -> StageResult:
-    """Run one stage call; a bug becomes this asset's ``internal_error`` record, never the run's end."""
+    """Run one stage call; a bug becomes this asset's ``internal_error`` record, never the run's end.
+    A missing tool (``MediaError``) is not the asset's fault: it ends the run."""
     try:
         return fn()
+    except MediaError:
+        raise
     except Exception as exc:  # noqa: BLE001 - recorded with its type and place, see ERROR_KINDS
         tb = traceback.extract_tb(exc.__traceback__)[-1]
         return StageResult("failed", reason=error_text(
@@ -154,6 +157,8 @@ def _run_batch_in(stage: Stage, views: Sequence[AssetView]) -> list[_Done]:
         results = stage.run_batch(views)
         ms = (time.perf_counter() - start) * 1000 / max(1, len(views))
         return [_Done(v.asset_id, r, ms) for v, r in zip(views, results)]
+    except MediaError:
+        raise
     except Exception:  # a bug on one asset must not end the run: retry one by one, record the failure
         out = []
         for v in views:
@@ -208,6 +213,8 @@ def run_group(catalog: Catalog, names: Sequence[str], force: bool = False, retry
         order = [a for a in views if any(a in d for d in due_by_stage.values())]
         if not order:
             return counts
+        for stage in group.stages.values():
+            stage.preflight()
         requires = tuple(dict.fromkeys(r for st in group.stages.values() for r in st.requires))
         size = min(st.batch_size for st in group.stages.values())
         batches = [order[i:i + size] for i in range(0, len(order), size)]
@@ -269,6 +276,7 @@ def run_pipeline(catalog: Catalog, stages: Sequence[str] | None = None, force: b
                  retry_failed: bool = False, progress: Progress | None = None) -> dict[str, dict[str, int]]:
     """Run the implemented stages (all, or ``stages`` and their prerequisites) in dependency order."""
     out: dict[str, dict[str, int]] = {}
-    for names in stage_groups([n for n in topological_order(stages) if n in STAGES]):
-        out.update(run_group(catalog, names, force, retry_failed, progress))
+    with catalog.writer():
+        for names in stage_groups([n for n in topological_order(stages) if n in STAGES]):
+            out.update(run_group(catalog, names, force, retry_failed, progress))
     return out

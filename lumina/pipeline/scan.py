@@ -103,21 +103,23 @@ def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: bool = 
     Returns:
         Counts of what the scan found and did; ``stages`` holds per-stage counts.
     Raises:
-        ConfigError: if a root is not a readable folder.
+        ConfigError: if a root is not a folder or is inside the catalog.
+        CatalogError: another scan is writing to this catalog.
     """
+    with catalog.writer():
+        return _scan(catalog, roots, force, retry_failed, run_stages, progress)
+
+
+def _scan(catalog: Catalog, roots, force: bool, retry_failed: bool, run_stages: bool,
+          progress: Progress | None) -> ScanCounts:
     from lumina.pipeline.runner import run_pipeline  # the runner imports scan's helpers
 
     settings = catalog.settings
     settle_ns = int(float(settings["settle_s"]) * 1e9)
     chunk = int(settings["hash_chunk_bytes"])
     counts = ScanCounts()
-    root_paths = []
-    for r in roots:
-        p = os.path.abspath(os.fsencode(r))
-        if not os.path.isdir(p):
-            raise ConfigError(f"{display(p)} is not a folder")
-        root_paths.append(p)
-    catalog_path = os.fsencode(catalog.path)
+    root_paths = check_roots(roots, catalog.path)
+    cat_st = os.stat(catalog.path)
 
     with catalog.session() as s:
         scan_row = Scan(started_at=now(), roots=[display(p) for p in root_paths], counts={})
@@ -143,7 +145,7 @@ def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: bool = 
         entries: list[tuple[bytes, WalkEntry]] = []
         sidecars: dict[bytes, os.stat_result] = {}
         for root in root_paths:
-            for e in walk(root, skip={catalog_path}):
+            for e in walk(root, skip={(cat_st.st_dev, cat_st.st_ino)}):
                 if e.st is not None and is_sidecar(os.path.basename(e.path).decode("utf-8", "replace")):
                     sidecars[e.path] = e.st
                 else:
@@ -156,6 +158,8 @@ def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: bool = 
         unchanged_ids: list[int] = []
         pending = 0
         for i, (root, e) in enumerate(entries):
+            if e.path in seen:  # reached twice (a link into an already walked folder)
+                continue
             seen.add(e.path)
             if progress and i % 200 == 0:
                 progress("files", i, len(entries))
@@ -211,6 +215,32 @@ def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: bool = 
     return counts
 
 
+def check_roots(roots: Sequence[str | os.PathLike], catalog_dir: str | os.PathLike) -> list[bytes]:
+    """Absolute library folders, without duplicates or folders inside another given one.
+
+    Raises:
+        ConfigError: a root is not a folder, or is (inside) the catalog folder.
+    """
+    catalog_real = os.path.realpath(os.fsencode(catalog_dir))
+    out: list[bytes] = []
+    for r in roots:
+        p = os.path.abspath(os.fsencode(r))
+        if not os.path.isdir(p):
+            raise ConfigError(f"{display(p)} is not a folder")
+        real = os.path.realpath(p)
+        if real == catalog_real or real.startswith(catalog_real + b"/"):
+            raise ConfigError(f"{display(p)} is the catalog folder or inside it; scan the library, not the catalog")
+        out.append(p)
+    keep: list[bytes] = []
+    for p in dict.fromkeys(out):
+        real = os.path.realpath(p)
+        if any(real == os.path.realpath(q) or real.startswith(os.path.realpath(q).rstrip(b"/") + b"/") for q in keep):
+            continue  # already covered by another root
+        keep = [q for q in keep if not os.path.realpath(q).startswith(real.rstrip(b"/") + b"/")]
+        keep.append(p)
+    return keep
+
+
 def _upsert_file(s, old: _Prev | None, source_id: int, path: bytes, st: os.stat_result | None, status: str,
                  error: str | None, asset_id: str | None, warnings: list | None, scan_id: int) -> FileInstance:
     row = s.get(FileInstance, old.id) if old is not None else None
@@ -235,7 +265,10 @@ def _register(s, e: WalkEntry, old: _Prev | None, source_id: int, scan_id: int, 
         e.path.decode("utf-8")
     except UnicodeDecodeError:
         warnings.append("undecodable_name: the file name is not valid UTF-8; shown with escapes")
-    if time.time_ns() - st.st_mtime_ns < settle_ns:
+    age_ns = time.time_ns() - st.st_mtime_ns
+    if age_ns < -settle_ns:  # a clock set wrong when the file was written: waiting would never end
+        warnings.append("mtime_in_future: the modification time is later than now")
+    elif age_ns < settle_ns:
         counts.unsettled += 1
         return _upsert_file(s, old, source_id, e.path, st, "unsettled", "modified moments ago; waiting for it to settle",
                             None, warnings, scan_id)

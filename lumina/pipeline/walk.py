@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lumina.errors import error_text
+from lumina.media.detect import by_extension
 
 # Folders that hold NAS/OS metadata rather than photos (Synology, QNAP, Windows, macOS).
 SKIP_DIRS = {b"@eaDir", b"#recycle", b"#snapshot", b"@Recycle", b"@Recently-Snapshot", b".@__thumb",
@@ -24,17 +25,17 @@ class WalkEntry:
     error: str | None = None
 
 
-def walk(root: bytes, skip: set[bytes] | frozenset[bytes] = frozenset()) -> Iterator[WalkEntry]:
+def walk(root: bytes, skip: set[tuple[int, int]] | frozenset[tuple[int, int]] = frozenset()) -> Iterator[WalkEntry]:
     """Yield every regular file below ``root``, following symbolic links to files and to folders
     not yet visited (loops are cut by remembering (device, inode) of each folder).
 
     Args:
         root: absolute folder path as bytes.
-        skip: absolute folder paths never to enter (e.g. the catalog folder).
+        skip: (device, inode) of folders never to enter (the catalog folder, however it is spelt).
     Yields:
         ``WalkEntry`` per file; failures carry ``"dangling_link: …"`` or ``"unreadable: …"``.
     """
-    visited: set[tuple[int, int]] = set()
+    visited: set[tuple[int, int]] = set(skip)
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -72,8 +73,9 @@ def walk(root: bytes, skip: set[bytes] | frozenset[bytes] = frozenset()) -> Iter
                 yield WalkEntry(path, None, error_text(kind, exc.strerror or str(exc)))
                 continue
             if stat.S_ISDIR(st.st_mode):
-                if path not in skip:
-                    subfolders.append(path)
+                subfolders.append(path)
             elif stat.S_ISREG(st.st_mode):
                 yield WalkEntry(path, st)
+            elif by_extension(os.fsdecode(name)) is not None:  # a FIFO, socket or device named like a photo
+                yield WalkEntry(path, None, error_text("unreadable", "not a regular file (FIFO, socket or device)"))
         stack.extend(reversed(subfolders))

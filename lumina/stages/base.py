@@ -81,6 +81,13 @@ class Stage:
         doc = json.dumps({"p": self.params(), "i": self.input_signature(asset)}, sort_keys=True, default=str)
         return hashlib.sha256(doc.encode()).hexdigest()[:16]
 
+    def preflight(self) -> None:
+        """Check, before any asset is processed, that the stage can run at all (its tools exist).
+
+        Raises:
+            LuminaError: when it cannot; the run stops instead of failing every asset.
+        """
+
     def run(self, asset: AssetView) -> StageResult:
         raise StageError(f"stage {self.name} implements neither run() nor run_batch()")
 

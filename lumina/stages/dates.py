@@ -49,15 +49,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from lumina.catalog.models import CaptureDate
 from lumina.stages.base import AssetView, Stage, StageResult
 
-_DT = re.compile(r"^\s*(\d{4})[:\-/](\d{2})[:\-/](\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?(?:[.,](\d+))?"
+_DT = re.compile(r"(?a)^\s*(\d{4})[:\-/](\d{2})[:\-/](\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?(?:[.,](\d{1,9}))?"
                  r"\s*(Z|[+-]\d{1,2}:?\d{2})?\s*$")
-_DATE = re.compile(r"^\s*(\d{4})[:\-/](\d{2})[:\-/](\d{2})\s*$")
-_OFFSET = re.compile(r"^\s*([+-])(\d{1,2})(:?)(\d{2})\s*$")
+_DATE = re.compile(r"(?a)^\s*(\d{4})[:\-/](\d{2})[:\-/](\d{2})\s*$")
+_OFFSET = re.compile(r"(?a)^\s*([+-])(\d{1,2})(:?)(\d{2})\s*$")
 _ZERO = re.compile(r"^[\s0:\-.T+Z]*$")
-_NAME_DT = re.compile(r"(?<!\d)((?:18|19|20)\d{2})[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])[-_ T.]?"
+_NAME_DT = re.compile(r"(?a)(?<!\d)((?:18|19|20)\d{2})[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])[-_ T.]?"
                       r"([01]\d|2[0-3])[-_.:h]?([0-5]\d)[-_.:m]?([0-5]\d)(\d{0,3})(?!\d)")
-_NAME_DATE = re.compile(r"(?<!\d)((?:18|19|20)\d{2})[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])(?!\d)")
-_FOLDER_DATE = re.compile(r"(?<!\d)((?:18|19|20)\d{2})[-_./](0[1-9]|1[0-2])(?:[-_./](0[1-9]|[12]\d|3[01]))?(?!\d)")
+_NAME_DATE = re.compile(r"(?a)(?<!\d)((?:18|19|20)\d{2})[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])(?!\d)")
+_FOLDER_DATE = re.compile(r"(?a)(?<!\d)((?:18|19|20)\d{2})[-_./](0[1-9]|1[0-2])(?:[-_./](0[1-9]|[12]\d|3[01]))?(?!\d)")
 DEFAULT_DATES = {datetime(1970, 1, 1), datetime(1980, 1, 1), datetime(2000, 1, 1), datetime(2001, 1, 1)}
 MIN_OFFSET, MAX_OFFSET = -12 * 60, 14 * 60
 

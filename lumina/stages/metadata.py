@@ -24,7 +24,7 @@ from typing import Any
 from lumina.catalog.models import Metadata
 from lumina.errors import error_text
 from lumina.media.exif_repair import heif_exif_tags
-from lumina.media.exiftool import ExifToolSession
+from lumina.media.exiftool import ExifToolSession, find_exiftool
 from lumina.stages.base import AssetView, Stage, StageResult
 
 PLACEHOLDERS = {"", "0", "65535", "unknown", "none", "null", "n/a", "-", "<unknown>", "default",
@@ -246,6 +246,9 @@ class MetadataStage(Stage):
 
     def input_signature(self, asset: AssetView) -> str:
         return asset.sidecar_signature or ""
+
+    def preflight(self) -> None:
+        find_exiftool(self.settings["exiftool_path"])
 
     def session(self) -> ExifToolSession:
         key = (self.settings["exiftool_path"], float(self.settings["exiftool_timeout_s"]),

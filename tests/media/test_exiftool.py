@@ -45,3 +45,24 @@ def test_missing_file_and_missing_exiftool(tmp_path):
         assert et.read([missing])[missing].startswith("exiftool_error: ")
     with pytest.raises(ExifToolError, match="libimage-exiftool-perl"):
         ExifToolSession(executable="no-such-exiftool")
+
+
+def test_names_with_newlines_or_invalid_utf8_are_never_split_or_mismatched(corpus, tmp_path):
+    """A newline in a name must not become an ExifTool option (``-Comment=…`` would write files)."""
+    canon, nikon = corpus / "exif-samples/jpg/Canon_40D.jpg", corpus / "exif-samples/jpg/Nikon_D70.jpg"
+    victim = tmp_path / "victim.jpg"
+    shutil.copy(canon, victim)
+    evil = os.path.join(os.fsencode(tmp_path), b"m\n-Comment=PWNED\nx.jpg")
+    bad = os.path.join(os.fsencode(tmp_path), b"bad\xffname.jpg")
+    lookalike = os.fsencode(tmp_path / "bad?name.jpg")
+    for target, src in ((evil, nikon), (bad, canon), (lookalike, nikon)):
+        with open(target, "wb") as f:
+            f.write(src.read_bytes())
+    before = victim.read_bytes()
+    with ExifToolSession() as et:
+        docs = et.read([os.fsencode(victim), evil, bad, lookalike])
+    assert victim.read_bytes() == before and sorted(os.listdir(tmp_path)) == sorted(
+        ["victim.jpg", os.fsdecode(b"m\n-Comment=PWNED\nx.jpg"), os.fsdecode(b"bad\xffname.jpg"), "bad?name.jpg"])
+    assert "EXIF:Comment" not in docs[os.fsencode(victim)]
+    assert docs[evil]["EXIF:Model"] == "NIKON D70"
+    assert docs[bad]["EXIF:Model"] == "Canon EOS 40D" and docs[lookalike]["EXIF:Model"] == "NIKON D70"

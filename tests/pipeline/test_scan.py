@@ -186,3 +186,40 @@ def test_scan_of_a_missing_folder_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="is not a folder"):
         scan(cat, [tmp_path / "nope"])
     cat.close()
+
+
+def test_overlapping_roots_catalog_inside_library_and_future_mtimes(corpus, tmp_path):
+    lib = tmp_path / "lib"
+    (a,) = copy_files(corpus, lib / "sub", SAMPLE[0])
+    future = time.time() + 10 * 365 * 86400
+    os.utime(a, (future, future))
+    os.symlink(lib, tmp_path / "alias")
+    cat = open_catalog(tmp_path / "alias" / "cat")  # the catalog inside the library, spelt through a link
+    first = scan(cat, [lib, lib / "sub", tmp_path / "alias"])
+    second = scan(cat, [lib])
+    assert (first.new, first.unsettled, second.new, second.unchanged) == (1, 0, 0, 1)
+    doc = show(cat, a)
+    assert doc["camera_make"] == "Canon" and doc["files"][0]["warnings"][0].startswith("mtime_in_future")
+    from lumina.errors import CatalogError, ConfigError
+
+    with pytest.raises(ConfigError, match="catalog folder"):
+        scan(cat, [lib / "cat"])
+    with cat.writer():  # another writer holds the lock: a second scan is refused, not corrupting
+        other = open_catalog(cat.path)
+        with pytest.raises(CatalogError, match="another scan"):
+            scan(other, [lib])
+        other.close()
+    cat.close()
+
+
+def test_missing_exiftool_stops_the_scan_instead_of_failing_every_file(corpus, tmp_path):
+    from lumina.errors import ExifToolError
+
+    lib = tmp_path / "lib"
+    copy_files(corpus, lib, SAMPLE[0])
+    cat = open_catalog(tmp_path / "cat", overrides={"exiftool_path": "no-such-exiftool"})
+    with pytest.raises(ExifToolError, match="libimage-exiftool-perl"):
+        scan(cat, [lib])
+    cat.settings["exiftool_path"] = "exiftool"
+    assert scan(cat, [lib]).stages["metadata"]["ok"] == 1  # nothing was recorded as failed
+    cat.close()
