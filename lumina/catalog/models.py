@@ -200,6 +200,7 @@ class PerceptualHash(Base):
     whash: Mapped[int] = mapped_column(BigInteger)
     degenerate: Mapped[bool] = mapped_column(Boolean, default=False)
     degenerate_reason: Mapped[str | None] = mapped_column(Text)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)  # 64x64 uint8 grey, row-major
 
 
 class Quality(Base):
@@ -220,3 +221,57 @@ class Quality(Base):
     format_rank: Mapped[int]
     bytes_per_pixel: Mapped[float]
     metadata_richness: Mapped[int]
+
+
+class DuplicateGeneration(Base):
+    """One run of duplicate detection. Its groups become visible when ``status`` is ``complete``
+    and ``catalog_state['duplicates.generation']`` points at it (swapped in one transaction)."""
+
+    __tablename__ = "duplicate_generations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(12))  # building | complete
+    rule_version: Mapped[int]
+    params: Mapped[dict] = mapped_column(JSON)
+    stats: Mapped[dict] = mapped_column(JSON, default=dict)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class DuplicateGroup(Base):
+    __tablename__ = "duplicate_groups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation_id: Mapped[int] = mapped_column(ForeignKey("duplicate_generations.id", ondelete="CASCADE"), index=True)
+    group_class: Mapped[str] = mapped_column(String(16))  # exact | same_image
+    reason: Mapped[str] = mapped_column(Text)
+    keeper_asset_id: Mapped[str] = mapped_column(String(64))
+    keeper_path: Mapped[str | None] = mapped_column(Text)  # exact groups: the file to keep
+    keeper_reason: Mapped[str] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None]
+
+
+class DuplicateMember(Base):
+    __tablename__ = "duplicate_members"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("duplicate_groups.id", ondelete="CASCADE"), index=True)
+    asset_id: Mapped[str] = mapped_column(String(64), index=True)
+    path: Mapped[str | None] = mapped_column(Text)  # exact groups list each file; others list assets
+    member_class: Mapped[str] = mapped_column(String(16))
+    distances: Mapped[dict] = mapped_column(JSON)  # per-signal distances to the keeper
+
+
+class DuplicateFeedback(Base):
+    """A user's "not duplicates" verdict on a pair of assets (ids in sorted order), respected by every run."""
+
+    __tablename__ = "duplicate_feedback"
+    asset_a: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asset_b: Mapped[str] = mapped_column(String(64), primary_key=True)
+    verdict: Mapped[str] = mapped_column(String(16))  # not_duplicate
+    created_at: Mapped[datetime]
+
+
+class CatalogState(Base):
+    """Small key/value facts about the catalog (the current duplicate generation, ...)."""
+
+    __tablename__ = "catalog_state"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)

@@ -6,6 +6,9 @@ aHash (mean of an 8x8 grey thumbnail), dHash (N. Krawetz, row gradients of 9x8),
 image_scale: not the 16-bit variant). Bits are read row-major, first bit most significant, as
 ``int(str(imagehash_value), 16)``; stored as signed 64-bit integers (``to_signed``).
 
+A 64x64 grey signature of the whole frame (squashed to a square, box-filtered) is stored with the
+hashes for pixel verification of duplicate candidates without reopening files.
+
 Degenerate images (flat or nearly flat: grey-level standard deviation below
 ``DEGENERATE_STD``, or an aHash with <= 2 bits differing from all-equal) are flagged so that
 duplicate search skips them instead of grouping every black frame.
@@ -25,6 +28,7 @@ from lumina.stages.base import AssetView, PixelStage, StageResult
 # decodable corpus photos the four hashes equal imagehash's on the 1440 px buffer for 85 % of them
 # and are within 2 bits for 235 of the 237 non-flat ones, at 1/14 of the time (11 ms vs 157 ms).
 HASH_WORKING_PX = 512
+SIGNATURE_PX = 64  # the grey 64x64 thumbnail (4 KiB) duplicate verification compares pixel by pixel
 DEGENERATE_STD = 2.0  # grey levels (0-255): below this the picture is flat for every hash
 DEGENERATE_BITS = 2  # aHash with at most this many minority bits carries no structure
 
@@ -52,7 +56,7 @@ def image_hashes(image) -> dict[str, int]:
 
 class HashesStage(PixelStage):
     name = "hashes"
-    version = 1
+    version = 2
     table = PerceptualHash
 
     def run_pixels(self, asset: AssetView, decoded) -> StageResult:
@@ -66,5 +70,8 @@ class HashesStage(PixelStage):
             reason = f"flat image (grey standard deviation {grey.std():.2f} < {DEGENERATE_STD})"
         elif min(ones, 64 - ones) <= DEGENERATE_BITS:
             reason = f"near-flat aHash ({min(ones, 64 - ones)} minority bits)"
+        signature = np.asarray(work.convert("L").resize((SIGNATURE_PX, SIGNATURE_PX), Image.Resampling.BOX),
+                               dtype=np.uint8)
         return StageResult("ok", {**{k: to_signed(v) for k, v in hashes.items()},
-                                  "degenerate": reason is not None, "degenerate_reason": reason})
+                                  "degenerate": reason is not None, "degenerate_reason": reason,
+                                  "signature": signature.tobytes()})
