@@ -20,7 +20,7 @@ from lumina.catalog.models import (CaptureDate, FileInstance, Metadata, Perceptu
                                    StageRecord, Thumbnail)
 from lumina.errors import error_kind
 from lumina.pipeline.runner import asset_views, plan
-from lumina.stages import STAGES, make_stage
+from lumina.stages import CATALOG_STAGES, STAGES, make_stage
 from lumina.stages.base import GRAPH, SPECS, topological_order
 
 # type -> (stage that fills it, applicability: "all" | "gps", what a missing value means)
@@ -76,10 +76,16 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
         file_status = dict(s.execute(select(FileInstance.status, func.count()).group_by(FileInstance.status)).all())
         file_failures = s.execute(select(FileInstance.path, FileInstance.error)
                                   .where(FileInstance.status == "failed")).all()
+        from lumina.pipeline.duplicates_run import current_generation, is_stale
+
+        generation = current_generation(s)
+        duplicates_stale = is_stale(s)
         pending = {}
         for spec in GRAPH:
             if spec.name in STAGES:
                 pending[spec.name] = len(plan(s, make_stage(spec.name, catalog.settings), views))
+            elif spec.name == "duplicates":
+                pending[spec.name] = int(bool(ids) and duplicates_stale)
             else:
                 pending[spec.name] = len(ids) if spec.scope == "asset" else (1 if ids else 0)
 
@@ -99,12 +105,23 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
         "place": lambda a: a in places and places[a].country_code is not None,
         "descriptions": lambda a: a in meta and bool(meta[a].description or meta[a].title),
         "tags": lambda a: a in meta and bool(meta[a].keywords),
+        "duplicates": lambda a: generation is not None and a in pixels["perceptual_hashes"] and a not in degenerate,
         **{name: (lambda a, have_set=have_set: a in have_set) for name, have_set in pixels.items()},
     }
 
+    available = set(STAGES) | set(CATALOG_STAGES)
+
     def missing_reason(type_name: str, stage: str, a: str, default: str) -> str:
-        if stage not in STAGES:
+        if stage not in available:
             return f"stage not available yet: {stage}"
+        if type_name == "duplicates":
+            if generation is None:
+                return "stage not run yet: duplicates"
+            if a in degenerate:
+                return "not checked: flat image (degenerate hashes)"
+            rec = records.get("hashes", {}).get(a)
+            return f"not checked: hashes failed: {error_kind(rec.error)}" if rec and rec.status == "failed" \
+                else "not checked: no hashes yet"
         rec = records.get(stage, {}).get(a)
         for req in SPECS[stage].requires:  # a failed prerequisite explains more than the stage itself
             r = records.get(req, {}).get(a)
@@ -128,7 +145,7 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
         coverage = round(len(got) / len(applicable), 4) if applicable else 1.0
         metadata_rows.append({
             "type": type_name, "applicable": len(applicable), "count": len(got), "coverage": coverage,
-            "gap": len(applicable) - len(got), "status": status_of(coverage, stage in STAGES),
+            "gap": len(applicable) - len(got), "status": status_of(coverage, stage in available),
             "reasons": dict(reasons.most_common()), "fill_job": stage,
         })
 
@@ -178,7 +195,10 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
                       + stage_failure_files)[:200],
         },
         "job_order": [{"stage": n, "requires": list(SPECS[n].requires), "scope": SPECS[n].scope,
-                       "available": n in STAGES, "pending": pending[n]} for n in topological_order()],
+                       "available": n in available, "pending": pending[n]} for n in topological_order()],
+        "duplicates": {"generation": generation.id if generation else None,
+                       "groups": (generation.stats or {}).get("groups") if generation else None,
+                       "stale": duplicates_stale},
     }
     return report
 

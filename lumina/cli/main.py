@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from lumina.cli.duplicates import app as duplicates_app
+from lumina.cli.evaluate import evaluate_command
 from lumina.cli.gaps import gaps_command
 from lumina.cli.scan import scan_command
 from lumina.cli.set_date import set_date_command
@@ -15,6 +17,8 @@ app.command("scan")(scan_command)
 app.command("show")(show_command)
 app.command("gaps")(gaps_command)
 app.command("set-date")(set_date_command)
+app.add_typer(duplicates_app, name="duplicates")
+app.command("evaluate")(evaluate_command)
 
 
 if __name__ == "__main__":

@@ -275,8 +275,14 @@ def stage_groups(names: Sequence[str]) -> list[list[str]]:
 def run_pipeline(catalog: Catalog, stages: Sequence[str] | None = None, force: bool = False,
                  retry_failed: bool = False, progress: Progress | None = None) -> dict[str, dict[str, int]]:
     """Run the implemented stages (all, or ``stages`` and their prerequisites) in dependency order."""
-    out: dict[str, dict[str, int]] = {}
+    out: dict[str, dict[str, Any]] = {}
+    order = topological_order(stages)
     with catalog.writer():
-        for names in stage_groups([n for n in topological_order(stages) if n in STAGES]):
+        for names in stage_groups([n for n in order if n in STAGES]):
             out.update(run_group(catalog, names, force, retry_failed, progress))
+        if "duplicates" in order:
+            from lumina.pipeline.duplicates_run import run_duplicates
+
+            stats = run_duplicates(catalog, force=force)
+            out["duplicates"] = {"ok": stats.get("groups", 0), "failed": 0, "skipped": int("skipped" in stats)}
     return out

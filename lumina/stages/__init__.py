@@ -18,6 +18,10 @@ STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (MetadataStage, GeoSt
                                                              ThumbnailsStage, HashesStage, QualityStage)}
 
 
+# Catalog-wide stages (lumina.pipeline.duplicates_run, ...): run after the per-asset stages.
+CATALOG_STAGES: tuple[str, ...] = ("duplicates",)
+
+
 def make_stage(name: str, settings: dict[str, Any]) -> Stage:
     """An instance of the stage called ``name``.
 

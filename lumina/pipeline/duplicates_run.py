@@ -1,0 +1,217 @@
+"""Running duplicate detection as a catalog-wide stage: generations swapped in atomically,
+read back as the stable JSON of ``lumina duplicates``, resolved, and given "not duplicates" feedback.
+
+A run inserts its groups under a new generation with status ``building``; one transaction then marks
+it ``complete`` and points ``catalog_state['duplicates.generation']`` at it. Until then, and if the
+run is interrupted, readers keep seeing the previous generation. Older generations are deleted only
+after the swap (the previous one is kept).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+
+from lumina.analysis.duplicates import RULE_VERSION, detect
+from lumina.catalog.db import Catalog
+from lumina.catalog.models import (Asset, CatalogState, DuplicateFeedback, DuplicateGeneration, DuplicateGroup,
+                                   DuplicateMember, FileInstance, StageRecord, UserOverride)
+from lumina.errors import CatalogError, ConfigError
+from lumina.pipeline.scan import now
+
+STATE_KEY = "duplicates.generation"
+KEEP_KEY = "duplicates.keepers"
+
+
+def current_generation(session) -> DuplicateGeneration | None:
+    state = session.get(CatalogState, STATE_KEY)
+    return session.get(DuplicateGeneration, state.value) if state is not None else None
+
+
+def is_stale(session) -> bool:
+    """True when no generation exists or a hashes/dates/metadata record is newer than the current one."""
+    gen = current_generation(session)
+    if gen is None:
+        return True
+    newest = session.scalar(select(func.max(StageRecord.finished_at))
+                            .where(StageRecord.stage.in_(("hashes", "dates", "metadata", "quality"))))
+    newest_file = session.scalar(select(func.max(FileInstance.first_seen_at)))
+    marks = [t for t in (newest, newest_file) if t is not None]
+    return gen.rule_version != RULE_VERSION or any(t > gen.started_at for t in marks)
+
+
+def run_duplicates(catalog: Catalog, force: bool = False) -> dict[str, Any]:
+    """Detect duplicates over the whole catalog and swap the result in; returns the run's stats.
+
+    Raises:
+        ConfigError: invalid thresholds. CatalogError: another writer holds the catalog.
+    """
+    with catalog.writer(), catalog.session() as s:
+        if not force and not is_stale(s):
+            return {"skipped": "up to date"}
+        keep_state = s.get(CatalogState, KEEP_KEY)
+        gen = DuplicateGeneration(status="building", rule_version=RULE_VERSION, started_at=now(),
+                                  params={k: catalog.settings[k] for k in ("duplicate_radius_bits", "duplicate_max_group",
+                                                                           "burst_max_gap_s")})
+        s.add(gen)
+        s.commit()
+        groups, stats = detect(s, catalog.settings, keep_state.value if keep_state else None)
+        for g in groups:
+            row = DuplicateGroup(generation_id=gen.id, group_class=g.group_class, reason=g.reason,
+                                 keeper_asset_id=g.keeper, keeper_path=g.keeper_path, keeper_reason=g.keeper_reason)
+            s.add(row)
+            s.flush()
+            for m in g.members:
+                s.add(DuplicateMember(group_id=row.id, asset_id=m["asset_id"], path=m["path"],
+                                      member_class=m["class"], distances=m["distances"]))
+        s.flush()
+        previous = s.get(CatalogState, STATE_KEY)
+        gen.status, gen.finished_at, gen.stats = "complete", now(), stats
+        s.merge(CatalogState(key=STATE_KEY, value=gen.id))  # the swap: one transaction with the rows above
+        s.commit()
+        keep = {gen.id, previous.value if previous is not None else None}
+        s.execute(delete(DuplicateGeneration).where(DuplicateGeneration.id.not_in([k for k in keep if k])))
+        old_groups = select(DuplicateGroup.id).where(DuplicateGroup.generation_id.not_in([k for k in keep if k]))
+        s.execute(delete(DuplicateMember).where(DuplicateMember.group_id.in_(old_groups)))
+        s.execute(delete(DuplicateGroup).where(DuplicateGroup.generation_id.not_in([k for k in keep if k])))
+        s.commit()
+        return {"generation": gen.id, **stats}
+
+
+def _paths(session, asset_id: str) -> list[str]:
+    return [os.fsdecode(p) for p in session.scalars(
+        select(FileInstance.path_bytes).where(FileInstance.asset_id == asset_id, FileInstance.status == "present")
+        .order_by(FileInstance.path_bytes))]
+
+
+def duplicates_report(session) -> dict[str, Any]:
+    """``{"generation", "groups": [{"id", "class", "reason", "keeper": {"asset_id", "paths", "reason"},
+    "members": [{"asset_id", "paths", "class", "distances"}], "resolved"}], "stats"}``."""
+    gen = current_generation(session)
+    if gen is None:
+        return {"generation": None, "groups": [], "stats": {}}
+    out = []
+    for g in session.scalars(select(DuplicateGroup).where(DuplicateGroup.generation_id == gen.id)
+                             .order_by(DuplicateGroup.id)):
+        members = []
+        for m in session.scalars(select(DuplicateMember).where(DuplicateMember.group_id == g.id)
+                                 .order_by(DuplicateMember.id)):
+            paths = [m.path] if m.path else _paths(session, m.asset_id)
+            members.append({"asset_id": m.asset_id, "paths": paths, "class": m.member_class, "distances": m.distances})
+        keeper_paths = [g.keeper_path] if g.keeper_path else _paths(session, g.keeper_asset_id)
+        out.append({"id": g.id, "class": g.group_class, "reason": g.reason,
+                    "keeper": {"asset_id": g.keeper_asset_id, "paths": keeper_paths, "reason": g.keeper_reason},
+                    "members": members, "resolved": g.resolved_at.isoformat() + "Z" if g.resolved_at else None})
+    return {"generation": gen.id, "groups": out, "stats": gen.stats}
+
+
+def not_duplicates(catalog: Catalog, asset_a: str, asset_b: str) -> None:
+    """Record that two assets are not duplicates; every later run respects it."""
+    a, b = sorted((asset_a, asset_b))
+    with catalog.writer(), catalog.session() as s:
+        for aid in (a, b):
+            if s.get(Asset, aid) is None:
+                raise CatalogError(f"no asset {aid!r} in this catalog")
+        s.merge(DuplicateFeedback(asset_a=a, asset_b=b, verdict="not_duplicate", created_at=now()))
+        s.commit()
+    run_duplicates(catalog, force=True)
+
+
+def resolve(catalog: Catalog, group_id: int, keep: str, trash: str | None = None) -> dict[str, Any]:
+    """Keep one member: the other members are marked rejected in the catalog, the keeper gains the
+    rating, keywords, GPS and capture date it lacks (as user overrides, never written to files).
+    With ``trash``, the other files are copied to that folder, verified by SHA-256, and only then
+    removed from the library.
+
+    Raises:
+        CatalogError: unknown group or keeper not in the group. ConfigError: unusable trash folder.
+    """
+    from lumina.catalog.models import CaptureDate, Metadata, Place
+
+    with catalog.writer(), catalog.session() as s:
+        g = s.get(DuplicateGroup, group_id)
+        gen = current_generation(s)
+        if g is None or gen is None or g.generation_id != gen.id:
+            raise CatalogError(f"no duplicate group {group_id} in the current generation; run `lumina duplicates`")
+        members = s.scalars(select(DuplicateMember).where(DuplicateMember.group_id == g.id)).all()
+        keep_id = next((m.asset_id for m in members if m.asset_id.startswith(keep) or m.path == keep), None)
+        if keep_id is None:
+            raise CatalogError(f"{keep!r} is not a member of group {group_id}")
+        merged: list[str] = []
+        if g.group_class != "exact":
+            others = [m.asset_id for m in members if m.asset_id != keep_id]
+            kmeta, kdate, kplace = s.get(Metadata, keep_id), s.get(CaptureDate, keep_id), s.get(Place, keep_id)
+            for other in others:
+                ometa, odate, oplace = s.get(Metadata, other), s.get(CaptureDate, other), s.get(Place, other)
+                if odate and odate.capture_time and (kdate is None or (kdate.capture_time_confidence or 0) <
+                                                     (odate.capture_time_confidence or 0)) \
+                        and s.get(UserOverride, (keep_id, "capture_time")) is None:
+                    s.merge(UserOverride(asset_id=keep_id, field="capture_time", set_at=now(),
+                                         value={"value": odate.capture_time, "utc_offset_minutes": odate.utc_offset_minutes}))
+                    merged.append("capture_time")
+                if oplace and oplace.gps_latitude is not None and (kplace is None or kplace.gps_latitude is None):
+                    s.merge(UserOverride(asset_id=keep_id, field="gps", set_at=now(),
+                                         value={"latitude": oplace.gps_latitude, "longitude": oplace.gps_longitude,
+                                                "altitude_m": oplace.gps_altitude_m}))
+                    merged.append("gps")
+                if ometa and kmeta:
+                    if ometa.rating is not None and kmeta.rating is None:
+                        s.merge(UserOverride(asset_id=keep_id, field="rating", value=ometa.rating, set_at=now()))
+                        merged.append("rating")
+                    extra = [k for k in (ometa.keywords or []) if k not in (kmeta.keywords or [])]
+                    if extra:
+                        s.merge(UserOverride(asset_id=keep_id, field="keywords",
+                                             value=list(kmeta.keywords or []) + extra, set_at=now()))
+                        merged.append("keywords")
+            s.execute(update(Asset).where(Asset.asset_id.in_(others)).values(status="rejected"))
+            s.execute(update(StageRecord).where(StageRecord.asset_id == keep_id,
+                                                StageRecord.stage.in_(("geo", "dates"))).values(params_hash="stale"))
+            victims = [p for m in members if m.asset_id != keep_id for p in _paths(s, m.asset_id)]
+        else:  # one asset, several files: keep one path
+            paths = [m.path for m in members]
+            keep_path = keep if keep in paths else g.keeper_path
+            victims = [p for p in paths if p != keep_path]
+        state = s.get(CatalogState, KEEP_KEY)
+        choices = dict(state.value) if state else {}
+        choices[keep_id] = "keep"
+        s.merge(CatalogState(key=KEEP_KEY, value=choices))
+        g.resolved_at = now()
+        s.commit()
+    moved = _trash(victims, trash) if trash else []
+    from lumina.pipeline.runner import run_pipeline
+
+    run_pipeline(catalog, ["dates", "geo"])
+    return {"group": group_id, "kept": keep_id, "rejected": victims, "merged": sorted(set(merged)), "trashed": moved}
+
+
+def _trash(paths: list[str], folder: str) -> list[str]:
+    """Copy each file into ``folder``, verify its SHA-256, then remove the original."""
+    target = Path(folder)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot use trash folder {folder}: {exc}") from exc
+    moved = []
+    for p in paths:
+        src = Path(p)
+        dst = target / f"{hashlib.sha256(p.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}-{src.name}"
+        shutil.copy2(src, dst)
+        if _sha256(src) != _sha256(dst):
+            dst.unlink()
+            raise CatalogError(f"copy of {p} in the trash does not verify; the original was left in place")
+        src.unlink()
+        moved.append(str(dst))
+    return moved
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
