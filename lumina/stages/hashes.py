@@ -9,9 +9,10 @@ image_scale: not the 16-bit variant). Bits are read row-major, first bit most si
 A 64x64 grey signature of the whole frame (squashed to a square, box-filtered) is stored with the
 hashes for pixel verification of duplicate candidates without reopening files.
 
-Degenerate images (flat or nearly flat: grey-level standard deviation below
-``DEGENERATE_STD``, or an aHash with <= 2 bits differing from all-equal) are flagged so that
-duplicate search skips them instead of grouping every black frame.
+Degenerate images (flat or nearly flat: grey-level standard deviation below ``DEGENERATE_STD``; an
+aHash with <= 2 bits differing from all-equal; or every row, or every column, alike: two-tone
+splits and band patterns whose hashes say almost nothing) are flagged so that duplicate search
+skips them instead of grouping every black frame; only byte-identical copies of them are grouped.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ HASH_WORKING_PX = 512
 SIGNATURE_PX = 64  # the grey 64x64 thumbnail (4 KiB) duplicate verification compares pixel by pixel
 DEGENERATE_STD = 2.0  # grey levels (0-255): below this the picture is flat for every hash
 DEGENERATE_BITS = 2  # aHash with at most this many minority bits carries no structure
+DEGENERATE_BANDS = 1.5  # grey levels: mean deviation of rows (or columns) from their mean row (column)
 
 
 def to_signed(value: int) -> int:
@@ -56,7 +58,7 @@ def image_hashes(image) -> dict[str, int]:
 
 class HashesStage(PixelStage):
     name = "hashes"
-    version = 2
+    version = 3
     table = PerceptualHash
 
     def run_pixels(self, asset: AssetView, decoded) -> StageResult:
@@ -64,14 +66,19 @@ class HashesStage(PixelStage):
         work.thumbnail((HASH_WORKING_PX, HASH_WORKING_PX), Image.Resampling.LANCZOS)
         hashes = image_hashes(work)
         grey = np.asarray(work.convert("L"), dtype=np.float32)
+        signature = np.asarray(work.convert("L").resize((SIGNATURE_PX, SIGNATURE_PX), Image.Resampling.BOX),
+                               dtype=np.uint8)
+        sig = signature.astype(np.float32)
         ones = bin(hashes["ahash"]).count("1")
         reason = None
         if float(grey.std()) < DEGENERATE_STD:
             reason = f"flat image (grey standard deviation {grey.std():.2f} < {DEGENERATE_STD})"
         elif min(ones, 64 - ones) <= DEGENERATE_BITS:
             reason = f"near-flat aHash ({min(ones, 64 - ones)} minority bits)"
-        signature = np.asarray(work.convert("L").resize((SIGNATURE_PX, SIGNATURE_PX), Image.Resampling.BOX),
-                               dtype=np.uint8)
+        elif float(np.abs(sig - sig.mean(axis=0)).mean()) < DEGENERATE_BANDS:
+            reason = "every row alike (vertical bands only): the hashes carry almost no information"
+        elif float(np.abs(sig - sig.mean(axis=1, keepdims=True)).mean()) < DEGENERATE_BANDS:
+            reason = "every column alike (horizontal bands only): the hashes carry almost no information"
         return StageResult("ok", {**{k: to_signed(v) for k, v in hashes.items()},
                                   "degenerate": reason is not None, "degenerate_reason": reason,
                                   "signature": signature.tobytes()})
