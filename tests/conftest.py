@@ -78,3 +78,12 @@ def decode_file(path: Path, **kwargs):
 
     kind = by_extension(path.name) or by_content(path.read_bytes()[:SNIFF_BYTES])
     return decode(os.fsencode(path), kind.file_type, kind.media_kind, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def eval_catalog(eval_dev, tmp_path_factory):
+    """A catalog of the labelled eval set, scanned once (the scan runs duplicate detection)."""
+    cat = open_catalog(tmp_path_factory.mktemp("eval-catalog"))
+    scan(cat, [eval_dev])
+    yield cat
+    cat.close()

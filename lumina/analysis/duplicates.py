@@ -31,6 +31,7 @@ Results are written as a new generation and swapped in atomically (``lumina.anal
 from __future__ import annotations
 
 import math
+from itertools import combinations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -48,6 +49,7 @@ from lumina.stages.hashes import SIGNATURE_PX, hamming_distance, to_unsigned
 RULE_VERSION = 1
 COPY_MAD = 3.5  # grey levels: uncropped copies (dev max 2.1)
 CROP_MAD = 10.0  # grey levels: best-crop copies (dev max 9.5)
+PIXEL_IDENTICAL_MAD = 1.0  # grey levels: the same pixels up to rounding (a 16-bit PNG and its 8-bit twin)
 SAME_SHOT_CROP_MAD = 16.0  # when camera and trusted capture time are identical (same shot), dev max 14.3
 CROP_MIN_SCALE = 0.84  # 8 % off each side
 DERIVATIVE_MAD = 22.0
@@ -267,6 +269,12 @@ def detect(session, settings: dict[str, Any], keep_choices: dict[str, str] | Non
         codes = np.array([it.hashes[kind] for it in hashed], dtype=np.uint64)
         i, j, _ = pairs_within(codes, radius)
         candidates.update(zip(i.tolist(), j.tolist()))
+    # degenerate (flat, banded) images: only pixel-identical ones may be grouped, never on hash distance
+    flat = [it for it in items.values() if it.degenerate and it.signature is not None]
+    buckets: dict[tuple, list[Item]] = {}
+    for it in flat:
+        buckets.setdefault(tuple(it.hashes[k] for k in ("ahash", "dhash", "phash", "whash")), []).append(it)
+    flat_pairs = [(a, b) for bucket in buckets.values() for a, b in combinations(bucket, 2)]
     t2 = time.perf_counter()
     edges: list[tuple[float, str, str]] = []
     evidence: dict[tuple[str, str], dict] = {}
@@ -290,6 +298,16 @@ def detect(session, settings: dict[str, Any], keep_choices: dict[str, str] | Non
         evidence[(a.asset_id, b.asset_id)] = {**ev, "class": cls}
         if cls == "same_image":
             edges.append((min(ev["mad"], ev["crop_mad"] or 99), a.asset_id, b.asset_id))
+    for a, b in flat_pairs:
+        if tuple(sorted((a.asset_id, b.asset_id))) in feedback:
+            continue
+        ev = {**compare_pixels(a.signature, b.signature, crop_search=False), "degenerate": True}
+        if a.width and b.width and a.height and b.height:
+            ev["aspect_log_ratio"] = round(abs(math.log((a.width / a.height) / (b.width / b.height))), 4)
+        same = ev["mad"] <= PIXEL_IDENTICAL_MAD and ev.get("aspect_log_ratio", 0) <= 0.01
+        evidence[(a.asset_id, b.asset_id)] = {**ev, "class": "same_image" if same else "similar"}
+        if same:
+            edges.append((ev["mad"], a.asset_id, b.asset_id))
     t3 = time.perf_counter()
     clusters = complete_linkage(edges, max_group)
     groups: list[Group] = []
@@ -315,7 +333,7 @@ def detect(session, settings: dict[str, Any], keep_choices: dict[str, str] | Non
                      "distances": {"sha256": 0}} for p in it.paths]
             groups.append(Group("exact", "identical bytes (same SHA-256)", it.asset_id, keep_path,
                                 "path: the shortest, shallowest path of identical files", docs))
-    stats.update(candidates=len(candidates), verdicts=classes, groups=len(groups),
+    stats.update(candidates=len(candidates), flat_pairs=len(flat_pairs), verdicts=classes, groups=len(groups),
                  time_load_s=round(t1 - t0, 3), time_search_s=round(t2 - t1, 3),
                  time_verify_s=round(t3 - t2, 3), time_group_s=round(time.perf_counter() - t3, 3),
                  radius_bits=radius, rule_version=RULE_VERSION)

@@ -32,7 +32,8 @@ HASH_WORKING_PX = 512
 SIGNATURE_PX = 64  # the grey 64x64 thumbnail (4 KiB) duplicate verification compares pixel by pixel
 DEGENERATE_STD = 2.0  # grey levels (0-255): below this the picture is flat for every hash
 DEGENERATE_BITS = 2  # aHash with at most this many minority bits carries no structure
-DEGENERATE_BANDS = 1.5  # grey levels: mean deviation of rows (or columns) from their mean row (column)
+DEGENERATE_BANDS = 0.5  # grey levels, or 5 % of the grey spread if larger: mean deviation of rows (columns)
+# from their mean row (column) below which every row (column) counts as alike
 
 
 def to_signed(value: int) -> int:
@@ -58,7 +59,7 @@ def image_hashes(image) -> dict[str, int]:
 
 class HashesStage(PixelStage):
     name = "hashes"
-    version = 3
+    version = 4
     table = PerceptualHash
 
     def run_pixels(self, asset: AssetView, decoded) -> StageResult:
@@ -75,9 +76,10 @@ class HashesStage(PixelStage):
             reason = f"flat image (grey standard deviation {grey.std():.2f} < {DEGENERATE_STD})"
         elif min(ones, 64 - ones) <= DEGENERATE_BITS:
             reason = f"near-flat aHash ({min(ones, 64 - ones)} minority bits)"
-        elif float(np.abs(sig - sig.mean(axis=0)).mean()) < DEGENERATE_BANDS:
+        elif float(np.abs(sig - sig.mean(axis=0)).mean()) < max(DEGENERATE_BANDS, 0.05 * float(sig.std())):
             reason = "every row alike (vertical bands only): the hashes carry almost no information"
-        elif float(np.abs(sig - sig.mean(axis=1, keepdims=True)).mean()) < DEGENERATE_BANDS:
+        elif float(np.abs(sig - sig.mean(axis=1, keepdims=True)).mean()) < max(DEGENERATE_BANDS,
+                                                                               0.05 * float(sig.std())):
             reason = "every column alike (horizontal bands only): the hashes carry almost no information"
         return StageResult("ok", {**{k: to_signed(v) for k, v in hashes.items()},
                                   "degenerate": reason is not None, "degenerate_reason": reason,

@@ -20,7 +20,7 @@ def test_report_shape_and_honest_applicability(corpus_catalog):
     assert any("placeholder 0,0" in k for k in rows["gps"]["reasons"])
     assert rows["camera"]["reasons"]["no camera in file"] > 0
     assert any(k.startswith("metadata failed: exiftool_error") for k in rows["camera"]["reasons"])
-    for name in ("clip_embeddings", "bursts", "duplicates"):
+    for name in ("clip_embeddings", "bursts"):
         assert rows[name]["status"] == "not computed"
         assert rows[name]["reasons"] == {f"stage not available yet: {rows[name]['fill_job']}": total}
     # pixel types apply to every photo and video; decode failures are the reasons for their gaps
@@ -30,6 +30,11 @@ def test_report_shape_and_honest_applicability(corpus_catalog):
                                                                                "truncated", "pixel_limit")}
         assert rows[name]["reasons"][f"{stage} failed: decode_error"] > 50
     assert rows["thumbnails"]["count"] == rows["perceptual_hashes"]["count"] == rows["quality_score"]["count"]
+    # duplicates: every hashed, non-flat asset is checked; the others say why not
+    dup = rows["duplicates"]
+    assert dup["status"] in ("good", "partial") and dup["count"] <= rows["perceptual_hashes"]["count"]
+    assert all(k.startswith("not checked: ") for k in dup["reasons"])
+    assert any("flat image" in k for k in dup["reasons"]) and any("decode_error" in k for k in dup["reasons"])
 
 
 def test_date_details_cameras_types_and_failures(corpus_catalog):
