@@ -33,6 +33,8 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_scan.py
+	$(BIN)/python benchmarks/bench_pixels.py
+	$(BIN)/python benchmarks/bench_duplicates.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
