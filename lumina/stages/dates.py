@@ -312,25 +312,19 @@ def choose(candidates: list[Candidate], tz: str | None, conflict_s: float,
     if any("suspicious" in c.flags for c in usable if c.kind in ("capture", "utc")) or "suspicious" in chosen.flags:
         flags.append("suspicious")
     zone = _zone(tz)
-    if chosen.kind == "utc":
-        if zone is not None:
-            local = chosen.local.replace(tzinfo=timezone.utc).astimezone(zone)
-            chosen.local, chosen.offset = local.replace(tzinfo=None), int(local.utcoffset().total_seconds() // 60)
-            chosen.offset_source = "GPS time zone"
+    if chosen.kind == "utc" or (chosen.offset is None and chosen.kind != "user"):
+        if zone is not None:  # local time from the GPS position's time zone
+            if chosen.kind == "utc":
+                aware = chosen.local.replace(tzinfo=timezone.utc).astimezone(zone)
+                chosen.local, offset = aware.replace(tzinfo=None), aware.utcoffset()
+            else:
+                offset = zone.utcoffset(chosen.local)
+            chosen.offset, chosen.offset_source = int(offset.total_seconds() // 60), "GPS time zone"
             flags.append("offset_from_gps_timezone")
             chosen.confidence -= 3
         else:
-            flags.append("utc_only")
-            chosen.confidence -= 5
-    elif chosen.offset is None and chosen.kind != "user":
-        if zone is not None:
-            chosen.offset = int(zone.utcoffset(chosen.local).total_seconds() // 60)
-            chosen.offset_source = "GPS time zone"
-            flags.append("offset_from_gps_timezone")
-            chosen.confidence -= 3
-        else:
-            flags.append("offset_unknown")
-            chosen.confidence -= 10
+            flags.append("utc_only" if chosen.kind == "utc" else "offset_unknown")
+            chosen.confidence -= 5 if chosen.kind == "utc" else 10
     strong = [c for c in usable if c.kind in ("capture", "utc") and "suspicious" not in c.flags]
     instants = [c.instant() for c in strong if c.instant() is not None]
     if instants and (max(instants) - min(instants)).total_seconds() > conflict_s:
