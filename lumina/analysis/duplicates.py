@@ -57,6 +57,7 @@ CROP_SCALES = (0.96, 0.92, 0.88, 0.84, 0.80, 0.76, 0.72)
 TRUSTED_SOURCES = ("EXIF:DateTimeOriginal", "QuickTime:CreationDate", "XMP:DateTimeOriginal", "EXIF:CreateDate",
                    "sidecar XMP:DateTimeOriginal", "user")
 LOSSLESS = {"png", "tiff", "bmp", "psd"}
+CAMERA_FORMATS = {"raw", "jpeg", "heic", "heif", "tiff"}  # what cameras and phones write; WebP/PNG/GIF are conversions
 
 
 @dataclass
@@ -190,20 +191,24 @@ def load_items(session) -> dict[str, Item]:
 def keeper_order(members: list[Item], evidence: dict[tuple[str, str], dict]) -> tuple[Item, str]:
     """The copy to keep and the rule that decided, with the values compared.
 
-    Ranking, first difference wins: ``format`` (RAW over everything; a lossless file over a lossy
-    one only when their pixels differ, since a lossless re-wrap of a JPEG adds nothing), ``pixels``
+    Ranking, first difference wins: ``format`` (RAW over everything; for the same pixels a camera
+    format (JPEG, HEIC, TIFF) over a conversion (WebP, PNG, GIF); a lossless file over a lossy one
+    only when their pixels differ, since a lossless re-wrap of a JPEG adds nothing), ``pixels``
     (more), ``quality`` (pixel quality score, by more than 2 points), ``metadata`` (more of capture
     date, camera, lens, GPS, exposure), ``capture_time`` (earliest), ``bytes`` (fewer: padding a
     file with junk never makes it the keeper), then the path.
     """
     def pixel_same(a: Item, b: Item) -> bool:
         ev = evidence.get((a.asset_id, b.asset_id)) or evidence.get((b.asset_id, a.asset_id)) or {}
-        return ev.get("mad", 99) <= 0.5
+        return ev.get("mad", 99) <= 1.0  # the same pixels up to re-encoding (dev conversions: <= 0.42)
 
     def rules(a: Item, b: Item):
         raw_a, raw_b = a.file_type == "raw", b.file_type == "raw"
         if raw_a != raw_b:
             yield "format", raw_a, f"format: {a.file_type} (RAW) over {b.file_type}" if raw_a else ""
+        camera_a, camera_b = a.file_type in CAMERA_FORMATS, b.file_type in CAMERA_FORMATS
+        if camera_a != camera_b and pixel_same(a, b):
+            yield "format", camera_a, f"format: camera format {a.file_type} over converted {b.file_type}"
         lossless_a, lossless_b = a.file_type in LOSSLESS, b.file_type in LOSSLESS
         if lossless_a != lossless_b and not pixel_same(a, b):
             yield "format", lossless_a, f"format: lossless {a.file_type} over lossy {b.file_type}"

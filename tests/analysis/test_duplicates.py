@@ -59,7 +59,10 @@ def test_keeper_prefers_pixels_and_ignores_junk_padding_and_lossless_rewraps():
     png = Item("e" * 64, ["/l/d.png"], "png", "photo", 19567, 100, 100, quality=50, richness=0)
     evidence = {(a.asset_id, png.asset_id): {"mad": 0.0}, (padded.asset_id, png.asset_id): {"mad": 0.0}}
     keeper, why = keeper_order([padded, png, a], evidence)
-    assert keeper is a and "bytes" in why and "format" not in why
+    assert keeper is a and "bytes" in why and "lossless" not in why
+    webp = Item("f" * 64, ["/l/a.webp"], "webp", "photo", 2000, 100, 100, quality=50, richness=2)
+    keeper, why = keeper_order([webp, a], {(webp.asset_id, a.asset_id): {"mad": 0.3}})
+    assert keeper is a and why.startswith("format: camera format jpeg over converted webp")
 
 
 def test_chains_are_split():
