@@ -36,7 +36,7 @@ def score(truth: dict[str, Any], root: Path, groups: list[dict[str, Any]]) -> di
             digest[img["path"]] = hashlib.sha256(f.read()).hexdigest()
     pair = lambda a, b: tuple(sorted((a, b)))  # noqa: E731
     true_pairs = {pair(a, b) for g in truth["duplicate_groups"] for a, b in itertools.combinations(g, 2)}
-    cls = {p: ("exact" if digest[p[0]] == digest[p[1]] else "same_image") for p in true_pairs}
+    kind = lambda p: "exact" if digest.get(p[0]) == digest.get(p[1]) else "same_image"  # noqa: E731
     burst_pairs = {pair(a, b) for g in truth["bursts"] for a, b in itertools.combinations(g, 2)}
     similar = {pair(a, b) for a, b in truth["similar_not_duplicate"]}
     derivative = {pair(a, b) for a, b in truth.get("derivative_pairs", [])}
@@ -51,8 +51,8 @@ def score(truth: dict[str, Any], root: Path, groups: list[dict[str, Any]]) -> di
     predicted -= dont_care
     out: dict[str, Any] = {}
     for name in ("exact", "same_image"):
-        t = {p for p in true_pairs if cls[p] == name}
-        pred = {p for p in predicted if (cls.get(p) or ("exact" if digest.get(p[0]) == digest.get(p[1]) else "same_image")) == name}
+        t = {p for p in true_pairs if kind(p) == name}
+        pred = {p for p in predicted if kind(p) == name}
         out[name] = _prf(len(pred & t), len(pred), len(t))
     out["all"] = _prf(len(predicted & true_pairs), len(predicted), len(true_pairs))
     out["wrongly_grouped"] = {"burst_sibling": len(predicted & burst_pairs), "similar_not_duplicate": len(predicted & similar),

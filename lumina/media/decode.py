@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
 from dataclasses import dataclass, field
 
@@ -172,7 +173,7 @@ def _orientation(img: Image.Image) -> tuple[int, list[str]]:
     warnings: list[str] = []
     try:
         value = img.getexif().get(0x0112, 1)
-    except (SyntaxError, ValueError, OSError, struct_error()):
+    except (SyntaxError, ValueError, OSError, struct.error):
         blob, repaired = repair_exif(img.info.get("exif"))
         value = 1
         if repaired:
@@ -278,11 +279,5 @@ def _decode_any(path: bytes, file_type: str, media_kind: str, max_edge_px: int, 
     except (FileNotFoundError, PermissionError):
         raise
     except (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, KeyError, MemoryError,
-            ZeroDivisionError, struct_error()) as exc:
+            ZeroDivisionError, struct.error) as exc:
         raise _classify(exc) from None
-
-
-def struct_error() -> type[Exception]:
-    import struct
-
-    return struct.error

@@ -229,36 +229,32 @@ def _tag_candidates(tags: dict, prefix: str, min_year: int) -> list[Candidate]:
     return out
 
 
+def _plausible(parts: list[int], min_year: int) -> datetime | None:
+    """The date-time of (year, month, day[, hour, minute, second]) when it exists and its year lies
+    in min_year..next year; else ``None``."""
+    if not min_year <= parts[0] <= datetime.now().year + 1:
+        return None
+    try:
+        return datetime(*parts)
+    except ValueError:
+        return None
+
+
 def _name_candidates(path: bytes, min_year: int) -> list[Candidate]:
     out = []
     name = os.path.splitext(os.path.basename(os.fsdecode(path)))[0]
-    m = _NAME_DT.search(name)
-    if m:
-        parts = [int(x) for x in m.groups()[:6]]
-        try:
-            if min_year <= parts[0] <= datetime.now().year + 1:
-                out.append(Candidate("filename", "estimate", 40, datetime(*parts), subsec=m.group(7) or "",
-                                     raw=name))
-        except ValueError:
-            pass
+    if (m := _NAME_DT.search(name)) is not None:
+        if when := _plausible([int(x) for x in m.groups()[:6]], min_year):
+            out.append(Candidate("filename", "estimate", 40, when, subsec=m.group(7) or "", raw=name))
     elif (m := _NAME_DATE.search(name)) is not None:
-        y, mo, d = (int(x) for x in m.groups())
-        try:
-            if min_year <= y <= datetime.now().year + 1:
-                out.append(Candidate("filename", "estimate", 40, datetime(y, mo, d), raw=name,
-                                     flags=["date_only"]))
-        except ValueError:
-            pass
+        if when := _plausible([int(x) for x in m.groups()], min_year):
+            out.append(Candidate("filename", "estimate", 40, when, raw=name, flags=["date_only"]))
     folders = "/".join(os.fsdecode(path).split("/")[-4:-1])
     for m in reversed(list(_FOLDER_DATE.finditer(folders))):
-        y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)
-        try:
-            if min_year <= y <= datetime.now().year + 1:
-                out.append(Candidate("folder", "estimate", 25, datetime(y, mo, d), raw=folders,
-                                     flags=["date_only" if m.group(3) else "month_only"]))
-                break
-        except ValueError:
-            continue
+        if when := _plausible([int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)], min_year):
+            out.append(Candidate("folder", "estimate", 25, when, raw=folders,
+                                 flags=["date_only" if m.group(3) else "month_only"]))
+            break
     return out
 
 
