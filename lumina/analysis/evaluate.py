@@ -4,7 +4,9 @@ Predicted pairs: every pair of files inside one reported duplicate group. True p
 inside one ``duplicate_groups`` entry, ``exact`` when the bytes are identical and ``same_image``
 otherwise. Pairs inside ``same_scene_groups`` that are labelled nowhere else are "don't care";
 ``similar_not_duplicate`` pairs always count. Also counted: burst-sibling and similar-not-duplicate
-pairs wrongly grouped. Precision = TP / predicted, recall = TP / true, F1 their harmonic mean.
+pairs wrongly grouped. Bursts, when given: predicted pairs are all frame pairs inside each reported
+burst, true pairs all frame pairs inside each ``bursts`` entry. Precision = TP / predicted,
+recall = TP / true, F1 their harmonic mean.
 """
 
 from __future__ import annotations
@@ -22,19 +24,41 @@ def _prf(tp: int, predicted: int, true: int) -> dict[str, float]:
             "true_positives": tp, "predicted": predicted, "true": true}
 
 
-def score(truth: dict[str, Any], root: Path, groups: list[dict[str, Any]]) -> dict[str, Any]:
-    """The evaluation JSON for reported ``groups`` (``lumina duplicates`` JSON) of files under ``root``."""
+def _relative(root: Path):
     def rel(p: str) -> str | None:
         try:
             return str(Path(p).relative_to(root))
         except ValueError:
             return None
+    return rel
+
+
+def _pair(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a < b else (b, a)
+
+
+def score_bursts(truth: dict[str, Any], root: Path, bursts: list[dict[str, Any]]) -> dict[str, float]:
+    """Pairwise precision/recall/F1 of reported ``bursts`` (``lumina bursts`` JSON) against ``truth["bursts"]``."""
+    rel = _relative(root)
+    true_pairs = {_pair(a, b) for g in truth["bursts"] for a, b in itertools.combinations(g, 2)}
+    predicted = set()
+    for b in bursts:
+        files = sorted({r for f in b["frames"] for p in f["paths"] if (r := rel(p)) is not None})
+        predicted.update(_pair(x, y) for x, y in itertools.combinations(files, 2))
+    return _prf(len(predicted & true_pairs), len(predicted), len(true_pairs))
+
+
+def score(truth: dict[str, Any], root: Path, groups: list[dict[str, Any]],
+          bursts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The evaluation JSON for reported ``groups`` (``lumina duplicates`` JSON) and, when given,
+    ``bursts`` (``lumina bursts`` JSON) of files under ``root``."""
+    rel = _relative(root)
 
     digest = {}
     for img in truth["images"]:
         with open(root / img["path"], "rb") as f:
             digest[img["path"]] = hashlib.sha256(f.read()).hexdigest()
-    pair = lambda a, b: tuple(sorted((a, b)))  # noqa: E731
+    pair = _pair
     true_pairs = {pair(a, b) for g in truth["duplicate_groups"] for a, b in itertools.combinations(g, 2)}
     kind = lambda p: "exact" if digest.get(p[0]) == digest.get(p[1]) else "same_image"  # noqa: E731
     burst_pairs = {pair(a, b) for g in truth["bursts"] for a, b in itertools.combinations(g, 2)}
@@ -57,4 +81,7 @@ def score(truth: dict[str, Any], root: Path, groups: list[dict[str, Any]]) -> di
     out["all"] = _prf(len(predicted & true_pairs), len(predicted), len(true_pairs))
     out["wrongly_grouped"] = {"burst_sibling": len(predicted & burst_pairs), "similar_not_duplicate": len(predicted & similar),
                               "derivative": len(predicted & derivative)}
-    return {"duplicates": out}
+    result: dict[str, Any] = {"duplicates": out}
+    if bursts is not None:
+        result["bursts"] = score_bursts(truth, root, bursts)
+    return result

@@ -78,14 +78,22 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
                                   .where(FileInstance.status == "failed")).all()
         from lumina.pipeline.duplicates_run import current_generation, is_stale
 
+        from lumina.analysis.bursts import ineligible_reason, load_frames
+        from lumina.pipeline import bursts_run
+
         generation = current_generation(s)
         duplicates_stale = is_stale(s)
+        burst_generation = bursts_run.current_generation(s)
+        bursts_stale = bursts_run.is_stale(s, catalog.settings)
+        frames = load_frames(s)
         pending = {}
         for spec in GRAPH:
             if spec.name in STAGES:
                 pending[spec.name] = len(plan(s, make_stage(spec.name, catalog.settings), views))
             elif spec.name == "duplicates":
                 pending[spec.name] = int(bool(ids) and duplicates_stale)
+            elif spec.name == "bursts":
+                pending[spec.name] = int(bool(ids) and bursts_stale)
             else:
                 pending[spec.name] = len(ids) if spec.scope == "asset" else (1 if ids else 0)
 
@@ -106,6 +114,8 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
         "descriptions": lambda a: a in meta and bool(meta[a].description or meta[a].title),
         "tags": lambda a: a in meta and bool(meta[a].keywords),
         "duplicates": lambda a: generation is not None and a in pixels["perceptual_hashes"] and a not in degenerate,
+        "bursts": lambda a: burst_generation is not None and a in frames and (
+            frames[a].burst_uuid is not None or ineligible_reason(frames[a]) is None),
         **{name: (lambda a, have_set=have_set: a in have_set) for name, have_set in pixels.items()},
     }
 
@@ -114,6 +124,12 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
     def missing_reason(type_name: str, stage: str, a: str, default: str) -> str:
         if stage not in available:
             return f"stage not available yet: {stage}"
+        if type_name == "bursts":
+            if burst_generation is None:
+                return "stage not run yet: bursts"
+            if a not in frames:
+                return "not a photo"
+            return f"not checked: {ineligible_reason(frames[a])}"
         if type_name == "duplicates":
             if generation is None:
                 return "stage not run yet: duplicates"
@@ -196,6 +212,11 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
         },
         "job_order": [{"stage": n, "requires": list(SPECS[n].requires), "scope": SPECS[n].scope,
                        "available": n in available, "pending": pending[n]} for n in topological_order()],
+        "bursts": {"generation": burst_generation.id if burst_generation else None,
+                   "bursts": (burst_generation.stats or {}).get("bursts") if burst_generation else None,
+                   "frames": (burst_generation.stats or {}).get("frames") if burst_generation else None,
+                   "whole_second_times": sum(1 for f in frames.values() if f.capture_time and not f.subsecond),
+                   "stale": bursts_stale},
         "duplicates": {"generation": generation.id if generation else None,
                        "groups": (generation.stats or {}).get("groups") if generation else None,
                        "stale": duplicates_stale},
@@ -222,6 +243,10 @@ def to_markdown(report: dict[str, Any]) -> str:
             f"known UTC offset: {d['known_utc_offset']}; estimated: {d['estimated']}; suspicious: {d['suspicious']}; "
             f"conflicting: {d['conflicting']}", "", "| source | assets |", "|---|---|"]
     out += [f"| {_md(k)} | {v} |" for k, v in d["by_source"].items()]
+    b = report["bursts"]
+    out += ["", "## Bursts", "", f"Bursts: {b['bursts'] if b['bursts'] is not None else 'not detected yet'}; "
+            f"frames in bursts: {b['frames'] or 0}; capture times with whole seconds only (low precision): "
+            f"{b['whole_second_times']}"]
     out += ["", "## Cameras", "", "| make | model | assets |", "|---|---|---|"]
     out += [f"| {_md(c['make'] or '-')} | {_md(c['model'] or '-')} | {c['count']} |" for c in report["cameras"]]
     out += ["", "## File types", "", "| type | assets |", "|---|---|"]

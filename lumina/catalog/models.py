@@ -275,3 +275,44 @@ class CatalogState(Base):
     __tablename__ = "catalog_state"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
+
+
+class BurstGeneration(Base):
+    """One run of burst detection; visible once ``catalog_state['bursts.generation']`` points at it
+    (swapped in one transaction, like duplicate generations)."""
+
+    __tablename__ = "burst_generations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(12))  # building | complete
+    rule_version: Mapped[int]
+    params: Mapped[dict] = mapped_column(JSON)
+    stats: Mapped[dict] = mapped_column(JSON, default=dict)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class Burst(Base):
+    """A burst: frames of one camera shot in quick succession, with the best frame and why."""
+
+    __tablename__ = "bursts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation_id: Mapped[int] = mapped_column(ForeignKey("burst_generations.id", ondelete="CASCADE"), index=True)
+    camera: Mapped[str] = mapped_column(Text)
+    start: Mapped[str | None] = mapped_column(String(40))  # capture time of the first frame (local, ISO 8601)
+    end: Mapped[str | None] = mapped_column(String(40))
+    signals: Mapped[dict] = mapped_column(JSON)  # what made the frames one burst
+    best_asset_id: Mapped[str] = mapped_column(String(64))
+    best_reason: Mapped[str] = mapped_column(Text)
+
+
+class BurstFrame(Base):
+    """One frame of a burst, in capture order (``position`` from 0)."""
+
+    __tablename__ = "burst_frames"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    burst_id: Mapped[int] = mapped_column(ForeignKey("bursts.id", ondelete="CASCADE"), index=True)
+    asset_id: Mapped[str] = mapped_column(String(64), index=True)
+    position: Mapped[int]
+    capture_time: Mapped[str | None] = mapped_column(String(40))
+    quality: Mapped[dict] = mapped_column(JSON)  # score, sharpness, exposure of the frame
+    link: Mapped[dict] = mapped_column(JSON)  # evidence joining it to the previous frame

@@ -121,3 +121,15 @@ def _file_doc(f: FileInstance) -> dict[str, Any]:
     return {"path": os.fsdecode(f.path_bytes), "status": f.status, "size_bytes": f.size_bytes,
             "mtime_ns": f.mtime_ns, "error": f.error, "warnings": f.warnings or [],
             "sidecar": os.fsdecode(f.sidecar_path_bytes) if f.sidecar_path_bytes else None}
+
+
+def present_paths(session, asset_ids: list[str]) -> dict[str, list[str]]:
+    """Asset id -> its present files' paths (exact names as ``os.fsdecode`` strings), sorted."""
+    out: dict[str, list[str]] = {}
+    for chunk in range(0, len(asset_ids), 500):
+        for aid, raw in session.execute(
+                select(FileInstance.asset_id, FileInstance.path_bytes)
+                .where(FileInstance.asset_id.in_(asset_ids[chunk:chunk + 500]), FileInstance.status == "present")
+                .order_by(FileInstance.path_bytes)):
+            out.setdefault(aid, []).append(os.fsdecode(raw))
+    return out

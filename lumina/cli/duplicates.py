@@ -24,6 +24,7 @@ def list_groups(
 ) -> None:
     """List the duplicate groups of the current generation."""
     if ctx.invoked_subcommand is not None:
+        ctx.obj = catalog  # `lumina duplicates --catalog DIR resolve ...`: the subcommand's default
         return
     with errors_to_exit():
         from lumina.catalog.db import open_catalog
@@ -55,6 +56,7 @@ def list_groups(
 
 @app.command("resolve")
 def resolve_command(
+    ctx: typer.Context,
     group: Annotated[int, typer.Argument(help="Group id from `lumina duplicates`")],
     keep: Annotated[str, typer.Option("--keep", help="Asset id (or unique prefix) or path to keep")],
     trash: Annotated[str | None, typer.Option("--trash", help="Move the other files here (copied, verified, then removed)")] = None,
@@ -66,7 +68,7 @@ def resolve_command(
         from lumina.catalog.db import open_catalog
         from lumina.pipeline.duplicates_run import resolve
 
-        cat = open_catalog(catalog, create=False)
+        cat = open_catalog(catalog or ctx.obj, create=False)
         out = resolve(cat, group, keep, trash)
         cat.close()
     if fmt is Format.json:
@@ -78,6 +80,7 @@ def resolve_command(
 
 @app.command("not-duplicates")
 def not_duplicates_command(
+    ctx: typer.Context,
     asset_a: Annotated[str, typer.Argument(help="Asset id")],
     asset_b: Annotated[str, typer.Argument(help="Asset id")],
     catalog: CatalogOpt = None,
@@ -87,7 +90,7 @@ def not_duplicates_command(
         from lumina.catalog.db import open_catalog
         from lumina.pipeline.duplicates_run import not_duplicates
 
-        cat = open_catalog(catalog, create=False)
+        cat = open_catalog(catalog or ctx.obj, create=False)
         not_duplicates(cat, asset_a, asset_b)
         cat.close()
     typer.echo("recorded: not duplicates")

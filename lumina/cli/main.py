@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from lumina.cli.bursts import app as bursts_app
 from lumina.cli.duplicates import app as duplicates_app
 from lumina.cli.evaluate import evaluate_command
 from lumina.cli.gaps import gaps_command
@@ -17,6 +18,7 @@ app.command("scan")(scan_command)
 app.command("show")(show_command)
 app.command("gaps")(gaps_command)
 app.command("set-date")(set_date_command)
+app.add_typer(bursts_app, name="bursts")
 app.add_typer(duplicates_app, name="duplicates")
 app.command("evaluate")(evaluate_command)
 

@@ -280,6 +280,11 @@ def run_pipeline(catalog: Catalog, stages: Sequence[str] | None = None, force: b
     with catalog.writer():
         for names in stage_groups([n for n in order if n in STAGES]):
             out.update(run_group(catalog, names, force, retry_failed, progress))
+        if "bursts" in order:
+            from lumina.pipeline.bursts_run import run_bursts
+
+            stats = run_bursts(catalog, force=force)
+            out["bursts"] = {"ok": int("skipped" not in stats), "failed": 0, "skipped": 0}  # one catalog-wide run
         if "duplicates" in order:
             from lumina.pipeline.duplicates_run import run_duplicates
 

@@ -19,7 +19,7 @@ STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (MetadataStage, GeoSt
 
 
 # Catalog-wide stages (lumina.pipeline.duplicates_run, ...): run after the per-asset stages.
-CATALOG_STAGES: tuple[str, ...] = ("duplicates",)
+CATALOG_STAGES: tuple[str, ...] = ("bursts", "duplicates")
 
 
 def make_stage(name: str, settings: dict[str, Any]) -> Stage:

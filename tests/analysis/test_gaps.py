@@ -20,9 +20,13 @@ def test_report_shape_and_honest_applicability(corpus_catalog):
     assert any("placeholder 0,0" in k for k in rows["gps"]["reasons"])
     assert rows["camera"]["reasons"]["no camera in file"] > 0
     assert any(k.startswith("metadata failed: exiftool_error") for k in rows["camera"]["reasons"])
-    for name in ("clip_embeddings", "bursts"):
-        assert rows[name]["status"] == "not computed"
-        assert rows[name]["reasons"] == {f"stage not available yet: {rows[name]['fill_job']}": total}
+    assert rows["clip_embeddings"]["status"] == "not computed"
+    assert rows["clip_embeddings"]["reasons"] == {"stage not available yet: embeddings": total}
+    # bursts: every photo is checked unless it lacks what burst detection needs; the reasons say what
+    assert rows["bursts"]["status"] != "not computed" and rows["bursts"]["count"] > 0
+    assert rows["bursts"]["reasons"]["not checked: no camera in file"] > 0
+    assert all(k.startswith("not checked: ") or k == "not a photo" for k in rows["bursts"]["reasons"])
+    assert r["bursts"]["generation"] is not None and r["bursts"]["whole_second_times"] > 0
     # pixel types apply to every photo and video; decode failures are the reasons for their gaps
     for name, stage in (("thumbnails", "thumbnails"), ("perceptual_hashes", "hashes"), ("quality_score", "quality")):
         assert rows[name]["applicable"] == total and rows[name]["status"] == "partial"

@@ -1,0 +1,144 @@
+"""Running burst detection as a catalog-wide stage: generations swapped in atomically
+(``lumina.pipeline.generations``), read back as the stable JSON of ``lumina bursts``, and applied.
+
+User choices of best frame live in ``catalog_state['bursts.choices']`` (asset id -> time chosen),
+so that they survive every later run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from lumina.analysis.bursts import RULE_VERSION, SETTING_NAMES, check_settings, detect, load_frames, load_signatures
+from lumina.catalog.db import Catalog
+from lumina.catalog.models import Asset, Burst, BurstFrame, BurstGeneration, CatalogState
+from lumina.catalog.queries import present_paths
+from lumina.errors import CatalogError
+from lumina.pipeline import generations
+from lumina.pipeline.scan import now
+
+STATE_KEY = "bursts.generation"
+CHOICES_KEY = "bursts.choices"
+INPUT_STAGES = ("metadata", "dates", "hashes", "quality", "geo")
+
+
+def current_generation(session) -> BurstGeneration | None:
+    return generations.current(session, BurstGeneration, STATE_KEY)
+
+
+def params_of(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: settings[k] for k in SETTING_NAMES}
+
+
+def is_stale(session, settings: dict[str, Any]) -> bool:
+    """True when no burst generation exists or its inputs changed since (see ``generations.is_stale``)."""
+    choices_at = generations.state(session, CHOICES_KEY + ".at", None)
+    marks = [] if choices_at is None else [generations.parse_time(choices_at)]
+    return generations.is_stale(session, current_generation(session), RULE_VERSION, params_of(settings),
+                                INPUT_STAGES, marks)
+
+
+def run_bursts(catalog: Catalog, force: bool = False) -> dict[str, Any]:
+    """Detect bursts over the whole catalog and swap the result in; returns the run's stats.
+
+    Raises:
+        ConfigError: invalid thresholds. CatalogError: another writer holds the catalog.
+    """
+    check_settings(catalog.settings)
+    with catalog.writer(), catalog.session() as s:
+        if not force and not is_stale(s, catalog.settings):
+            return {"skipped": "up to date"}
+        gen = generations.begin(s, BurstGeneration, RULE_VERSION, params_of(catalog.settings))
+        frames = load_frames(s)
+        found, stats = detect(frames, catalog.settings, generations.state(s, CHOICES_KEY, {}),
+                              lambda ids: load_signatures(s, frames, ids))
+        if found:
+            ids = s.scalars(insert(Burst).returning(Burst.id, sort_by_parameter_order=True), [
+                {"generation_id": gen.id, "camera": b.camera, "start": b.frames[0].capture_time,
+                 "end": b.frames[-1].capture_time, "signals": b.signals, "best_asset_id": b.best.asset_id,
+                 "best_reason": b.best_reason} for b in found]).all()
+            s.execute(insert(BurstFrame), [
+                {"burst_id": bid, "asset_id": f.asset_id, "position": k, "capture_time": f.capture_time,
+                 "quality": {k: round(v, 4) if v is not None else None for k, v in f.quality.items()}, "link": ev}
+                for bid, b in zip(ids, found) for k, (f, ev) in enumerate(zip(b.frames, b.links))])
+        generations.publish(s, BurstGeneration, STATE_KEY, gen, stats)
+        return {"generation": gen.id, **stats}
+
+
+def burst_members(session) -> dict[str, int]:
+    """Asset id -> burst id for every frame of the current generation."""
+    gen = current_generation(session)
+    if gen is None:
+        return {}
+    return dict(session.execute(select(BurstFrame.asset_id, BurstFrame.burst_id).join(Burst)
+                                .where(Burst.generation_id == gen.id)).all())
+
+
+def bursts_report(session, burst_id: int | None = None) -> dict[str, Any]:
+    """``{"generation", "bursts": [{"id", "camera", "start", "end", "signals", "best": {"asset_id",
+    "paths", "reason"}, "frames": [{"asset_id", "paths", "capture_time", "quality", "status", "link"}],
+    "applied"}], "stats"}``, frames in capture order."""
+    gen = current_generation(session)
+    if gen is None:
+        return {"generation": None, "bursts": [], "stats": {}}
+    query = select(Burst).where(Burst.generation_id == gen.id).order_by(Burst.start, Burst.id)
+    if burst_id is not None:
+        query = query.where(Burst.id == burst_id)
+    rows = session.scalars(query).all()
+    frames: dict[int, list[BurstFrame]] = {}
+    for f in session.scalars(select(BurstFrame).where(BurstFrame.burst_id.in_([b.id for b in rows]))
+                             .order_by(BurstFrame.burst_id, BurstFrame.position)):
+        frames.setdefault(f.burst_id, []).append(f)
+    ids = [f.asset_id for fs in frames.values() for f in fs]
+    status = dict(session.execute(select(Asset.asset_id, Asset.status).where(Asset.asset_id.in_(ids))).all())
+    paths = present_paths(session, ids)
+    out = []
+    for b in rows:
+        fs = frames.get(b.id, [])
+        docs = [{"asset_id": f.asset_id, "paths": paths.get(f.asset_id, []), "capture_time": f.capture_time,
+                 "quality": f.quality, "status": status.get(f.asset_id), "link": f.link} for f in fs]
+        applied = all(d["status"] == "rejected" for d in docs if d["asset_id"] != b.best_asset_id)
+        out.append({"id": b.id, "camera": b.camera, "start": b.start, "end": b.end, "signals": b.signals,
+                    "best": {"asset_id": b.best_asset_id, "paths": paths.get(b.best_asset_id, []),
+                             "reason": b.best_reason},
+                    "frames": docs, "applied": applied})
+    return {"generation": gen.id, "bursts": out, "stats": gen.stats}
+
+
+def apply(catalog: Catalog, burst_id: int | None = None, keep: str | None = None,
+          all_recommended: bool = False) -> dict[str, Any]:
+    """Keep one frame per burst: the others are marked rejected in the catalog (files untouched).
+
+    ``burst_id`` with ``keep`` (asset id, unique prefix or path of a frame) applies one burst with the
+    user's choice, which later runs respect; ``all_recommended`` applies every burst's best frame.
+
+    Raises:
+        CatalogError: unknown burst, a ``keep`` that is not one of its frames, or neither form given.
+    """
+    if all_recommended == (burst_id is not None):
+        raise CatalogError("give either BURST (with --keep) or --all-recommended")
+    with catalog.writer(), catalog.session() as s:
+        doc = bursts_report(s, burst_id)
+        if burst_id is not None and not doc["bursts"]:
+            raise CatalogError(f"no burst {burst_id} in the current generation; run `lumina bursts --run`")
+        choices = dict(generations.state(s, CHOICES_KEY, {}))
+        applied = []
+        for b in doc["bursts"]:
+            best = b["best"]["asset_id"]
+            if keep is not None:
+                best = next((f["asset_id"] for f in b["frames"]
+                             if f["asset_id"].startswith(keep) or keep in f["paths"]), None)
+                if best is None:
+                    raise CatalogError(f"{keep!r} is not a frame of burst {b['id']}")
+                choices[best] = now().isoformat()
+            others = [f["asset_id"] for f in b["frames"] if f["asset_id"] != best]
+            s.execute(update(Asset).where(Asset.asset_id.in_(others)).values(status="rejected"))
+            s.execute(update(Asset).where(Asset.asset_id == best).values(status="active"))
+            applied.append({"burst": b["id"], "kept": best, "rejected": others})
+        s.merge(CatalogState(key=CHOICES_KEY, value=choices))
+        if keep is not None:
+            s.merge(CatalogState(key=CHOICES_KEY + ".at", value=now().isoformat()))
+        s.commit()
+    return {"applied": applied}
