@@ -55,6 +55,19 @@ class StageError(LuminaError):
     """A stage was misused (unknown stage name, bad dependency)."""
 
 
+class NotFoundError(CatalogError):
+    """An id (asset, job, group, burst) that this catalog does not have."""
+
+
+class ConflictError(LuminaError):
+    """The request conflicts with the catalog's state (a job of that type is already queued or
+    running; a write the library does not allow)."""
+
+
+class JobCancelled(LuminaError):
+    """The running job was cancelled; work committed so far stays."""
+
+
 def error_text(kind: str, message: str) -> str:
     """Format a recorded error as ``"kind: message"``.
 

@@ -26,6 +26,8 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("workers", 0, "Worker processes for per-asset stages; 0 means one per CPU core", minimum=0),
+    Setting("dask_scheduler", "", "Dask distributed scheduler address (tcp://HOST:8786); empty runs stages in local worker processes"),
+    Setting("dask_path_map", "", "Path prefixes as Dask workers see them: '/local=/worker;...' (library and catalog folders)"),
     Setting("settle_s", 2.0, "A file modified less than this many seconds ago is unsettled and left for a later scan", minimum=0),
     Setting("exiftool_path", "exiftool", "ExifTool executable (install libimage-exiftool-perl)"),
     Setting("exiftool_config", "", "ExifTool config file (user-defined tags); empty for none"),
@@ -70,6 +72,22 @@ def _coerce(setting: Setting, value: Any) -> Any:
     return out
 
 
+def coerce(values: dict[str, Any]) -> dict[str, Any]:
+    """Validated values for known settings (None values dropped).
+
+    Raises:
+        ConfigError: an unknown name or an invalid value.
+    """
+    out = {}
+    for key, raw in values.items():
+        if raw is None:
+            continue
+        if key not in _BY_NAME:
+            raise ConfigError(f"unknown setting {key!r}; known: {', '.join(sorted(_BY_NAME))}")
+        out[key] = _coerce(_BY_NAME[key], raw)
+    return out
+
+
 def load_settings(catalog_dir: Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Resolve every setting.
 
@@ -92,8 +110,5 @@ def load_settings(catalog_dir: Path | None = None, overrides: dict[str, Any] | N
                    if f"LUMINA_{s.name.upper()}" in os.environ})
     layers.append({k: v for k, v in (overrides or {}).items() if v is not None})
     for layer in layers:
-        for key, raw in layer.items():
-            if key not in _BY_NAME:
-                raise ConfigError(f"unknown setting {key!r}; known: {', '.join(sorted(_BY_NAME))}")
-            values[key] = _coerce(_BY_NAME[key], raw)
+        values.update(coerce(layer))
     return values

@@ -20,8 +20,7 @@ from lumina.catalog.models import (CaptureDate, FileInstance, Metadata, Perceptu
                                    StageRecord, Thumbnail)
 from lumina.errors import error_kind
 from lumina.pipeline.runner import asset_views, plan
-from lumina.stages import CATALOG_STAGES, STAGES, make_stage
-from lumina.stages.base import GRAPH, SPECS, topological_order
+from lumina.stages import CATALOG_STAGES, GRAPH, SPECS, STAGES, make_stage, topological_order
 
 # type -> (stage that fills it, applicability: "all" | "gps", what a missing value means)
 TYPES: tuple[tuple[str, str, str, str], ...] = (
@@ -76,24 +75,20 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
         file_status = dict(s.execute(select(FileInstance.status, func.count()).group_by(FileInstance.status)).all())
         file_failures = s.execute(select(FileInstance.path, FileInstance.error)
                                   .where(FileInstance.status == "failed")).all()
-        from lumina.pipeline.duplicates_run import current_generation, is_stale
-
         from lumina.analysis.bursts import ineligible_reason, load_frames
-        from lumina.pipeline import bursts_run
+        from lumina.pipeline import bursts_run, duplicates_run
 
-        generation = current_generation(s)
-        duplicates_stale = is_stale(s)
+        generation = duplicates_run.current_generation(s)
         burst_generation = bursts_run.current_generation(s)
-        bursts_stale = bursts_run.is_stale(s, catalog.settings)
+        stale = {name: cls.is_stale(s, catalog.settings) for name, cls in CATALOG_STAGES.items()}
+        duplicates_stale, bursts_stale = stale["duplicates"], stale["bursts"]
         frames = load_frames(s)
         pending = {}
         for spec in GRAPH:
             if spec.name in STAGES:
                 pending[spec.name] = len(plan(s, make_stage(spec.name, catalog.settings), views))
-            elif spec.name == "duplicates":
-                pending[spec.name] = int(bool(ids) and duplicates_stale)
-            elif spec.name == "bursts":
-                pending[spec.name] = int(bool(ids) and bursts_stale)
+            elif spec.name in CATALOG_STAGES:
+                pending[spec.name] = int(bool(ids) and stale[spec.name])
             else:
                 pending[spec.name] = len(ids) if spec.scope == "asset" else (1 if ids else 0)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 DB_NAME = "catalog.db"
 # Newest migration; a test checks it equals Alembic's head. Knowing it lets an up-to-date catalog
 # open without importing Alembic (a third of a second on every command).
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 
 def catalog_dir_from(option: str | os.PathLike | None) -> Path:
@@ -91,18 +92,32 @@ class Catalog:
     sessions: sessionmaker[Session]
     settings: dict[str, Any]
     _lock_depth: int = 0
+    _lock_owner: int | None = None  # thread holding the lock: re-entrant for it, refused to others
 
     def session(self) -> Session:
         return self.sessions()
 
-    @contextmanager
-    def writer(self) -> Iterator[None]:
-        """Hold the catalog's writer lock (one scan or pipeline run at a time; re-entrant).
+    def with_settings(self, overrides: dict[str, Any]) -> Catalog:
+        """The same open catalog with some settings replaced (validated like ``lumina.toml`` values).
 
         Raises:
-            CatalogError: another process holds it.
+            ConfigError: unknown setting or invalid value.
         """
-        if self._lock_depth:
+        from lumina.settings import coerce
+
+        other = Catalog(self.path, self.engine, self.sessions, {**self.settings, **coerce(overrides)})
+        other._lock_depth, other._lock_owner = self._lock_depth, self._lock_owner  # used within our lock
+        return other
+
+    @contextmanager
+    def writer(self) -> Iterator[None]:
+        """Hold the catalog's writer lock (one scan, job or pipeline run at a time; re-entrant within
+        one thread; another thread or process gets an error, never a shared lock).
+
+        Raises:
+            CatalogError: another process or thread holds it.
+        """
+        if self._lock_depth and self._lock_owner == threading.get_ident():
             self._lock_depth += 1
             try:
                 yield
@@ -119,11 +134,11 @@ class Catalog:
                                "wait for it to finish") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._lock_depth = 1
+        self._lock_depth, self._lock_owner = 1, threading.get_ident()
         try:
             yield
         finally:
-            self._lock_depth = 0
+            self._lock_depth, self._lock_owner = 0, None
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 

@@ -316,3 +316,34 @@ class BurstFrame(Base):
     capture_time: Mapped[str | None] = mapped_column(String(40))
     quality: Mapped[dict] = mapped_column(JSON)  # score, sharpness, exposure of the frame
     link: Mapped[dict] = mapped_column(JSON)  # evidence joining it to the previous frame
+
+
+class Job(Base):
+    """A durable job: a stage name, ``pipeline`` (every stage) or ``scan``, run by a worker.
+
+    ``status``: queued | running | succeeded | failed | cancelled | interrupted. ``done`` and
+    ``failed`` count asset-stage units (plus one per catalog-wide stage run) out of ``total``; a job
+    that finished with failed units is ``succeeded`` with ``failed`` > 0 and its ``failures`` listed
+    (path, stage, kind, message; the first ``MAX_LISTED_FAILURES``). Counts, failures and heartbeat
+    are written in the same transaction as the results they describe.
+    """
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_type: Mapped[str] = mapped_column(String(32), index=True)
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    stages: Mapped[dict] = mapped_column(JSON, default=dict)  # per stage: ok / failed / skipped
+    failures: Mapped[list] = mapped_column(JSON, default=list)
+    result: Mapped[dict] = mapped_column(JSON, default=dict)  # what the run returned (scan counts, ...)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,17 +1,19 @@
-"""Read-side queries shared by the CLI (and later the API): one asset explained (``lumina show``)."""
+"""Read-side queries shared by the CLI and the API: one asset explained (``lumina show``), assets
+listed with filters and keyset paging, and the present paths of assets."""
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import Text, cast, exists, func, inspect, or_, select, tuple_
 
 from lumina.catalog.models import (Asset, CaptureDate, FileInstance, Metadata, PerceptualHash, Place, Quality,
-                                   StageRecord, Thumbnail)
-from lumina.errors import CatalogError
+                                   StageRecord, Thumbnail, UserOverride)
+from lumina.errors import CatalogError, ConfigError, NotFoundError
 from lumina.stages.hashes import to_unsigned
 
 # Keys of `lumina show --format json` that are always present (null when unknown).
@@ -48,14 +50,14 @@ def describe(session, ref: str) -> dict[str, Any]:
         ``quality`` and ``error``; paths are
         str with undecodable bytes as surrogate escapes (``os.fsdecode``).
     Raises:
-        CatalogError: if neither a file nor an asset matches ``ref``.
+        NotFoundError: if neither a file nor an asset matches ``ref``.
     """
     asset_id = _match_asset_id(session, ref) if _ASSET_ID.match(ref) else None
     file_row = None
     if asset_id is None:
         file_row = find_file(session, ref)
         if file_row is None:
-            raise CatalogError(f"{ref!r} is not in this catalog (not a catalogued path or asset id)")
+            raise NotFoundError(f"{ref!r} is not in this catalog (not a catalogued path or asset id)")
         asset_id = file_row.asset_id
     doc: dict[str, Any] = {k: None for k in SHOW_KEYS}
     doc.update(paths=[], date_flags=[], stages={}, files=[], metadata=None, date_candidates=[], place=None,
@@ -68,6 +70,9 @@ def describe(session, ref: str) -> dict[str, Any]:
     asset = session.get(Asset, asset_id)
     files = session.scalars(select(FileInstance).where(FileInstance.asset_id == asset_id)
                             .order_by(FileInstance.path_bytes)).all()
+    overrides = {o.field: o.value for o in session.scalars(select(UserOverride).where(UserOverride.asset_id == asset_id))}
+    doc.update(status=asset.status, overrides=overrides, rating=overrides.get("rating"),
+               keywords=overrides.get("keywords"))
     doc.update(asset_id=asset_id, file_type=asset.file_type, media_kind=asset.media_kind, size_bytes=asset.size_bytes,
                paths=[os.fsdecode(f.path_bytes) for f in files if f.status == "present"],
                files=[_file_doc(f) for f in files])
@@ -76,6 +81,8 @@ def describe(session, ref: str) -> dict[str, Any]:
         doc.update(camera_make=meta.camera_make, camera_model=meta.camera_model, width=meta.width, height=meta.height,
                    gps_latitude=meta.gps_latitude, gps_longitude=meta.gps_longitude)
         doc["metadata"] = _row(meta, skip=("asset_id", "tags", "sidecar_tags"))
+        doc["rating"] = overrides.get("rating", meta.rating)  # a user's value wins over the file's
+        doc["keywords"] = overrides.get("keywords", list(meta.keywords or []))
     place = session.get(Place, asset_id)
     if place is not None:  # the geo stage's validated position replaces the raw one
         doc.update(gps_latitude=place.gps_latitude, gps_longitude=place.gps_longitude, geohash=place.geohash,
@@ -133,3 +140,82 @@ def present_paths(session, asset_ids: list[str]) -> dict[str, list[str]]:
                 .order_by(FileInstance.path_bytes)):
             out.setdefault(aid, []).append(os.fsdecode(raw))
     return out
+
+
+FILTERS = ("date_from", "date_to", "camera", "has_gps", "geohash", "country", "city", "file_type", "status", "keyword")
+
+
+def list_assets(session, filters: dict[str, Any], cursor: str | None = None, limit: int = 100) -> dict[str, Any]:
+    """Assets in capture-time order (undated last, then by id) with keyset paging.
+
+    Args:
+        filters: any of ``FILTERS``: ``date_from``/``date_to`` (ISO 8601 prefixes compared with the
+            local capture time, inclusive), ``camera`` (substring of make or model, case-insensitive),
+            ``has_gps`` (bool), ``geohash`` (prefix), ``country`` (ISO 3166 alpha-2), ``city``,
+            ``file_type``, ``status`` (active | rejected), ``keyword`` (exact keyword).
+        cursor: the ``next_cursor`` of the previous page.
+        limit: 1..500 items.
+    Returns:
+        ``{"items": [{"asset_id", "paths", "capture_time", "camera_make", "camera_model", "file_type",
+        "status", "geohash", "country_code", "city"}], "next_cursor"}`` (``next_cursor`` None at the end).
+    Raises:
+        ConfigError: an unknown filter, a bad cursor or a limit outside 1..500.
+    """
+    unknown = set(filters) - set(FILTERS)
+    if unknown:
+        raise ConfigError(f"unknown filter(s) {', '.join(sorted(unknown))}; filters: {', '.join(FILTERS)}")
+    if not 1 <= limit <= 500:
+        raise ConfigError("limit must be 1..500")
+    order_time = CaptureDate.capture_time.is_(None)
+    query = (select(Asset.asset_id, Asset.file_type, Asset.status, CaptureDate.capture_time, Metadata.camera_make,
+                    Metadata.camera_model, Place.geohash, Place.country_code, Place.city)
+             .outerjoin(CaptureDate, CaptureDate.asset_id == Asset.asset_id)
+             .outerjoin(Metadata, Metadata.asset_id == Asset.asset_id)
+             .outerjoin(Place, Place.asset_id == Asset.asset_id)
+             .where(exists().where(FileInstance.asset_id == Asset.asset_id, FileInstance.status == "present")))
+    f = {k: v for k, v in filters.items() if v is not None}
+    if "date_from" in f:
+        query = query.where(CaptureDate.capture_time >= f["date_from"])
+    if "date_to" in f:
+        query = query.where(CaptureDate.capture_time <= f["date_to"] + "\uffff")
+    if "camera" in f:
+        like = f"%{f['camera'].lower()}%"
+        query = query.where(or_(Metadata.camera_make.ilike(like), Metadata.camera_model.ilike(like)))
+    if "has_gps" in f:
+        query = query.where(Place.gps_latitude.is_not(None) if f["has_gps"] else Place.gps_latitude.is_(None))
+    if "geohash" in f:
+        query = query.where(Place.geohash.startswith(f["geohash"].lower()))
+    if "country" in f:
+        query = query.where(Place.country_code == f["country"].upper())
+    if "city" in f:
+        query = query.where(Place.city == f["city"])
+    if "file_type" in f:
+        query = query.where(Asset.file_type == f["file_type"].lower())
+    if "status" in f:
+        query = query.where(Asset.status == f["status"])
+    if "keyword" in f:
+        as_text = cast(Metadata.keywords, Text)
+        query = query.where(or_(as_text.contains(json.dumps(f["keyword"])), exists().where(
+            UserOverride.asset_id == Asset.asset_id, UserOverride.field == "keywords",
+            cast(UserOverride.value, Text).contains(json.dumps(f["keyword"])))))
+    if cursor:
+        try:
+            undated, when, last = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        except (ValueError, TypeError) as exc:
+            raise ConfigError("invalid cursor") from exc
+        key = (order_time, func.coalesce(CaptureDate.capture_time, ""), Asset.asset_id)
+        query = query.where(tuple_(*key) > tuple_(bool(undated), when, last))
+    rows = session.execute(query.order_by(order_time, CaptureDate.capture_time, Asset.asset_id).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    paths = present_paths(session, [r.asset_id for r in rows])
+    items = [{"asset_id": r.asset_id, "paths": paths.get(r.asset_id, []), "capture_time": r.capture_time,
+              "camera_make": r.camera_make, "camera_model": r.camera_model, "file_type": r.file_type,
+              "status": r.status, "geohash": r.geohash, "country_code": r.country_code, "city": r.city}
+             for r in rows]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        next_cursor = base64.urlsafe_b64encode(json.dumps(
+            [last.capture_time is None, last.capture_time or "", last.asset_id]).encode()).decode()
+    return {"items": items, "next_cursor": next_cursor}

@@ -8,7 +8,10 @@ from lumina.cli.bursts import app as bursts_app
 from lumina.cli.duplicates import app as duplicates_app
 from lumina.cli.evaluate import evaluate_command
 from lumina.cli.gaps import gaps_command
+from lumina.cli.jobs import app as jobs_app
+from lumina.cli.jobs import run_command, worker_command
 from lumina.cli.scan import scan_command
+from lumina.cli.serve import serve_command
 from lumina.cli.set_date import set_date_command
 from lumina.cli.show import show_command
 
@@ -21,6 +24,10 @@ app.command("set-date")(set_date_command)
 app.add_typer(bursts_app, name="bursts")
 app.add_typer(duplicates_app, name="duplicates")
 app.command("evaluate")(evaluate_command)
+app.command("run")(run_command)
+app.command("worker")(worker_command)
+app.add_typer(jobs_app, name="jobs")
+app.command("serve")(serve_command)
 
 
 if __name__ == "__main__":

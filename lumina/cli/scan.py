@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from lumina.cli.common import CatalogOpt, Format, emit_json, errors_to_exit, progress_bar
+from lumina.cli.common import CatalogOpt, Format, emit_json, errors_to_exit, fail, progress_bar
 
 
 def scan_command(
@@ -16,6 +17,8 @@ def scan_command(
     force: Annotated[bool, typer.Option("--force", help="Re-run every stage on every asset")] = False,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Re-run stages that failed before")] = False,
     workers: Annotated[int | None, typer.Option("--workers", help="Worker processes (default: all cores)")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", envvar="LUMINA_DASK_SCHEDULER",
+                                                  help="Dask scheduler (tcp://HOST:8786); default: local worker processes")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Summary format")] = Format.table,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
 ) -> None:
@@ -25,13 +28,17 @@ def scan_command(
     """
     with errors_to_exit():
         from lumina.catalog.db import catalog_dir_from, open_catalog
-        from lumina.pipeline.scan import check_roots, scan
+        from lumina.pipeline.jobs import run_now
+        from lumina.pipeline.scan import check_roots
         check_roots(paths, catalog_dir_from(catalog))  # before the catalog folder is created
-        cat = open_catalog(catalog, overrides={"workers": workers})
+        cat = open_catalog(catalog, overrides={"workers": workers, "dask_scheduler": scheduler})
         with progress_bar(enabled=not quiet and fmt is Format.table) as progress:
-            counts = scan(cat, paths, force=force, retry_failed=retry_failed, progress=progress)
+            job = run_now(cat, "scan", {"roots": [os.fsdecode(os.path.abspath(p)) for p in paths],
+                                        "force": force, "retry_failed": retry_failed}, progress)
         cat.close()
-    doc = counts.as_dict()
+        if job["status"] != "succeeded":
+            fail(f"scan job {job['id']} {job['status']}: {job['error']}")
+    doc = {**job["result"], "job": job["id"]}
     if fmt is Format.json:
         emit_json(doc)
         return
@@ -40,3 +47,4 @@ def scan_command(
               f"{doc['missing']} missing, {doc['failed']} failed, {doc['unsettled']} unsettled, "
               f"{doc['ignored']} not photos")
     typer.echo(f"stages: {stages}")
+    typer.echo(f"job {doc['job']}: lumina jobs show {doc['job']}")

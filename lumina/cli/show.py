@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from lumina.cli.common import CatalogOpt, Format, emit_json, errors_to_exit
-from lumina.stages.base import topological_order
+from lumina.stages import topological_order
 
 STAGE_ORDER = topological_order()
 

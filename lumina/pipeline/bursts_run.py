@@ -15,7 +15,7 @@ from lumina.analysis.bursts import RULE_VERSION, SETTING_NAMES, check_settings, 
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import Asset, Burst, BurstFrame, BurstGeneration, CatalogState
 from lumina.catalog.queries import present_paths
-from lumina.errors import CatalogError
+from lumina.errors import ConfigError, NotFoundError
 from lumina.pipeline import generations
 from lumina.pipeline.scan import now
 
@@ -115,23 +115,23 @@ def apply(catalog: Catalog, burst_id: int | None = None, keep: str | None = None
     user's choice, which later runs respect; ``all_recommended`` applies every burst's best frame.
 
     Raises:
-        CatalogError: unknown burst, a ``keep`` that is not one of its frames, or neither form given.
+        NotFoundError: unknown burst. ConfigError: a ``keep`` that is not one of its frames, or neither form given.
     """
     if all_recommended == (burst_id is not None):
-        raise CatalogError("give either BURST (with --keep) or --all-recommended")
+        raise ConfigError("give either BURST (with --keep) or --all-recommended")
     with catalog.writer(), catalog.session() as s:
         doc = bursts_report(s, burst_id)
         if burst_id is not None and not doc["bursts"]:
-            raise CatalogError(f"no burst {burst_id} in the current generation; run `lumina bursts --run`")
+            raise NotFoundError(f"no burst {burst_id} in the current generation; run `lumina bursts --run`")
         choices = dict(generations.state(s, CHOICES_KEY, {}))
         applied = []
-        for b in doc["bursts"]:
-            best = b["best"]["asset_id"]
+        for b in doc["bursts"]:  # a user's earlier choice stays the recommendation of its burst
+            best = next((f["asset_id"] for f in b["frames"] if f["asset_id"] in choices), b["best"]["asset_id"])
             if keep is not None:
                 best = next((f["asset_id"] for f in b["frames"]
                              if f["asset_id"].startswith(keep) or keep in f["paths"]), None)
                 if best is None:
-                    raise CatalogError(f"{keep!r} is not a frame of burst {b['id']}")
+                    raise ConfigError(f"{keep!r} is not a frame of burst {b['id']}")
                 choices[best] = now().isoformat()
             others = [f["asset_id"] for f in b["frames"] if f["asset_id"] != best]
             s.execute(update(Asset).where(Asset.asset_id.in_(others)).values(status="rejected"))

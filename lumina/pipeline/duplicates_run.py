@@ -1,10 +1,6 @@
-"""Running duplicate detection as a catalog-wide stage: generations swapped in atomically,
-read back as the stable JSON of ``lumina duplicates``, resolved, and given "not duplicates" feedback.
-
-A run inserts its groups under a new generation with status ``building``; one transaction then marks
-it ``complete`` and points ``catalog_state['duplicates.generation']`` at it. Until then, and if the
-run is interrupted, readers keep seeing the previous generation. Older generations are deleted only
-after the swap (the previous one is kept).
+"""Running duplicate detection as a catalog-wide stage: generations swapped in atomically
+(``lumina.pipeline.generations``), read back as the stable JSON of ``lumina duplicates``, resolved,
+and given "not duplicates" feedback.
 """
 
 from __future__ import annotations
@@ -15,34 +11,36 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import select, update
 
 from lumina.analysis.duplicates import RULE_VERSION, detect
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import (Asset, CatalogState, DuplicateFeedback, DuplicateGeneration, DuplicateGroup,
                                    DuplicateMember, FileInstance, StageRecord, UserOverride)
-from lumina.errors import CatalogError, ConfigError
+from lumina.errors import CatalogError, ConfigError, NotFoundError
+from lumina.pipeline import generations
 from lumina.pipeline.scan import now
 
 STATE_KEY = "duplicates.generation"
 KEEP_KEY = "duplicates.keepers"
+SETTING_NAMES = ("duplicate_radius_bits", "duplicate_max_group", "burst_max_gap_s")
+INPUT_STAGES = ("hashes", "dates", "metadata", "quality")
 
 
 def current_generation(session) -> DuplicateGeneration | None:
-    state = session.get(CatalogState, STATE_KEY)
-    return session.get(DuplicateGeneration, state.value) if state is not None else None
+    return generations.current(session, DuplicateGeneration, STATE_KEY)
 
 
-def is_stale(session) -> bool:
-    """True when no generation exists or a hashes/dates/metadata record is newer than the current one."""
-    gen = current_generation(session)
-    if gen is None:
-        return True
-    newest = session.scalar(select(func.max(StageRecord.finished_at))
-                            .where(StageRecord.stage.in_(("hashes", "dates", "metadata", "quality"))))
-    newest_file = session.scalar(select(func.max(FileInstance.first_seen_at)))
-    marks = [t for t in (newest, newest_file) if t is not None]
-    return gen.rule_version != RULE_VERSION or any(t > gen.started_at for t in marks)
+def is_stale(session, settings: dict[str, Any]) -> bool:
+    """True when no generation exists, its rule or parameters changed, or its inputs (stage records,
+    new files, feedback, the burst generation) are newer than it."""
+    from lumina.pipeline.bursts_run import current_generation as current_bursts
+
+    bursts = current_bursts(session)
+    feedback = session.scalar(select(DuplicateFeedback.created_at).order_by(DuplicateFeedback.created_at.desc()))
+    return generations.is_stale(session, current_generation(session), RULE_VERSION,
+                                {k: settings[k] for k in SETTING_NAMES}, INPUT_STAGES,
+                                [bursts.finished_at if bursts else None, feedback])
 
 
 def run_duplicates(catalog: Catalog, force: bool = False) -> dict[str, Any]:
@@ -52,15 +50,10 @@ def run_duplicates(catalog: Catalog, force: bool = False) -> dict[str, Any]:
         ConfigError: invalid thresholds. CatalogError: another writer holds the catalog.
     """
     with catalog.writer(), catalog.session() as s:
-        if not force and not is_stale(s):
+        if not force and not is_stale(s, catalog.settings):
             return {"skipped": "up to date"}
-        keep_state = s.get(CatalogState, KEEP_KEY)
-        gen = DuplicateGeneration(status="building", rule_version=RULE_VERSION, started_at=now(),
-                                  params={k: catalog.settings[k] for k in ("duplicate_radius_bits", "duplicate_max_group",
-                                                                           "burst_max_gap_s")})
-        s.add(gen)
-        s.commit()
-        groups, stats = detect(s, catalog.settings, keep_state.value if keep_state else None)
+        gen = generations.begin(s, DuplicateGeneration, RULE_VERSION, {k: catalog.settings[k] for k in SETTING_NAMES})
+        groups, stats = detect(s, catalog.settings, generations.state(s, KEEP_KEY, None))
         for g in groups:
             row = DuplicateGroup(generation_id=gen.id, group_class=g.group_class, reason=g.reason,
                                  keeper_asset_id=g.keeper, keeper_path=g.keeper_path, keeper_reason=g.keeper_reason)
@@ -69,17 +62,7 @@ def run_duplicates(catalog: Catalog, force: bool = False) -> dict[str, Any]:
             for m in g.members:
                 s.add(DuplicateMember(group_id=row.id, asset_id=m["asset_id"], path=m["path"],
                                       member_class=m["class"], distances=m["distances"]))
-        s.flush()
-        previous = s.get(CatalogState, STATE_KEY)
-        gen.status, gen.finished_at, gen.stats = "complete", now(), stats
-        s.merge(CatalogState(key=STATE_KEY, value=gen.id))  # the swap: one transaction with the rows above
-        s.commit()
-        keep = {gen.id, previous.value if previous is not None else None}
-        s.execute(delete(DuplicateGeneration).where(DuplicateGeneration.id.not_in([k for k in keep if k])))
-        old_groups = select(DuplicateGroup.id).where(DuplicateGroup.generation_id.not_in([k for k in keep if k]))
-        s.execute(delete(DuplicateMember).where(DuplicateMember.group_id.in_(old_groups)))
-        s.execute(delete(DuplicateGroup).where(DuplicateGroup.generation_id.not_in([k for k in keep if k])))
-        s.commit()
+        generations.publish(s, DuplicateGeneration, STATE_KEY, gen, stats)
         return {"generation": gen.id, **stats}
 
 
@@ -116,7 +99,7 @@ def not_duplicates(catalog: Catalog, asset_a: str, asset_b: str) -> None:
     with catalog.writer(), catalog.session() as s:
         for aid in (a, b):
             if s.get(Asset, aid) is None:
-                raise CatalogError(f"no asset {aid!r} in this catalog")
+                raise NotFoundError(f"no asset {aid!r} in this catalog")
         s.merge(DuplicateFeedback(asset_a=a, asset_b=b, verdict="not_duplicate", created_at=now()))
         s.commit()
     run_duplicates(catalog, force=True)
@@ -129,7 +112,7 @@ def resolve(catalog: Catalog, group_id: int, keep: str, trash: str | None = None
     removed from the library.
 
     Raises:
-        CatalogError: unknown group or keeper not in the group. ConfigError: unusable trash folder.
+        NotFoundError: unknown group. ConfigError: keeper not in the group, or an unusable trash folder.
     """
     from lumina.catalog.models import CaptureDate, Metadata, Place
 
@@ -137,11 +120,11 @@ def resolve(catalog: Catalog, group_id: int, keep: str, trash: str | None = None
         g = s.get(DuplicateGroup, group_id)
         gen = current_generation(s)
         if g is None or gen is None or g.generation_id != gen.id:
-            raise CatalogError(f"no duplicate group {group_id} in the current generation; run `lumina duplicates`")
+            raise NotFoundError(f"no duplicate group {group_id} in the current generation; run `lumina duplicates`")
         members = s.scalars(select(DuplicateMember).where(DuplicateMember.group_id == g.id)).all()
         keep_id = next((m.asset_id for m in members if m.asset_id.startswith(keep) or m.path == keep), None)
         if keep_id is None:
-            raise CatalogError(f"{keep!r} is not a member of group {group_id}")
+            raise ConfigError(f"{keep!r} is not a member of group {group_id}")
         merged: list[str] = []
         if g.group_class != "exact":
             others = [m.asset_id for m in members if m.asset_id != keep_id]

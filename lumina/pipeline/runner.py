@@ -9,12 +9,10 @@ a prerequisite's record is newer than it, or ``force``; a ``failed`` record is r
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +23,9 @@ from lumina.catalog.models import Asset, FileInstance, StageRecord, UserOverride
 from lumina.errors import MediaError, error_text
 from lumina.media.decode import DecodeFailure, decode
 from lumina.pipeline.scan import Progress, now
-from lumina.stages import STAGES, make_stage
-from lumina.stages.base import AssetView, Stage, StageResult, topological_order
+from lumina.pipeline.executors import make_executor
+from lumina.stages import CATALOG_STAGES, STAGES, make_stage, topological_order
+from lumina.stages.base import AssetView, Stage, StageResult
 
 
 @dataclass(frozen=True)
@@ -168,19 +167,6 @@ def _run_batch_in(stage: Stage, views: Sequence[AssetView]) -> list[_Done]:
         return out
 
 
-_worker_group: StageGroup | None = None
-
-
-def _init_worker(names: Sequence[str], settings: dict) -> None:
-    global _worker_group
-    _worker_group = StageGroup(names, settings)
-
-
-def _run_in_worker(items: Sequence[tuple[AssetView, tuple[str, ...]]]) -> list[tuple[str, _Done]]:
-    assert _worker_group is not None
-    return _worker_group.run(items)
-
-
 def write_results(session, stage: Stage, views: dict[str, AssetView], done: Sequence[_Done]) -> None:
     """Write one stage's values and stage records (the caller commits: the single writer)."""
     finished = now()
@@ -192,18 +178,34 @@ def write_results(session, stage: Stage, views: dict[str, AssetView], done: Sequ
                                   error=d.result.reason, duration_ms=d.duration_ms, finished_at=finished))
 
 
-def worker_count(settings: dict) -> int:
-    n = int(settings["workers"])
-    return n if n > 0 else (os.cpu_count() or 1)
+class Reporter:
+    """What a job learns from the runner (``lumina.pipeline.jobs.JobReporter``); this base ignores it.
+
+    ``batch`` is called with the writer's session before each batch commits, so a job's counts and
+    failures are committed in the same transaction as the results; ``check`` after each commit
+    raises ``JobCancelled`` when the job was cancelled.
+    """
+
+    def planned(self, session, stage: str, count: int) -> None:
+        """``count`` units of ``stage`` are due."""
+
+    def batch(self, session, stage: str, views: dict[str, AssetView], done: Sequence[_Done]) -> None:
+        """One batch of ``stage`` results is about to be committed."""
+
+    def check(self, session) -> None:
+        """Between batches: raise to stop the run."""
 
 
 def run_group(catalog: Catalog, names: Sequence[str], force: bool = False, retry_failed: bool = False,
-              progress: Progress | None = None) -> dict[str, dict[str, int]]:
-    """Run stages that execute together (see ``StageGroup``) on every asset that needs any of them.
+              progress: Progress | None = None, reporter: Reporter | None = None) -> dict[str, dict[str, int]]:
+    """Run stages that execute together (see ``StageGroup``) on every asset that needs any of them,
+    in worker processes or on a Dask cluster (``lumina.pipeline.executors``), committing each
+    batch with this process as the one writer.
 
     Returns:
         ``{stage: {"ok": n, "failed": n, "skipped": n}}``.
     """
+    reporter = reporter or Reporter()
     group = StageGroup(names, catalog.settings)
     counts = {n: {"ok": 0, "failed": 0, "skipped": 0} for n in names}
     label = "+".join(names)
@@ -211,6 +213,8 @@ def run_group(catalog: Catalog, names: Sequence[str], force: bool = False, retry
         views = asset_views(s)
         due_by_stage = {n: set(plan(s, st, views, force, retry_failed)) for n, st in group.stages.items()}
         order = [a for a in views if any(a in d for d in due_by_stage.values())]
+        for n, due in due_by_stage.items():
+            reporter.planned(s, n, len(due))
         if not order:
             return counts
         for stage in group.stages.values():
@@ -219,7 +223,7 @@ def run_group(catalog: Catalog, names: Sequence[str], force: bool = False, retry
         size = min(st.batch_size for st in group.stages.values())
         batches = [order[i:i + size] for i in range(0, len(order), size)]
         parallel = all(st.parallel for st in group.stages.values())
-        workers = min(worker_count(catalog.settings), len(batches)) if parallel else 1
+        executor = make_executor(catalog.settings, len(batches)) if parallel else None
         done_n = 0
 
         def items(batch: list[str]) -> list[tuple[AssetView, tuple[str, ...]]]:
@@ -231,29 +235,27 @@ def run_group(catalog: Catalog, names: Sequence[str], force: bool = False, retry
             for name, stage in group.stages.items():
                 mine = [d for n, d in results if n == name]
                 write_results(s, stage, views, mine)
+                reporter.batch(s, name, views, mine)
                 for d in mine:
                     counts[name][d.result.status] += 1
             s.commit()
+            reporter.check(s)
             done_n += len({d.asset_id for _, d in results})
             if progress:
                 progress(label, done_n, len(order))
 
         if progress:
             progress(label, 0, len(order))
-        if workers <= 1:
+        if executor is None:
             try:
                 for batch in batches:
                     handle(group.run(items(batch)))
             finally:
                 group.close()
         else:
-            ctx = multiprocessing.get_context("forkserver")
-            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(list(names), catalog.settings)) as pool:
-                futures = [pool.submit(_run_in_worker, items(batch)) for batch in batches]
-                for fut in as_completed(futures):
-                    handle(fut.result())
-                # each worker's ExifTool exits by itself when the worker's pipe to it closes
+            with executor:
+                for results in executor.run(list(names), catalog.settings, (items(b) for b in batches)):
+                    handle(results)
     return counts
 
 
@@ -273,21 +275,34 @@ def stage_groups(names: Sequence[str]) -> list[list[str]]:
 
 
 def run_pipeline(catalog: Catalog, stages: Sequence[str] | None = None, force: bool = False,
-                 retry_failed: bool = False, progress: Progress | None = None) -> dict[str, dict[str, int]]:
-    """Run the implemented stages (all, or ``stages`` and their prerequisites) in dependency order."""
+                 retry_failed: bool = False, progress: Progress | None = None,
+                 reporter: Reporter | None = None) -> dict[str, dict[str, int]]:
+    """Run the implemented stages (all, or ``stages`` and their prerequisites) in dependency order:
+    per-asset stages first (the pixel stages together, one decode), then the catalog-wide ones.
+    What is up to date is skipped (see the module docstring), so a second run does nothing.
+
+    Raises:
+        StageError: unknown stage. CatalogError: another writer holds the catalog.
+        JobCancelled: the reporter's job was cancelled (between batches; committed work stays).
+    """
     out: dict[str, dict[str, Any]] = {}
     order = topological_order(stages)
+    reporter = reporter or Reporter()
     with catalog.writer():
         for names in stage_groups([n for n in order if n in STAGES]):
-            out.update(run_group(catalog, names, force, retry_failed, progress))
-        if "bursts" in order:
-            from lumina.pipeline.bursts_run import run_bursts
-
-            stats = run_bursts(catalog, force=force)
-            out["bursts"] = {"ok": int("skipped" not in stats), "failed": 0, "skipped": 0}  # one catalog-wide run
-        if "duplicates" in order:
-            from lumina.pipeline.duplicates_run import run_duplicates
-
-            stats = run_duplicates(catalog, force=force)
-            out["duplicates"] = {"ok": int("skipped" not in stats), "failed": 0, "skipped": 0}  # one catalog-wide run
+            out.update(run_group(catalog, names, force, retry_failed, progress, reporter))
+        for name in (n for n in order if n in CATALOG_STAGES):
+            with catalog.session() as s:
+                due = force or CATALOG_STAGES[name].is_stale(s, catalog.settings)
+                reporter.planned(s, name, int(due))
+                s.commit()
+            if not due:
+                out[name] = {"ok": 0, "failed": 0, "skipped": 0}
+                continue
+            CATALOG_STAGES[name].run(catalog, force=True)
+            out[name] = {"ok": 1, "failed": 0, "skipped": 0}  # one catalog-wide run
+            with catalog.session() as s:
+                reporter.batch(s, name, {}, [_Done("", StageResult("ok"), 0.0)])
+                s.commit()
+                reporter.check(s)
     return out

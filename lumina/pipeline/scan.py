@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -91,7 +92,8 @@ def _sidecar_for(path: bytes, sidecars: dict[bytes, os.stat_result]) -> bytes | 
 
 
 def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: bool = False,
-         retry_failed: bool = False, run_stages: bool = True, progress: Progress | None = None) -> ScanCounts:
+         retry_failed: bool = False, run_stages: bool = True, progress: Progress | None = None,
+         reporter: Any = None) -> ScanCounts:
     """Scan library folders into the catalog and run the stages that are due.
 
     Args:
@@ -100,6 +102,7 @@ def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: bool = 
         retry_failed: re-run stages whose record is ``failed``.
         run_stages: False to only register files (used by benchmarks and tests).
         progress: callback ``(phase, done, total)``.
+        reporter: a job's ``lumina.pipeline.runner.Reporter``.
     Returns:
         Counts of what the scan found and did; ``stages`` holds per-stage counts.
     Raises:
@@ -107,11 +110,11 @@ def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: bool = 
         CatalogError: another scan is writing to this catalog.
     """
     with catalog.writer():
-        return _scan(catalog, roots, force, retry_failed, run_stages, progress)
+        return _scan(catalog, roots, force, retry_failed, run_stages, progress, reporter)
 
 
 def _scan(catalog: Catalog, roots, force: bool, retry_failed: bool, run_stages: bool,
-          progress: Progress | None) -> ScanCounts:
+          progress: Progress | None, reporter: Any) -> ScanCounts:
     from lumina.pipeline.runner import run_pipeline  # the runner imports scan's helpers
 
     settings = catalog.settings
@@ -206,7 +209,8 @@ def _scan(catalog: Catalog, roots, force: bool, retry_failed: bool, run_stages: 
         s.commit()
 
     if run_stages:
-        counts.stages = run_pipeline(catalog, force=force, retry_failed=retry_failed, progress=progress)
+        counts.stages = run_pipeline(catalog, force=force, retry_failed=retry_failed, progress=progress,
+                                     reporter=reporter)
     with catalog.session() as s:
         row = s.get(Scan, scan_id)
         row.finished_at = now()

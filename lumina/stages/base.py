@@ -118,58 +118,39 @@ class PixelStage(Stage):
         raise StageError(f"pixel stage {self.name} does not implement run_pixels()")
 
 
+class CatalogStage:
+    """Base class of catalog-wide stages (bursts, duplicates): one run over the whole catalog,
+    written as a generation and swapped in atomically.
+
+    Class attributes as for ``Stage``; ``outputs`` names the tables written.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    requires: ClassVar[tuple[str, ...]] = ()
+    setting_names: ClassVar[tuple[str, ...]] = ()
+    outputs: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def is_stale(cls, session, settings: Mapping[str, Any]) -> bool:
+        """True when the current generation is missing or older than its inputs."""
+        raise NotImplementedError
+
+    @classmethod
+    def run(cls, catalog: Any, force: bool = False) -> dict[str, Any]:
+        """Run over the whole catalog; returns stats (``{"skipped": why}`` when up to date)."""
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
 class StageSpec:
-    """A node of the stage graph. ``scope`` is ``"asset"`` or ``"catalog"``."""
+    """A node of the stage graph: ``scope`` is ``"asset"`` or ``"catalog"``; ``version`` is None
+    for a stage declared but not implemented yet."""
 
     name: str
     requires: tuple[str, ...]
     scope: str
     produces: str
-
-
-# The declared graph of every stage Lumina has or will have; `lumina gaps` derives the job
-# order from it, and the planner runs prerequisites first.
-GRAPH: tuple[StageSpec, ...] = (
-    StageSpec("metadata", (), "asset", "typed EXIF/XMP/IPTC/QuickTime values via ExifTool"),
-    StageSpec("geo", ("metadata",), "asset", "validated GPS, geohash, place, IANA time zone"),
-    StageSpec("dates", ("metadata", "geo"), "asset", "capture time with source, confidence, offset, flags"),
-    StageSpec("thumbnails", (), "asset", "grid and preview thumbnails, ThumbHash"),
-    StageSpec("hashes", (), "asset", "aHash, dHash, pHash, wHash"),
-    StageSpec("quality", (), "asset", "pixel quality score and file fidelity"),
-    StageSpec("embeddings", ("thumbnails",), "asset", "CLIP image embeddings"),
-    StageSpec("tags", ("embeddings",), "asset", "tags and descriptions from embeddings"),
-    StageSpec("bursts", ("metadata", "dates", "hashes", "quality"), "catalog", "burst stacks and best frames"),
-    StageSpec("duplicates", ("metadata", "dates", "hashes", "quality", "bursts"), "catalog",
-              "exact and near-duplicate groups with keepers"),
-)
-SPECS = {s.name: s for s in GRAPH}
-
-
-def topological_order(names: Sequence[str] | None = None) -> list[str]:
-    """Stage names with every prerequisite before its dependants (Kahn's algorithm, stable
-    in declaration order). With ``names``, only those stages plus their prerequisites.
-
-    Raises:
-        StageError: on an unknown name or a cycle.
-    """
-    wanted: set[str] = set()
-
-    def add(n: str) -> None:
-        if n not in SPECS:
-            raise StageError(f"unknown stage {n!r}; stages: {', '.join(SPECS)}")
-        if n not in wanted:
-            wanted.add(n)
-            for r in SPECS[n].requires:
-                add(r)
-
-    for n in names if names is not None else list(SPECS):
-        add(n)
-    order: list[str] = []
-    while len(order) < len(wanted):
-        ready = [s.name for s in GRAPH if s.name in wanted and s.name not in order
-                 and all(r in order for r in s.requires)]
-        if not ready:
-            raise StageError("the stage graph has a cycle")
-        order.append(ready[0])
-    return order
+    version: int | None = None
+    settings: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()

@@ -1,5 +1,5 @@
 from lumina.analysis.gaps import TYPES, gap_report, to_html, to_markdown
-from lumina.stages.base import GRAPH
+from lumina.stages import GRAPH
 
 
 def test_report_shape_and_honest_applicability(corpus_catalog):

@@ -1,0 +1,132 @@
+"""The catalogs one ``lumina serve`` process serves.
+
+The served folder (``--catalog DIR``) is the catalog with id ``default``. Catalogs created over the
+API live in ``DIR/catalogs/<id>/`` (ids are slugs of their names) and are listed in the default
+catalog's ``catalog_state['api.catalogs']``. Deleting one removes its folder (database, thumbnails:
+derived files only), never a photo; the default catalog cannot be deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from lumina.catalog.db import Catalog, open_catalog
+from lumina.catalog.models import CatalogState, Source
+from lumina.errors import ConfigError, ConflictError, NotFoundError
+from lumina.pipeline.scan import check_roots, display, now
+
+DEFAULT = "default"
+KEY = "api.catalogs"
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def slug(name: str) -> str:
+    """Lowercase ASCII letters, digits and dashes from ``name`` (at most 40 characters)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "catalog"
+
+
+class Registry:
+    """Open catalogs by id (kept open for the server's life; thread-safe)."""
+
+    def __init__(self, home: Path, overrides: dict[str, Any] | None = None):
+        self.home = home
+        self.overrides = overrides or {}
+        self._open: dict[str, Catalog] = {}
+        self._lock = threading.Lock()
+        self._open[DEFAULT] = open_catalog(home, overrides=self.overrides)
+
+    def _entries(self) -> dict[str, dict[str, str]]:
+        with self._open[DEFAULT].session() as s:
+            row = s.get(CatalogState, KEY)
+            return dict(row.value) if row else {}
+
+    def _save(self, entries: dict[str, dict[str, str]]) -> None:
+        with self._open[DEFAULT].session() as s:
+            s.merge(CatalogState(key=KEY, value=entries))
+            s.commit()
+
+    def ids(self) -> list[str]:
+        return [DEFAULT, *sorted(self._entries())]
+
+    def get(self, catalog_id: str) -> Catalog:
+        """Raises NotFoundError for an unknown id."""
+        with self._lock:
+            if catalog_id in self._open:
+                return self._open[catalog_id]
+            entry = self._entries().get(catalog_id) if _ID.match(catalog_id or "") else None
+            if entry is None:
+                raise NotFoundError(f"no catalog {catalog_id!r}")
+            cat = self._open[catalog_id] = open_catalog(Path(entry["path"]), overrides=self.overrides)
+            return cat
+
+    def describe(self, catalog_id: str) -> dict[str, Any]:
+        """``{"id", "name", "path", "sources"}``."""
+        cat = self.get(catalog_id)
+        entry = self._entries().get(catalog_id, {})
+        with cat.session() as s:
+            sources = [src.path for src in s.scalars(select(Source).order_by(Source.id))]
+        return {"id": catalog_id, "name": entry.get("name", self.home.name), "path": str(cat.path), "sources": sources}
+
+    def create(self, name: str, sources: list[str]) -> dict[str, Any]:
+        """A new catalog with these library folders registered (not scanned yet).
+
+        Raises:
+            ConfigError: empty name, or a source that is not a folder. ConflictError: the name is taken.
+        """
+        if not name.strip() or len(name) > 100:
+            raise ConfigError("name must be 1-100 characters")
+        entries = self._entries()
+        cid = slug(name)
+        if cid == DEFAULT or cid in entries:
+            raise ConflictError(f"a catalog called {name!r} (id {cid}) already exists")
+        path = self.home / "catalogs" / cid
+        roots = check_roots(sources, path)
+        cat = open_catalog(path, overrides=self.overrides)
+        with cat.session() as s:
+            for p in roots:
+                s.add(Source(path_bytes=p, path=display(p), added_at=now()))
+            s.commit()
+        with self._lock:
+            self._open[cid] = cat
+        entries[cid] = {"name": name, "path": str(path)}
+        self._save(entries)
+        return self.describe(cid)
+
+    def delete(self, catalog_id: str) -> None:
+        """Remove a created catalog and its folder (derived files only; photos are never touched).
+
+        Raises:
+            NotFoundError: unknown id. ConflictError: the default catalog, or a job is running in it.
+        """
+        if catalog_id == DEFAULT:
+            raise ConflictError("the served catalog cannot be deleted over the API")
+        cat = self.get(catalog_id)
+        with cat.writer():  # fails with CatalogError while a job writes to it
+            entries = self._entries()
+            entry = entries.pop(catalog_id)
+            self._save(entries)
+            with self._lock:
+                self._open.pop(catalog_id, None)
+            cat.close()
+            path = Path(entry["path"])
+            if path.parent == self.home / "catalogs" and not path.is_symlink():
+                shutil.rmtree(path)
+
+    def close(self) -> None:
+        with self._lock:
+            for cat in self._open.values():
+                cat.close()
+            self._open.clear()
+
+
+def library_roots(catalog: Catalog) -> list[bytes]:
+    """Real paths of the catalog's source folders (an original is served only from inside one)."""
+    with catalog.session() as s:
+        return [os.path.realpath(p) for p in s.scalars(select(Source.path_bytes))]

@@ -1,0 +1,161 @@
+"""Where per-batch stage work runs: worker processes on this machine, or a Dask distributed cluster.
+
+Both take batches of ``(AssetView, due stage names)`` and yield each batch's results as it
+completes; the caller (``lumina.pipeline.runner``) stays the one writer and commits them.
+
+* ``ProcessExecutor``: a ``concurrent.futures`` process pool (forkserver start method), one
+  ``StageGroup`` per worker process (one ExifTool per worker), ``workers`` processes (0 = all cores).
+* ``DaskExecutor``: with the ``dask_scheduler`` setting (``--scheduler tcp://HOST:8786`` or
+  ``LUMINA_DASK_SCHEDULER``), batches are submitted to that Dask distributed scheduler and results
+  stream back with ``distributed.as_completed``. Workers must see the library and the catalog
+  folder (thumbnails are written there) at the same paths, or through ``dask_path_map``:
+  ``"/local/prefix=/worker/prefix;..."``, applied to every file path and to the catalog folder sent
+  to workers (results carry asset ids only, so nothing needs mapping back). Each Dask worker keeps
+  one ``StageGroup`` per (stages, settings) for its lifetime; run workers with one thread each
+  (``dask worker --nthreads 1``) or any number: a group is never shared between threads.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
+
+from lumina.errors import ConfigError
+
+
+def worker_count(settings: dict) -> int:
+    n = int(settings["workers"])
+    return n if n > 0 else (os.cpu_count() or 1)
+
+
+def make_executor(settings: dict, batches: int) -> Any | None:
+    """The executor for ``batches`` batches of a parallel stage group: Dask when a scheduler is
+    configured, a process pool when more than one worker would be used, else None (run inline)."""
+    if settings.get("dask_scheduler"):
+        return DaskExecutor(settings["dask_scheduler"], settings.get("dask_path_map", ""))
+    workers = min(worker_count(settings), batches)
+    return ProcessExecutor(workers) if workers > 1 else None
+
+
+_group: Any = None
+
+
+def _init_process(names: Sequence[str], settings: dict) -> None:
+    from lumina.pipeline.runner import StageGroup
+
+    global _group
+    _group = StageGroup(names, settings)
+
+
+def _run_in_process(items: Sequence[tuple[Any, tuple[str, ...]]]) -> list:
+    assert _group is not None
+    return _group.run(items)
+
+
+class ProcessExecutor:
+    def __init__(self, workers: int):
+        self.workers = workers
+
+    def __enter__(self) -> ProcessExecutor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def run(self, names: Sequence[str], settings: dict, batches: Iterable[list]) -> Iterator[list]:
+        ctx = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_process,
+                                 initargs=(list(names), settings)) as pool:
+            futures = [pool.submit(_run_in_process, items) for items in batches]
+            for fut in as_completed(futures):
+                yield fut.result()
+            # each worker's ExifTool exits by itself when the worker's pipe to it closes
+
+
+def parse_path_map(text: str) -> list[tuple[bytes, bytes]]:
+    """``"/a=/b;/c=/d"`` as [(b"/a", b"/b"), ...], longest local prefix first.
+
+    Raises:
+        ConfigError: an entry without ``=``.
+    """
+    pairs = []
+    for entry in filter(None, (e.strip() for e in text.split(";"))):
+        local, sep, remote = entry.partition("=")
+        if not sep or not local:
+            raise ConfigError(f"dask_path_map entry {entry!r} is not LOCAL=REMOTE")
+        pairs.append((os.fsencode(local.rstrip("/")), os.fsencode(remote.rstrip("/"))))
+    return sorted(pairs, key=lambda p: -len(p[0]))
+
+
+def map_path(path: bytes, pairs: list[tuple[bytes, bytes]]) -> bytes:
+    """``path`` with its longest matching local prefix replaced (whole path components only)."""
+    for local, remote in pairs:
+        if path == local or path.startswith(local + b"/"):
+            return remote + path[len(local):]
+    return path
+
+
+_dask_groups: dict[str, Any] = {}
+_dask_lock = threading.Lock()
+
+
+def _run_on_dask(names: list[str], settings: dict, items: list) -> list:
+    """Runs on a Dask worker: the worker's cached StageGroup for these stages and settings."""
+    from lumina.pipeline.runner import StageGroup
+
+    key = json.dumps([names, settings], sort_keys=True, default=str) + f"#{threading.get_ident()}"
+    with _dask_lock:
+        group = _dask_groups.get(key)
+        if group is None:
+            group = _dask_groups[key] = StageGroup(names, settings)
+    return group.run(items)
+
+
+class DaskExecutor:
+    def __init__(self, address: str, path_map: str = ""):
+        self.address = address
+        self.pairs = parse_path_map(path_map)
+        self.client: Any = None
+
+    def __enter__(self) -> DaskExecutor:
+        try:
+            from distributed import Client
+        except ImportError as exc:  # pragma: no cover - distributed is a dependency
+            raise ConfigError("dask_scheduler is set but the 'distributed' package is not installed") from exc
+        try:
+            self.client = Client(self.address, timeout=30, set_as_default=False)
+        except OSError as exc:
+            raise ConfigError(f"cannot reach the Dask scheduler at {self.address}: {exc}") from exc
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.client is not None:
+            self.client.close()
+
+    def _mapped(self, items: list) -> list:
+        from dataclasses import replace
+
+        if not self.pairs:
+            return items
+        return [(replace(v, path=map_path(v.path, self.pairs),
+                         sidecar=map_path(v.sidecar, self.pairs) if v.sidecar else v.sidecar), due)
+                for v, due in items]
+
+    def run(self, names: Sequence[str], settings: dict, batches: Iterable[list]) -> Iterator[list]:
+        from distributed import as_completed as dask_completed
+
+        remote = dict(settings)
+        remote["dask_scheduler"] = ""
+        if self.pairs and settings.get("catalog_dir"):
+            remote["catalog_dir"] = os.fsdecode(map_path(os.fsencode(settings["catalog_dir"]), self.pairs))
+        futures = [self.client.submit(_run_on_dask, list(names), remote, self._mapped(items), pure=False)
+                   for items in batches]
+        with self.client.as_current():
+            completed = dask_completed(futures)
+        for fut in completed:
+            yield fut.result()
