@@ -35,6 +35,8 @@ bench: install
 	$(BIN)/python benchmarks/bench_scan.py
 	$(BIN)/python benchmarks/bench_pixels.py
 	$(BIN)/python benchmarks/bench_duplicates.py
+	$(BIN)/python benchmarks/bench_bursts.py
+	$(BIN)/python benchmarks/bench_pipeline.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -6,8 +6,7 @@ import lumina
 from lumina.catalog.db import HEAD_REVISION, MIGRATIONS, alembic_config
 from lumina.errors import ERROR_KINDS
 from lumina.settings import SETTINGS
-from lumina.stages import STAGES
-from lumina.stages import GRAPH
+from lumina.stages import GRAPH, STAGES
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
