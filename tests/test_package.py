@@ -33,3 +33,17 @@ def test_every_setting_stage_and_error_kind_is_documented():
     for kind in ERROR_KINDS:
         assert f"`{kind}`" in README, kind
     assert set(STAGES) <= {s.name for s in GRAPH}
+
+
+def test_models_match_the_migrations(tmp_path):
+    """The schema Alembic builds is the one the models declare (no missing or extra column/index)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from lumina.catalog.db import open_catalog
+    from lumina.catalog.models import Base
+
+    cat = open_catalog(tmp_path)
+    with cat.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    cat.close()

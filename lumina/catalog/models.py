@@ -223,11 +223,9 @@ class Quality(Base):
     metadata_richness: Mapped[int]
 
 
-class DuplicateGeneration(Base):
-    """One run of duplicate detection. Its groups become visible when ``status`` is ``complete``
-    and ``catalog_state['duplicates.generation']`` points at it (swapped in one transaction)."""
+class GenerationColumns:
+    """Columns of one run of a catalog-wide stage (``lumina.pipeline.generations``)."""
 
-    __tablename__ = "duplicate_generations"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(12))  # building | complete
     rule_version: Mapped[int]
@@ -235,6 +233,13 @@ class DuplicateGeneration(Base):
     stats: Mapped[dict] = mapped_column(JSON, default=dict)
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+
+
+class DuplicateGeneration(GenerationColumns, Base):
+    """One run of duplicate detection. Its groups become visible when ``status`` is ``complete``
+    and ``catalog_state['duplicates.generation']`` points at it (swapped in one transaction)."""
+
+    __tablename__ = "duplicate_generations"
 
 
 class DuplicateGroup(Base):
@@ -277,18 +282,11 @@ class CatalogState(Base):
     value: Mapped[Any] = mapped_column(JSON)
 
 
-class BurstGeneration(Base):
+class BurstGeneration(GenerationColumns, Base):
     """One run of burst detection; visible once ``catalog_state['bursts.generation']`` points at it
     (swapped in one transaction, like duplicate generations)."""
 
     __tablename__ = "burst_generations"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    status: Mapped[str] = mapped_column(String(12))  # building | complete
-    rule_version: Mapped[int]
-    params: Mapped[dict] = mapped_column(JSON)
-    stats: Mapped[dict] = mapped_column(JSON, default=dict)
-    started_at: Mapped[datetime]
-    finished_at: Mapped[datetime | None]
 
 
 class Burst(Base):

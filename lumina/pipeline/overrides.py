@@ -29,7 +29,8 @@ def set_override(catalog: Catalog, ref: str, field: str, value: Any | None) -> d
     Returns:
         The asset as ``lumina show`` describes it afterwards.
     Raises:
-        ConfigError: unknown field or invalid value. CatalogError: ref not in the catalog.
+        ConfigError: unknown field or invalid value. NotFoundError: ref not in the catalog.
+        CatalogError: another scan or job is writing (nothing was changed).
     """
     if field not in OVERRIDE_READERS:
         raise ConfigError(f"cannot override {field!r}; fields: {', '.join(OVERRIDE_READERS)}")
@@ -40,7 +41,7 @@ def set_override(catalog: Catalog, ref: str, field: str, value: Any | None) -> d
             raise ConfigError(f"invalid capture time {value['value']!r}: {exc}") from None
         if value.get("utc_offset_minutes") is None:
             value = {**value, "utc_offset_minutes": offset}
-    with catalog.session() as s:
+    with catalog.writer(), catalog.session() as s:  # all or nothing: busy catalogs refuse before writing
         doc = describe(s, ref)
         asset_id = doc["asset_id"]
         if asset_id is None:
@@ -57,8 +58,7 @@ def set_override(catalog: Catalog, ref: str, field: str, value: Any | None) -> d
                                             StageRecord.stage.in_(OVERRIDE_READERS[field]))
                   .values(params_hash="stale"))
         s.commit()
-    run_pipeline(catalog, list(OVERRIDE_READERS[field]))
-    with catalog.session() as s:
+        run_pipeline(catalog, list(OVERRIDE_READERS[field]))
         return describe(s, asset_id)
 
 
