@@ -46,6 +46,7 @@ RULE_VERSION = 1
 SHARPNESS_TIE = 0.05  # relative: frames within 5 % of the sharpest are equally sharp
 EXPOSURE_TIE = 0.02  # exposure component (0-1)
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
+USER_REASON = "user: chosen with `lumina bursts apply`"
 SETTING_NAMES = ("burst_max_gap_s", "burst_min_frames", "burst_continuity_bits", "burst_continuity_mad",
                  "burst_max_distance_m")
 
@@ -311,7 +312,7 @@ def detect(frames: dict[str, Frame], settings: dict[str, Any], choices: dict[str
         signals["time_precision"] = "subsecond" if all(f.subsecond for f in fs) else "second"
         chosen = [f for f in fs if f.asset_id in choices]
         if chosen:
-            best, why = chosen[0], "user: chosen with `lumina bursts apply`"
+            best, why = chosen[0], USER_REASON
         else:
             best, why = best_frame(fs)
         cameras = {f.camera for f in fs}

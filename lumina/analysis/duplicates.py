@@ -16,7 +16,8 @@ Pipeline (rule version ``RULE_VERSION``):
    (scales 0.96-0.72, 1 px steps: ``crop_windows``, searched by compiled code that computes
    Pillow's exact windows, for all pairs at once, and stops at the crops that can no longer change
    the verdict); capture time and camera: two frames of one camera with trusted
-   capture times apart by more than 0 and at most ``burst_max_gap_s`` are ``burst_sibling``,
+   capture times apart by more than 0 and at most ``burst_max_gap_s``, or two frames of one
+   detected burst (``lumina.analysis.bursts``; a BurstUUID burst too), are ``burst_sibling``,
    further apart ``similar`` (different shots), however alike.
    Thresholds (calibrated on ../shared/eval/dev, see tests/analysis/test_duplicates.py):
    uncropped copies MAD <= 3.5 (dev max 2.1); crops to scale >= 0.84 (<= 8 % a side) with MAD <= 10
@@ -49,7 +50,7 @@ from lumina.catalog.models import (Asset, CaptureDate, DuplicateFeedback, FileIn
 from lumina.errors import ConfigError
 from lumina.stages.hashes import SIGNATURE_PX, hamming_distance, to_unsigned
 
-RULE_VERSION = 1
+RULE_VERSION = 2  # 2: frames of one detected burst are burst siblings
 COPY_MAD = 3.5  # grey levels: uncropped copies (dev max 2.1)
 CROP_MAD = 10.0  # grey levels: best-crop copies (dev max 9.5)
 PIXEL_IDENTICAL_MAD = 1.0  # grey levels: the same pixels up to rounding (a 16-bit PNG and its 8-bit twin)
@@ -84,6 +85,7 @@ class Item:
     time_trusted: bool = False
     quality: float | None = None
     richness: int = 0
+    burst: int | None = None  # burst id in the current burst generation
 
     @property
     def pixels(self) -> int:
@@ -269,6 +271,11 @@ def crop_limit_mad(gap_s: float | None) -> float:
     return SAME_SHOT_CROP_MAD if gap_s == 0 else CROP_MAD
 
 
+def same_burst(a: Item, b: Item, gap_s: float | None) -> bool:
+    """Two frames of one detected burst (not one shot stored twice: same trusted capture time)."""
+    return a.burst is not None and a.burst == b.burst and gap_s != 0
+
+
 def verify(a: Item, b: Item, settings: dict[str, Any], pixels: dict | None = None) -> tuple[str, dict[str, Any]]:
     """Class of a candidate pair (``same_image``, ``derivative``, ``burst_sibling``, ``similar``)
     and its evidence (every distance computed). ``pixels``: the pair's ``compare_pixels`` result
@@ -279,6 +286,10 @@ def verify(a: Item, b: Item, settings: dict[str, Any], pixels: dict | None = Non
     gap = capture_gap_s(a, b)
     if gap is not None:
         ev["capture_gap_s"] = round(gap, 3)
+    if same_burst(a, b, gap):
+        ev["burst"] = a.burst
+        return "burst_sibling", ev
+    if gap is not None:
         if 0 < gap <= float(settings["burst_max_gap_s"]):
             return "burst_sibling", ev
         if gap > float(settings["burst_max_gap_s"]):
@@ -412,8 +423,10 @@ class Group:
     members: list[dict[str, Any]]
 
 
-def detect(session, settings: dict[str, Any], keep_choices: dict[str, str] | None = None) -> tuple[list[Group], dict]:
-    """Compute duplicate groups over the whole catalog (see the module docstring).
+def detect(session, settings: dict[str, Any], keep_choices: dict[str, str] | None = None,
+           bursts: dict[str, int] | None = None) -> tuple[list[Group], dict]:
+    """Compute duplicate groups over the whole catalog (see the module docstring). ``bursts``:
+    asset id -> burst id of the current burst generation (frames of one burst are never duplicates).
 
     Returns:
         (groups, stats) where stats holds counts and timings in seconds.
@@ -428,6 +441,9 @@ def detect(session, settings: dict[str, Any], keep_choices: dict[str, str] | Non
     max_group = int(settings["duplicate_max_group"])
     t0 = time.perf_counter()
     items = load_items(session)
+    for aid, burst in (bursts or {}).items():
+        if aid in items:
+            items[aid].burst = burst
     feedback = {(f.asset_a, f.asset_b) for f in session.scalars(select(DuplicateFeedback))}
     hashed = [it for it in items.values() if it.hashes and not it.degenerate and it.has_signature]
     stats: dict[str, Any] = {"assets": len(items), "hashed": len(hashed),
@@ -458,7 +474,7 @@ def detect(session, settings: dict[str, Any], keep_choices: dict[str, str] | Non
             pairs.append((a, b))
     # the pixel comparisons of every pair that reaches them in verify() (no burst or time verdict), at once
     gaps = [capture_gap_s(a, b) for a, b in pairs]
-    compared = [k for k, gap in enumerate(gaps) if gap is None or gap == 0]
+    compared = [k for k, gap in enumerate(gaps) if (gap is None or gap == 0) and not same_burst(*pairs[k], gap)]
     needed = [pairs[k][n] for k in compared for n in (0, 1)] + [it for pair in flat_pairs for it in pair]
     load_signatures(session, needed)
     slot = {it.asset_id: n for n, it in enumerate({it.asset_id: it for it in needed}.values())}

@@ -134,9 +134,9 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
             return f"not checked: hashes failed: {error_kind(rec.error)}" if rec and rec.status == "failed" \
                 else "not checked: no hashes yet"
         rec = records.get(stage, {}).get(a)
-        for req in SPECS[stage].requires:  # a failed prerequisite explains more than the stage itself
+        for req in SPECS[stage].requires:  # a failed prerequisite explains a stage that never ran
             r = records.get(req, {}).get(a)
-            if r is not None and r.status == "failed" and (rec is None or rec.status != "ok"):
+            if r is not None and r.status == "failed" and rec is None:
                 return f"{req} failed: {error_kind(r.error)}"
         if rec is None:
             return f"stage not run yet: {stage}"

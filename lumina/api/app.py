@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
@@ -37,11 +38,12 @@ from lumina.errors import CatalogError, ConfigError, ConflictError, LuminaError,
 from lumina.pipeline import jobs
 from lumina.stages import CATALOG_STAGES, STAGES
 
+log = logging.getLogger("lumina.api")
 MAX_BODY_BYTES = 1 << 20
 TOKEN_FILE = "api-token"
 ALIASES = {"detect-duplicates": "duplicates", "detect-bursts": "bursts", "thumbnails": "thumbnails"}
-ASSET_ID = r"^[0-9a-f]{8,64}$"
-JOB_ID = re.compile(r"^([a-z0-9][a-z0-9-]*)-(\d{1,12})$")
+ASSET_ID = "[0-9a-f]{8,64}"  # an asset id or a prefix of one (whole-string matches only)
+JOB_ID = re.compile(r"([a-z0-9][a-z0-9-]*)-(\d{1,12})")  # used with fullmatch
 
 
 def load_token(home: Path) -> tuple[str, bool]:
@@ -58,6 +60,42 @@ def load_token(home: Path) -> tuple[str, bool]:
     with os.fdopen(fd, "w") as f:
         f.write(token + "\n")
     return token, True
+
+
+def _writable(path: str) -> bool:
+    """Whether a library file could be written: a read-only mount or no write bit for anyone says
+    no (``os.access`` says yes to root whatever the mode)."""
+    try:
+        st = os.stat(path)
+        return not (os.statvfs(path).f_flag & os.ST_RDONLY) and bool(st.st_mode & 0o222)
+    except OSError:
+        return False
+
+
+class BodyLimit:
+    """ASGI middleware: request bodies over ``limit`` bytes get 413, whether announced by
+    Content-Length or sent chunked."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            return await _error(413, "too_large", f"request body over {self.limit} bytes")(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise ApiError(413, "too_large", f"request body over {self.limit} bytes")
+            return message
+
+        await self.app(scope, limited, send)
 
 
 class ApiError(Exception):
@@ -95,8 +133,8 @@ class ResolveIn(BaseModel):
 
 
 class PairIn(BaseModel):
-    asset_a: str = Field(pattern=ASSET_ID)
-    asset_b: str = Field(pattern=ASSET_ID)
+    asset_a: str = Field(pattern=f"^{ASSET_ID}$")  # pydantic's (Rust) regex: $ is the end of the text
+    asset_b: str = Field(pattern=f"^{ASSET_ID}$")
 
 
 def create_app(home: Path, token: str | None = None, worker: bool = True, overrides: dict | None = None) -> FastAPI:
@@ -112,11 +150,14 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
 
     def work_loop() -> None:
         while not stop.is_set():
-            for cid in registry.ids():
-                try:
-                    jobs.work(registry.get(cid), once=True)
-                except LuminaError:
-                    pass
+            try:
+                for cid in registry.ids():
+                    try:
+                        jobs.work(registry.get(cid), once=True, stop=stop)
+                    except CatalogError:  # busy (a CLI scan or run), deleted meanwhile: next round
+                        pass
+            except Exception:  # noqa: BLE001 - the worker must outlive any one catalog's trouble
+                log.exception("job worker: unexpected error; retrying")
             stop.wait(0.5)
 
     @asynccontextmanager
@@ -150,12 +191,7 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type"])
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return _error(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError):
@@ -181,6 +217,10 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException):
+        if isinstance(exc.__cause__, ApiError):  # raised while FastAPI read the body (BodyLimit)
+            return _error(exc.__cause__.status, exc.__cause__.code, exc.__cause__.message)
+        if exc.status_code == 400:  # a body FastAPI could not parse (malformed or too deeply nested JSON)
+            return _error(422, "invalid", f"request body: {exc.detail}")
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _error(exc.status_code, code, str(exc.detail))
 
@@ -255,7 +295,7 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
         return {**doc, "id": f"{catalog_id}-{doc['id']}", "catalog_id": catalog_id}
 
     def _job_ref(job_id: str) -> tuple[str, int]:
-        m = JOB_ID.match(job_id)
+        m = JOB_ID.fullmatch(job_id)
         if not m:
             raise ApiError(404, "not_found", f"no job {job_id!r} (ids look like default-12)")
         registry.get(m.group(1))
@@ -280,11 +320,13 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
                       limit: Annotated[int, Query(ge=1, le=500)] = 50,
                       offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> dict:
         """Jobs of every catalog, newest first, paged."""
+        if status is not None and status not in jobs.STATUSES:
+            raise ApiError(422, "invalid", f"unknown job status {status!r}; statuses: {', '.join(jobs.STATUSES)}")
         items, total = [], 0
         for cid in registry.ids():
-            page = jobs.list_jobs(registry.get(cid), status, limit=500 if offset + limit > 500 else offset + limit)
-            items += [_job_doc(cid, j) for j in page["items"]]
-            total += page["total"]
+            newest, count = jobs.newest(registry.get(cid), status, offset + limit)
+            items += [_job_doc(cid, j) for j in newest]
+            total += count
         items.sort(key=lambda j: j["created_at"], reverse=True)
         return {"items": items[offset:offset + limit], "total": total}
 
@@ -318,7 +360,12 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
                     yield f"event: end\ndata: {body}\n\n"
                     return
                 await asyncio.sleep(0.25)
-                doc = await run_in_threadpool(jobs.get, cat, n)
+                try:
+                    doc = await run_in_threadpool(jobs.get, cat, n)
+                except Exception as exc:  # noqa: BLE001 - e.g. its catalog was deleted: end the stream
+                    gone = {"error": {"code": "gone", "message": f"job {job_id} can no longer be read: {exc}"}}
+                    yield f"event: end\ndata: {json.dumps(gone)}\n\n"
+                    return
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
@@ -347,7 +394,7 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
             return list_assets(s, filters, cursor, limit)
 
     def _find_asset(asset_id: str):
-        if not re.match(ASSET_ID, asset_id):
+        if not re.fullmatch(ASSET_ID, asset_id):
             raise ApiError(404, "not_found", "no such image (asset ids are 8-64 lowercase hex digits)")
         for cid in registry.ids():
             cat = registry.get(cid)
@@ -407,7 +454,7 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
 
         cid, cat, doc = _find_asset(asset_id)
         if body.write_to_file:
-            writable = all(os.access(p, os.W_OK) for p in doc["paths"])
+            writable = all(_writable(p) for p in doc["paths"])
             raise ApiError(409, "library_read_only" if not writable else "not_supported",
                            "the library is read-only: nothing was written" if not writable else
                            "writing into photos or sidecars is not supported; nothing was written "

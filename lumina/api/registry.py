@@ -8,6 +8,7 @@ derived files only), never a photo; the default catalog cannot be deleted.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -28,8 +29,10 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 def slug(name: str) -> str:
-    """Lowercase ASCII letters, digits and dashes from ``name`` (at most 40 characters)."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "catalog"
+    """Lowercase ASCII letters, digits and dashes from ``name`` (at most 40 characters); a name
+    without any gets ``catalog-`` and 8 hex digits of its SHA-256, so that distinct names differ."""
+    return (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40]
+            or "catalog-" + hashlib.sha256(name.encode()).hexdigest()[:8])
 
 
 class Registry:
@@ -80,14 +83,20 @@ class Registry:
         Raises:
             ConfigError: empty name, or a source that is not a folder. ConflictError: the name is taken.
         """
-        if not name.strip() or len(name) > 100:
-            raise ConfigError("name must be 1-100 characters")
+        if not name.strip() or len(name) > 100 or any(ord(c) < 32 or ord(c) == 127 for c in name):
+            raise ConfigError("name must be 1-100 characters, without control characters")
         entries = self._entries()
         cid = slug(name)
         if cid == DEFAULT or cid in entries:
             raise ConflictError(f"a catalog called {name!r} (id {cid}) already exists")
         path = self.home / "catalogs" / cid
         roots = check_roots(sources, path)
+        home = os.path.realpath(os.fsencode(self.home))
+        for root in roots:  # the served folder holds every catalog's database: never a library
+            real = os.path.realpath(root)
+            if real == home or home.startswith(real.rstrip(b"/") + b"/") or real.startswith(home + b"/"):
+                raise ConfigError(f"{display(root)} contains or is inside the served catalog folder; "
+                                  "give the photo folders themselves")
         cat = open_catalog(path, overrides=self.overrides)
         with cat.session() as s:
             for p in roots:

@@ -13,14 +13,15 @@ from sqlalchemy import Text, cast, exists, func, inspect, or_, select, tuple_
 
 from lumina.catalog.models import (Asset, CaptureDate, FileInstance, Metadata, PerceptualHash, Place, Quality,
                                    StageRecord, Thumbnail, UserOverride)
-from lumina.errors import CatalogError, ConfigError, NotFoundError
+from lumina.errors import ConfigError, NotFoundError
 from lumina.stages.hashes import to_unsigned
 
 # Keys of `lumina show --format json` that are always present (null when unknown).
 SHOW_KEYS = ("asset_id", "paths", "capture_time", "capture_time_source", "capture_time_confidence",
              "utc_offset_minutes", "date_flags", "camera_make", "camera_model", "gps_latitude", "gps_longitude",
              "geohash", "country_code", "city", "timezone", "width", "height", "stages")
-_ASSET_ID = re.compile(r"^[0-9a-f]{8,64}$")  # a full asset id, or a unique prefix of at least 8 hex digits
+_ASSET_ID = re.compile(r"[0-9a-f]{8,64}")  # (fullmatch) a full asset id, or a unique prefix of at least 8 hex digits
+_ISO_PREFIX = re.compile(r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3])(:[0-5]\d(:[0-5]\d(\.\d{1,9})?)?)?)?)?)?")
 
 
 def _row(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any] | None:
@@ -52,7 +53,7 @@ def describe(session, ref: str) -> dict[str, Any]:
     Raises:
         NotFoundError: if neither a file nor an asset matches ``ref``.
     """
-    asset_id = _match_asset_id(session, ref) if _ASSET_ID.match(ref) else None
+    asset_id = _match_asset_id(session, ref) if _ASSET_ID.fullmatch(ref) else None
     file_row = None
     if asset_id is None:
         file_row = find_file(session, ref)
@@ -115,12 +116,12 @@ def _match_asset_id(session, prefix: str) -> str | None:
     """The asset whose id starts with ``prefix``; ``None`` if none.
 
     Raises:
-        CatalogError: if the prefix matches several assets.
+        ConfigError: if the prefix matches several assets.
     """
     hits = session.scalars(select(Asset.asset_id).where(Asset.asset_id >= prefix,
                                                         Asset.asset_id < prefix + "g").limit(2)).all()
     if len(hits) > 1:
-        raise CatalogError(f"asset id prefix {prefix!r} is ambiguous; give more digits")
+        raise ConfigError(f"asset id prefix {prefix!r} is ambiguous; give more digits")
     return hits[0] if hits else None
 
 
@@ -174,13 +175,16 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
              .outerjoin(Place, Place.asset_id == Asset.asset_id)
              .where(exists().where(FileInstance.asset_id == Asset.asset_id, FileInstance.status == "present")))
     f = {k: v for k, v in filters.items() if v is not None}
+    for key in ("date_from", "date_to"):
+        if key in f and not _ISO_PREFIX.fullmatch(f[key]):
+            raise ConfigError(f"{key}: {f[key]!r} is not an ISO 8601 date or date-time (YYYY[-MM[-DD[THH[:MM[:SS]]]]])")
     if "date_from" in f:
         query = query.where(CaptureDate.capture_time >= f["date_from"])
     if "date_to" in f:
         query = query.where(CaptureDate.capture_time <= f["date_to"] + "\uffff")
-    if "camera" in f:
-        like = f"%{f['camera'].lower()}%"
-        query = query.where(or_(Metadata.camera_make.ilike(like), Metadata.camera_model.ilike(like)))
+    if "camera" in f:  # wildcards in the user's text are matched literally
+        query = query.where(or_(Metadata.camera_make.icontains(f["camera"], autoescape=True),
+                                Metadata.camera_model.icontains(f["camera"], autoescape=True)))
     if "has_gps" in f:
         query = query.where(Place.gps_latitude.is_not(None) if f["has_gps"] else Place.gps_latitude.is_(None))
     if "geohash" in f:
@@ -195,14 +199,17 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
         query = query.where(Asset.status == f["status"])
     if "keyword" in f:
         as_text = cast(Metadata.keywords, Text)
-        query = query.where(or_(as_text.contains(json.dumps(f["keyword"])), exists().where(
+        quoted = json.dumps(f["keyword"])
+        query = query.where(or_(as_text.contains(quoted, autoescape=True), exists().where(
             UserOverride.asset_id == Asset.asset_id, UserOverride.field == "keywords",
-            cast(UserOverride.value, Text).contains(json.dumps(f["keyword"])))))
+            cast(UserOverride.value, Text).contains(quoted, autoescape=True))))
     if cursor:
         try:
             undated, when, last = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+            if not (isinstance(undated, bool) and isinstance(when, str) and isinstance(last, str)):
+                raise TypeError("cursor fields")
         except (ValueError, TypeError) as exc:
-            raise ConfigError("invalid cursor") from exc
+            raise ConfigError("invalid cursor: pass the next_cursor of the previous page") from exc
         key = (order_time, func.coalesce(CaptureDate.capture_time, ""), Asset.asset_id)
         query = query.where(tuple_(*key) > tuple_(bool(undated), when, last))
     rows = session.execute(query.order_by(order_time, CaptureDate.capture_time, Asset.asset_id).limit(limit + 1)).all()
@@ -219,3 +226,47 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
         next_cursor = base64.urlsafe_b64encode(json.dumps(
             [last.capture_time is None, last.capture_time or "", last.asset_id]).encode()).decode()
     return {"items": items, "next_cursor": next_cursor}
+
+
+def check_row_id(value: int, what: str) -> int:
+    """``value`` when it can be a row id (1 .. 2^63 - 1, SQLite's INTEGER range).
+
+    Raises:
+        NotFoundError: otherwise (no such row can exist).
+    """
+    if not 0 < value < 2 ** 63:
+        raise NotFoundError(f"no {what} {value}")
+    return value
+
+
+def match_member(ref: str, members: dict[str, list[str]], what: str) -> str:
+    """The asset id among ``members`` (asset id -> paths) that ``ref`` names: a full asset id, one of
+    its paths, or a unique prefix of at least 8 hex digits.
+
+    Raises:
+        ConfigError: ``ref`` names no member, is ambiguous or too short to be a prefix.
+    """
+    if ref in members:
+        return ref
+    for aid, paths in members.items():
+        if ref in paths:
+            return aid
+    if not _ASSET_ID.fullmatch(ref):
+        raise ConfigError(f"{ref!r} is not a member of {what}: give an asset id (a prefix of at least 8 hex "
+                          "digits) or a path")
+    hits = [aid for aid in members if aid.startswith(ref)]
+    if len(hits) != 1:
+        raise ConfigError(f"{ref!r} is not a member of {what}" if not hits else f"{ref!r} is ambiguous in {what}")
+    return hits[0]
+
+
+def resolve_asset_id(session, ref: str) -> str:
+    """The full asset id for a full id or a unique prefix of at least 8 hex digits.
+
+    Raises:
+        NotFoundError: no such asset. ConfigError: an ambiguous prefix.
+    """
+    aid = _match_asset_id(session, ref) if _ASSET_ID.fullmatch(ref) else None
+    if aid is None:
+        raise NotFoundError(f"no asset {ref!r} in this catalog (give an asset id or a prefix of >= 8 hex digits)")
+    return aid

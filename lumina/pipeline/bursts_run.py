@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from lumina.analysis.bursts import RULE_VERSION, SETTING_NAMES, check_settings, detect, load_frames, load_signatures
+from lumina.analysis.bursts import RULE_VERSION, USER_REASON, SETTING_NAMES, check_settings, detect, load_frames, load_signatures
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import Asset, Burst, BurstFrame, BurstGeneration, CatalogState
-from lumina.catalog.queries import present_paths
+from lumina.catalog.queries import check_row_id, match_member, present_paths
 from lumina.errors import ConfigError, NotFoundError
 from lumina.pipeline import generations
 from lumina.pipeline.scan import now
@@ -85,6 +85,7 @@ def bursts_report(session, burst_id: int | None = None) -> dict[str, Any]:
         return {"generation": None, "bursts": [], "stats": {}}
     query = select(Burst).where(Burst.generation_id == gen.id).order_by(Burst.start, Burst.id)
     if burst_id is not None:
+        check_row_id(burst_id, "burst")
         query = query.where(Burst.id == burst_id)
     rows = session.scalars(query).all()
     frames: dict[int, list[BurstFrame]] = {}
@@ -119,6 +120,8 @@ def apply(catalog: Catalog, burst_id: int | None = None, keep: str | None = None
     """
     if all_recommended == (burst_id is not None):
         raise ConfigError("give either BURST (with --keep) or --all-recommended")
+    if burst_id is not None:
+        check_row_id(burst_id, "burst")
     with catalog.writer(), catalog.session() as s:
         doc = bursts_report(s, burst_id)
         if burst_id is not None and not doc["bursts"]:
@@ -128,11 +131,11 @@ def apply(catalog: Catalog, burst_id: int | None = None, keep: str | None = None
         for b in doc["bursts"]:  # a user's earlier choice stays the recommendation of its burst
             best = next((f["asset_id"] for f in b["frames"] if f["asset_id"] in choices), b["best"]["asset_id"])
             if keep is not None:
-                best = next((f["asset_id"] for f in b["frames"]
-                             if f["asset_id"].startswith(keep) or keep in f["paths"]), None)
-                if best is None:
-                    raise ConfigError(f"{keep!r} is not a frame of burst {b['id']}")
+                best = match_member(keep, {f["asset_id"]: f["paths"] for f in b["frames"]}, f"burst {b['id']}")
+                for f in b["frames"]:  # the latest choice replaces earlier ones in this burst
+                    choices.pop(f["asset_id"], None)
                 choices[best] = now().isoformat()
+                s.execute(update(Burst).where(Burst.id == b["id"]).values(best_asset_id=best, best_reason=USER_REASON))
             others = [f["asset_id"] for f in b["frames"] if f["asset_id"] != best]
             s.execute(update(Asset).where(Asset.asset_id.in_(others)).values(status="rejected"))
             s.execute(update(Asset).where(Asset.asset_id == best).values(status="active"))

@@ -17,6 +17,7 @@ from lumina.analysis.duplicates import RULE_VERSION, detect
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import (Asset, CatalogState, DuplicateFeedback, DuplicateGeneration, DuplicateGroup,
                                    DuplicateMember, FileInstance, StageRecord, UserOverride)
+from lumina.catalog.queries import check_row_id, match_member, resolve_asset_id
 from lumina.errors import CatalogError, ConfigError, NotFoundError
 from lumina.pipeline import generations
 from lumina.pipeline.scan import now
@@ -53,7 +54,9 @@ def run_duplicates(catalog: Catalog, force: bool = False) -> dict[str, Any]:
         if not force and not is_stale(s, catalog.settings):
             return {"skipped": "up to date"}
         gen = generations.begin(s, DuplicateGeneration, RULE_VERSION, {k: catalog.settings[k] for k in SETTING_NAMES})
-        groups, stats = detect(s, catalog.settings, generations.state(s, KEEP_KEY, None))
+        from lumina.pipeline.bursts_run import burst_members
+
+        groups, stats = detect(s, catalog.settings, generations.state(s, KEEP_KEY, None), burst_members(s))
         for g in groups:
             row = DuplicateGroup(generation_id=gen.id, group_class=g.group_class, reason=g.reason,
                                  keeper_asset_id=g.keeper, keeper_path=g.keeper_path, keeper_reason=g.keeper_reason)
@@ -95,11 +98,8 @@ def duplicates_report(session) -> dict[str, Any]:
 
 def not_duplicates(catalog: Catalog, asset_a: str, asset_b: str) -> None:
     """Record that two assets are not duplicates; every later run respects it."""
-    a, b = sorted((asset_a, asset_b))
     with catalog.writer(), catalog.session() as s:
-        for aid in (a, b):
-            if s.get(Asset, aid) is None:
-                raise NotFoundError(f"no asset {aid!r} in this catalog")
+        a, b = sorted(resolve_asset_id(s, ref) for ref in (asset_a, asset_b))
         s.merge(DuplicateFeedback(asset_a=a, asset_b=b, verdict="not_duplicate", created_at=now()))
         s.commit()
     run_duplicates(catalog, force=True)
@@ -116,15 +116,17 @@ def resolve(catalog: Catalog, group_id: int, keep: str, trash: str | None = None
     """
     from lumina.catalog.models import CaptureDate, Metadata, Place
 
+    check_row_id(group_id, "duplicate group")
     with catalog.writer(), catalog.session() as s:
         g = s.get(DuplicateGroup, group_id)
         gen = current_generation(s)
         if g is None or gen is None or g.generation_id != gen.id:
             raise NotFoundError(f"no duplicate group {group_id} in the current generation; run `lumina duplicates`")
         members = s.scalars(select(DuplicateMember).where(DuplicateMember.group_id == g.id)).all()
-        keep_id = next((m.asset_id for m in members if m.asset_id.startswith(keep) or m.path == keep), None)
-        if keep_id is None:
-            raise ConfigError(f"{keep!r} is not a member of group {group_id}")
+        member_paths: dict[str, list[str]] = {}
+        for m in members:
+            member_paths.setdefault(m.asset_id, []).extend([m.path] if m.path else _paths(s, m.asset_id))
+        keep_id = match_member(keep, member_paths, f"group {group_id}")
         merged: list[str] = []
         if g.group_class != "exact":
             others = [m.asset_id for m in members if m.asset_id != keep_id]

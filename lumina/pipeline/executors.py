@@ -21,6 +21,7 @@ import json
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
@@ -50,6 +51,23 @@ def _init_process(names: Sequence[str], settings: dict) -> None:
 
     global _group
     _group = StageGroup(names, settings)
+    _exit_with_parent()
+
+
+def _exit_with_parent(poll_s: float = 1.0) -> None:
+    """End this pool worker when the process that ran the pool is gone (even by SIGKILL).
+
+    A worker is a child of the forkserver, which exits when the main process dies; the worker is then
+    re-parented, so a change of parent pid means nobody will ever read its results. Its ExifTool
+    exits by itself when the worker's pipe to it closes."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="lumina-parent-watch", daemon=True).start()
 
 
 def _run_in_process(items: Sequence[tuple[Any, tuple[str, ...]]]) -> list:

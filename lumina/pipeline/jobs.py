@@ -30,6 +30,7 @@ from sqlalchemy import func, select, update
 
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import Job, Source
+from lumina.catalog.queries import check_row_id
 from lumina.errors import CatalogError, ConflictError, ConfigError, JobCancelled, LuminaError, NotFoundError, error_kind
 from lumina.pipeline.runner import Reporter, _Done
 from lumina.pipeline.scan import now
@@ -100,8 +101,7 @@ def submit(catalog: Catalog, job_type: str, params: dict[str, Any] | None = None
                 raise ConfigError("this catalog has no source folders yet: give roots")
         active = s.scalar(select(Job).where(Job.job_type == job_type, Job.status.in_(ACTIVE)).order_by(Job.id))
         if active is not None:
-            raise ConflictError(f"job {active.id} ({job_type}) is already {active.status}; "
-                                f"wait for it or cancel it (lumina jobs cancel {active.id})")
+            raise ConflictError(f"job {active.id} ({job_type}) is already {active.status}; wait for it or cancel it")
         job = Job(job_type=job_type, params=params, status="queued", created_at=now(), stages={}, failures=[],
                   result={})
         s.add(job)
@@ -112,7 +112,7 @@ def submit(catalog: Catalog, job_type: str, params: dict[str, Any] | None = None
 def get(catalog: Catalog, job_id: int) -> dict[str, Any]:
     """Raises NotFoundError for an unknown id."""
     with catalog.session() as s:
-        job = s.get(Job, job_id)
+        job = s.get(Job, check_row_id(job_id, "job"))
         if job is None:
             raise NotFoundError(f"no job {job_id} in this catalog")
         return job_doc(job)
@@ -128,13 +128,16 @@ def list_jobs(catalog: Catalog, status: str | None = None, limit: int = 50, offs
         raise ConfigError(f"unknown job status {status!r}; statuses: {', '.join(STATUSES)}")
     if not 1 <= limit <= 500 or offset < 0:
         raise ConfigError("limit must be 1..500 and offset >= 0")
+    items, total = newest(catalog, status, offset + limit)
+    return {"items": items[offset:], "total": total}
+
+
+def newest(catalog: Catalog, status: str | None, count: int) -> tuple[list[dict[str, Any]], int]:
+    """The ``count`` newest jobs (any number) and how many there are in all, for paging across catalogs."""
     with catalog.session() as s:
-        query = select(Job)
-        if status:
-            query = query.where(Job.status == status)
+        query = select(Job) if status is None else select(Job).where(Job.status == status)
         total = s.scalar(select(func.count()).select_from(query.subquery()))
-        rows = s.scalars(query.order_by(Job.id.desc()).limit(limit).offset(offset)).all()
-        return {"items": [job_doc(j) for j in rows], "total": total}
+        return [job_doc(j) for j in s.scalars(query.order_by(Job.id.desc()).limit(count))], total
 
 
 def cancel(catalog: Catalog, job_id: int) -> dict[str, Any]:
@@ -144,7 +147,7 @@ def cancel(catalog: Catalog, job_id: int) -> dict[str, Any]:
         NotFoundError: unknown id. ConflictError: the job has already finished.
     """
     with catalog.session() as s:
-        job = s.get(Job, job_id)
+        job = s.get(Job, check_row_id(job_id, "job"))
         if job is None:
             raise NotFoundError(f"no job {job_id} in this catalog")
         if job.status in FINISHED:
@@ -226,6 +229,7 @@ def execute(catalog: Catalog, job: Job, progress: Any = None) -> None:
     """Run one claimed job to its end state (the caller holds the writer lock)."""
     reporter = JobReporter(job.id)
     p = job.params or {}
+    force = job.started_at if p.get("force") else False  # a resumed job never redoes its own results
     if p.get("settings"):
         catalog = catalog.with_settings(p["settings"])
     status, error, result = "succeeded", None, {}
@@ -233,14 +237,14 @@ def execute(catalog: Catalog, job: Job, progress: Any = None) -> None:
         if job.job_type == "scan":
             from lumina.pipeline.scan import scan
 
-            counts = scan(catalog, p["roots"], force=p.get("force", False), retry_failed=p.get("retry_failed", False),
+            counts = scan(catalog, p["roots"], force=force, retry_failed=p.get("retry_failed", False),
                           progress=progress, reporter=reporter)
             result = counts.as_dict()
         else:
             from lumina.pipeline.runner import run_pipeline
 
             stages = None if job.job_type == "pipeline" else [job.job_type]
-            result = {"stages": run_pipeline(catalog, stages, force=p.get("force", False),
+            result = {"stages": run_pipeline(catalog, stages, force=force,
                                              retry_failed=p.get("retry_failed", False), progress=progress,
                                              reporter=reporter)}
     except JobCancelled as exc:
@@ -294,7 +298,8 @@ def work(catalog: Catalog, once: bool = False, poll_s: float = 1.0, stop: thread
                     if on_job is not None:
                         on_job(get(catalog, job.id))
         except CatalogError:  # a scan or another worker is writing: wait for it
-            pass
+            if once:
+                raise
         if once:
             return ran
         if stop is not None:

@@ -3,7 +3,9 @@ stages that declare ``parallel``), and write results with one writer in one tran
 
 Planner rule for a stage S and an asset A (STYLE.md, "One stage interface"):
 run when A has no record for S, the record's version or parameters hash differs from S's now,
-a prerequisite's record is newer than it, or ``force``; a ``failed`` record is retried only with
+a prerequisite's record is newer than it, or ``force`` (True: every record; a time: every record
+finished before it, so that a forced job resumed after a kill does not redo what it already
+committed); a ``failed`` record is retried only with
 ``retry_failed`` (a changed file is a new asset, so it is planned anyway).
 """
 
@@ -14,6 +16,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import inspect, select
@@ -51,7 +54,17 @@ def asset_views(session) -> dict[str, AssetView]:
     return views
 
 
-def plan(session, stage: Stage, views: dict[str, AssetView], force: bool = False,
+Force = bool | datetime  # see the module docstring
+
+
+def forced(force: Force, finished_at: datetime | None) -> bool:
+    """Whether ``force`` re-runs a result finished at ``finished_at`` (None: no result)."""
+    if isinstance(force, datetime):
+        return finished_at is None or finished_at < force
+    return bool(force)
+
+
+def plan(session, stage: Stage, views: dict[str, AssetView], force: Force = False,
          retry_failed: bool = False) -> list[str]:
     """Asset ids that need ``stage``, in byte order of their first path."""
     records = {r.asset_id: r for r in session.scalars(select(StageRecord).where(StageRecord.stage == stage.name))}
@@ -64,7 +77,7 @@ def plan(session, stage: Stage, views: dict[str, AssetView], force: bool = False
     due = []
     for aid, view in views.items():
         rec = records.get(aid)
-        if force or rec is None:
+        if rec is None or forced(force, rec.finished_at):
             due.append(aid)
         elif rec.status == "failed" and not retry_failed:
             continue
@@ -196,7 +209,7 @@ class Reporter:
         """Between batches: raise to stop the run."""
 
 
-def run_group(catalog: Catalog, names: Sequence[str], force: bool = False, retry_failed: bool = False,
+def run_group(catalog: Catalog, names: Sequence[str], force: Force = False, retry_failed: bool = False,
               progress: Progress | None = None, reporter: Reporter | None = None) -> dict[str, dict[str, int]]:
     """Run stages that execute together (see ``StageGroup``) on every asset that needs any of them,
     in worker processes or on a Dask cluster (``lumina.pipeline.executors``), committing each
@@ -274,7 +287,7 @@ def stage_groups(names: Sequence[str]) -> list[list[str]]:
     return groups
 
 
-def run_pipeline(catalog: Catalog, stages: Sequence[str] | None = None, force: bool = False,
+def run_pipeline(catalog: Catalog, stages: Sequence[str] | None = None, force: Force = False,
                  retry_failed: bool = False, progress: Progress | None = None,
                  reporter: Reporter | None = None) -> dict[str, dict[str, int]]:
     """Run the implemented stages (all, or ``stages`` and their prerequisites) in dependency order:
@@ -293,7 +306,8 @@ def run_pipeline(catalog: Catalog, stages: Sequence[str] | None = None, force: b
             out.update(run_group(catalog, names, force, retry_failed, progress, reporter))
         for name in (n for n in order if n in CATALOG_STAGES):
             with catalog.session() as s:
-                due = force or CATALOG_STAGES[name].is_stale(s, catalog.settings)
+                gen_started = CATALOG_STAGES[name].generation_started(s)
+                due = forced(force, gen_started) or CATALOG_STAGES[name].is_stale(s, catalog.settings)
                 reporter.planned(s, name, int(due))
                 s.commit()
             if not due:

@@ -91,14 +91,15 @@ def _sidecar_for(path: bytes, sidecars: dict[bytes, os.stat_result]) -> bytes | 
     return None
 
 
-def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: bool = False,
+def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: Any = False,
          retry_failed: bool = False, run_stages: bool = True, progress: Progress | None = None,
          reporter: Any = None) -> ScanCounts:
     """Scan library folders into the catalog and run the stages that are due.
 
     Args:
         roots: library folders (registered as sources).
-        force: re-run every stage on every asset.
+        force: re-run every stage on every asset (a time: every result finished before it, see
+            ``lumina.pipeline.runner``).
         retry_failed: re-run stages whose record is ``failed``.
         run_stages: False to only register files (used by benchmarks and tests).
         progress: callback ``(phase, done, total)``.
@@ -113,7 +114,7 @@ def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: bool = 
         return _scan(catalog, roots, force, retry_failed, run_stages, progress, reporter)
 
 
-def _scan(catalog: Catalog, roots, force: bool, retry_failed: bool, run_stages: bool,
+def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: bool,
           progress: Progress | None, reporter: Any) -> ScanCounts:
     from lumina.pipeline.runner import run_pipeline  # the runner imports scan's helpers
 

@@ -25,9 +25,18 @@ class WalkEntry:
     error: str | None = None
 
 
+def is_catalog_folder(folder: bytes) -> bool:
+    """A Lumina catalog folder (its ``catalog.db`` next to ``writer.lock`` or ``lumina.toml``).
+    Walking into one would open its SQLite files in this process, and closing such a file drops
+    the process's SQLite locks on it (POSIX advisory locks), which can corrupt a database in use."""
+    return os.path.isfile(os.path.join(folder, b"catalog.db")) and (
+        os.path.exists(os.path.join(folder, b"writer.lock")) or os.path.exists(os.path.join(folder, b"lumina.toml")))
+
+
 def walk(root: bytes, skip: set[tuple[int, int]] | frozenset[tuple[int, int]] = frozenset()) -> Iterator[WalkEntry]:
     """Yield every regular file below ``root``, following symbolic links to files and to folders
-    not yet visited (loops are cut by remembering (device, inode) of each folder).
+    not yet visited (loops are cut by remembering (device, inode) of each folder); Lumina catalog
+    folders (``is_catalog_folder``) are never entered.
 
     Args:
         root: absolute folder path as bytes.
@@ -47,6 +56,8 @@ def walk(root: bytes, skip: set[tuple[int, int]] | frozenset[tuple[int, int]] = 
         if (st.st_dev, st.st_ino) in visited:
             continue  # a directory loop or a second link to a folder already walked
         visited.add((st.st_dev, st.st_ino))
+        if is_catalog_folder(folder):
+            continue  # another Lumina catalog: its database must never be read as a photo
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)

@@ -137,6 +137,11 @@ class CatalogStage:
         raise NotImplementedError
 
     @classmethod
+    def generation_started(cls, session) -> Any:
+        """When the current generation's run started (None when there is none)."""
+        raise NotImplementedError
+
+    @classmethod
     def run(cls, catalog: Any, force: bool = False) -> dict[str, Any]:
         """Run over the whole catalog; returns stats (``{"skipped": why}`` when up to date)."""
         raise NotImplementedError

@@ -24,6 +24,13 @@ class BurstsStage(CatalogStage):
         return is_stale(session, dict(settings))
 
     @classmethod
+    def generation_started(cls, session) -> Any:
+        from lumina.pipeline.bursts_run import current_generation
+
+        gen = current_generation(session)
+        return gen.started_at if gen else None
+
+    @classmethod
     def run(cls, catalog: Any, force: bool = False) -> dict[str, Any]:
         from lumina.pipeline.bursts_run import run_bursts
 
@@ -42,6 +49,13 @@ class DuplicatesStage(CatalogStage):
         from lumina.pipeline.duplicates_run import is_stale
 
         return is_stale(session, dict(settings))
+
+    @classmethod
+    def generation_started(cls, session) -> Any:
+        from lumina.pipeline.duplicates_run import current_generation
+
+        gen = current_generation(session)
+        return gen.started_at if gen else None
 
     @classmethod
     def run(cls, catalog: Any, force: bool = False) -> dict[str, Any]:

@@ -116,7 +116,7 @@ def test_generations_feedback_and_resolution(corpus, tmp_path, eval_dev, settle_
         s.commit()
     run_duplicates(cat, force=True)
     (group,) = [g for g in report(cat)["groups"] if g["class"] == "same_image"]
-    with pytest.raises(CatalogError):
+    with pytest.raises(ConfigError, match="not a member"):
         resolve(cat, group["id"], "0" * 64)
     trash = tmp_path / "trash"
     out = resolve(cat, group["id"], group["keeper"]["asset_id"], trash=str(trash))

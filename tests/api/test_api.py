@@ -304,3 +304,45 @@ def test_property_based_run_against_openapi(client, data):
     assert res.status_code < 500, (url, query, res.text)
     if res.status_code >= 400:
         assert set(res.json()) == {"error"} and set(res.json()["error"]) == {"code", "message"}
+
+
+def test_hostile_requests_get_clean_errors(client, tmp_path):
+    """Defects found by trying to break the API: each answer is the error shape, never a 500."""
+    big = (b'{"name": "' + b"x" * (2 << 20) + b'"}')
+
+    def chunks():
+        for k in range(0, len(big), 65536):
+            yield big[k:k + 65536]
+
+    assert_error(client.post("/api/catalogs", content=chunks(), headers={**AUTH, "content-type": "application/json"}),
+                 413, "too_large")
+    url = "/api/catalogs/family-photos/images"
+    crafted = __import__("base64").urlsafe_b64encode(b"[true, 5, {}]").decode()
+    assert_error(client.get(url, params={"cursor": crafted}, headers=AUTH), 422)
+    assert_error(client.get(url, params={"date_from": "2020-13-45"}, headers=AUTH), 422)
+    assert_error(client.get(url, params={"date_to": "notadate"}, headers=AUTH), 422)
+    assert client.get(url, params={"camera": "%_"}, headers=AUTH).json()["items"] == []  # literal, not a wildcard
+    assert client.get(url, params={"keyword": "%"}, headers=AUTH).json()["items"] == []
+    huge = "99999999999999999999"
+    assert_error(client.get(f"/api/catalogs/family-photos/bursts/{huge}", headers=AUTH), 404)
+    assert_error(client.post(f"/api/catalogs/family-photos/bursts/{huge}/apply", json={"keep": "x"}, headers=AUTH), 404)
+    assert_error(client.post(f"/api/catalogs/family-photos/duplicates/{huge}/resolve", json={"keep": "x"},
+                             headers=AUTH), 404)
+    assert_error(client.get(f"/api/jobs/family-photos-{huge[:12]}", headers=AUTH), 404)
+    burst = client.get("/api/catalogs/family-photos/bursts", headers=AUTH).json()["bursts"][0]
+    for keep in ("", "9", "IMG"):
+        assert_error(client.post(f"/api/catalogs/family-photos/bursts/{burst['id']}/apply", json={"keep": keep},
+                                 headers=AUTH), 422)
+    assert_error(client.get("/api/jobs/family-photos-1%0a", headers=AUTH), 404)
+    assert_error(client.get("/api/images/deadbeef%0a/original", headers=AUTH), 404)
+    assert_error(client.post("/api/catalogs", content=b"[" * 100000, headers={**AUTH, "content-type": "application/json"}),
+                 422)
+    assert_error(client.post("/api/catalogs", json={"name": "nul\u0000name", "sources": []}, headers=AUTH), 422)
+    home = client.get("/api/catalogs/default", headers=AUTH).json()["path"]
+    for source in (home, os.path.dirname(home), "/"):
+        assert_error(client.post("/api/catalogs", json={"name": "greedy", "sources": [source]}, headers=AUTH), 422)
+    a = client.post("/api/catalogs", json={"name": "日本語", "sources": []}, headers=AUTH).json()
+    b = client.post("/api/catalogs", json={"name": "中文", "sources": []}, headers=AUTH).json()
+    assert a["id"] != b["id"] and a["id"].startswith("catalog-")
+    for cid in (a["id"], b["id"]):
+        assert client.delete(f"/api/catalogs/{cid}", headers=AUTH).status_code == 204

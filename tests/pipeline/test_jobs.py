@@ -197,3 +197,29 @@ def test_path_mapping():
     assert map_path(b"/photosX/a.jpg", pairs) == b"/photosX/a.jpg"
     with pytest.raises(ConfigError):
         parse_path_map("/no-equals-sign")
+
+
+def test_a_forced_job_resumed_never_redoes_its_own_results(small_library, tmp_path):
+    cat = open_catalog(tmp_path / "cat", overrides={"workers": 1})
+    scan(cat, [small_library])
+    before = records(cat)
+    doc = jobs.submit(cat, "hashes", {"force": True})
+    with cat.writer():  # the first attempt stops after one batch of 16 (a cancel stands in for a kill)
+        job = jobs._claim(cat, jobs.worker_id(), doc["id"])
+        jobs.cancel(cat, doc["id"])
+        jobs.execute(cat, job)
+    mid = records(cat)
+    first = {k for k in mid if k[1] == "hashes" and mid[k][0] != before[k][0]}
+    assert len(first) == 16
+    with cat.session() as s:  # as a killed worker leaves it
+        row = s.get(Job, doc["id"])
+        row.status, row.cancel_requested = "running", False
+        s.commit()
+    assert jobs.work(cat, once=True) == 1
+    after = records(cat)
+    hashes = [k for k in after if k[1] == "hashes"]
+    assert all(after[k][0] == mid[k][0] for k in first)  # not redone on resume
+    assert all(after[k][0] != before[k][0] for k in hashes)  # every asset forced exactly once
+    final = jobs.get(cat, doc["id"])
+    assert final["status"] == "succeeded" and final["attempts"] == 2 and final["done"] + final["failed"] == len(hashes)
+    cat.close()
