@@ -1,6 +1,6 @@
 """Burst detection over a synthetic catalog: time and peak memory at 10k and 100k assets.
 
-Each size runs in its own process on a fresh SQLite catalog with assets, files, metadata (500
+Each size is built by one process and measured in another, on a fresh SQLite catalog with assets, files, metadata (500
 cameras), capture dates with sub-seconds, hashes with 64x64 signatures and quality rows: 25 % of the
 assets are burst frames (runs of 3-8 frames 0.2 s apart, dHash 0-3 bits apart), the rest single
 shots minutes apart. Printed: the whole ``run_bursts`` (load, detect, write the generation) with its
@@ -83,41 +83,46 @@ def build(where: Path, n: int, seed: int = 5) -> int:
     return planted
 
 
-def child(n: int) -> dict:
+def child(where: Path) -> dict:
+    """Measured in a process of its own, after the catalog was built by another (peak RSS is ours)."""
     from lumina.analysis.bursts import detect, load_frames, load_signatures
     from lumina.catalog.db import open_catalog
     from lumina.pipeline.bursts_run import run_bursts
 
-    with tempfile.TemporaryDirectory() as tmp:
-        planted = build(Path(tmp) / "cat", n)
-        cat = open_catalog(Path(tmp) / "cat")
-        start = time.perf_counter()
-        stats = run_bursts(cat, force=True)
-        total = time.perf_counter() - start
-        with cat.session() as s:
-            t0 = time.perf_counter()
-            frames = load_frames(s)
-            t1 = time.perf_counter()
-            detect(frames, cat.settings, None, lambda ids: load_signatures(s, frames, ids))
-            t2 = time.perf_counter()
-        cat.close()
-    return {"n": n, "run_s": round(total, 2), "load_s": round(t1 - t0, 2), "detect_s": round(t2 - t1, 2),
-            "bursts": stats["bursts"], "planted": planted,
-            "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
+    cat = open_catalog(where)
+    start = time.perf_counter()
+    stats = run_bursts(cat, force=True)
+    total = time.perf_counter() - start
+    with cat.session() as s:
+        t0 = time.perf_counter()
+        frames = load_frames(s)
+        t1 = time.perf_counter()
+        detect(frames, cat.settings, None, lambda ids: load_signatures(s, frames, ids))
+        t2 = time.perf_counter()
+    cat.close()
+    return {"run_s": round(total, 2), "load_s": round(t1 - t0, 2), "detect_s": round(t2 - t1, 2),
+            "bursts": stats["bursts"], "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
-    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--build", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.build:
+        print(json.dumps({"planted": build(Path(args.build[1]), int(args.build[0]))}))
+        return
     if args.child:
-        print(json.dumps(child(args.child)))
+        print(json.dumps(child(Path(args.child))))
         return
     times = {}
     for n in args.sizes:
-        out = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True, text=True, check=True)
-        r = json.loads(out.stdout.splitlines()[-1])
+        with tempfile.TemporaryDirectory() as tmp:
+            run = [sys.executable, __file__]
+            built = subprocess.run(run + ["--build", str(n), f"{tmp}/cat"], capture_output=True, text=True, check=True)
+            out = subprocess.run(run + ["--child", f"{tmp}/cat"], capture_output=True, text=True, check=True)
+        r = {"n": n, **json.loads(built.stdout.splitlines()[-1]), **json.loads(out.stdout.splitlines()[-1])}
         times[n] = r["run_s"]
         print(f"bursts n={n:>8,}: {r['run_s']:6.2f} s whole run (load {r['load_s']} s, detect {r['detect_s']} s), "
               f"{r['bursts']:,} bursts found / {r['planted']:,} planted, peak RSS {r['rss_mib']} MiB")

@@ -54,12 +54,13 @@ def run_bursts(catalog: Catalog, force: bool = False) -> dict[str, Any]:
         frames = load_frames(s)
         found, stats = detect(frames, catalog.settings, generations.state(s, CHOICES_KEY, {}),
                               lambda ids: load_signatures(s, frames, ids))
-        if found:
-            ids = s.scalars(insert(Burst).returning(Burst.id, sort_by_parameter_order=True), [
+        if found:  # Core inserts: a 100k-asset catalog has tens of thousands of frames
+            conn = s.connection()
+            ids = conn.execute(insert(Burst.__table__).returning(Burst.__table__.c.id, sort_by_parameter_order=True), [
                 {"generation_id": gen.id, "camera": b.camera, "start": b.frames[0].capture_time,
                  "end": b.frames[-1].capture_time, "signals": b.signals, "best_asset_id": b.best.asset_id,
-                 "best_reason": b.best_reason} for b in found]).all()
-            s.execute(insert(BurstFrame), [
+                 "best_reason": b.best_reason} for b in found]).scalars().all()
+            conn.execute(insert(BurstFrame.__table__), [
                 {"burst_id": bid, "asset_id": f.asset_id, "position": k, "capture_time": f.capture_time,
                  "quality": {k: round(v, 4) if v is not None else None for k, v in f.quality.items()}, "link": ev}
                 for bid, b in zip(ids, found) for k, (f, ev) in enumerate(zip(b.frames, b.links))])
