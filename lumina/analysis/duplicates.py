@@ -51,6 +51,7 @@ from lumina.errors import ConfigError
 from lumina.stages.hashes import SIGNATURE_PX, hamming_distance, to_unsigned
 
 RULE_VERSION = 2  # 2: frames of one detected burst are burst siblings
+SETTING_NAMES = ("duplicate_radius_bits", "duplicate_max_group", "burst_max_gap_s")
 COPY_MAD = 3.5  # grey levels: uncropped copies (dev max 2.1)
 CROP_MAD = 10.0  # grey levels: best-crop copies (dev max 9.5)
 PIXEL_IDENTICAL_MAD = 1.0  # grey levels: the same pixels up to rounding (a 16-bit PNG and its 8-bit twin)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from lumina.analysis.duplicates import RULE_VERSION, detect
+from lumina.analysis.duplicates import RULE_VERSION, SETTING_NAMES, detect
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import (Asset, CatalogState, DuplicateFeedback, DuplicateGeneration, DuplicateGroup,
                                    DuplicateMember, FileInstance, StageRecord, UserOverride)
@@ -24,7 +24,6 @@ from lumina.pipeline.scan import now
 
 STATE_KEY = "duplicates.generation"
 KEEP_KEY = "duplicates.keepers"
-SETTING_NAMES = ("duplicate_radius_bits", "duplicate_max_group", "burst_max_gap_s")
 INPUT_STAGES = ("hashes", "dates", "metadata", "quality")
 
 
