@@ -30,18 +30,22 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.concurrency import run_in_threadpool
+from sqlalchemy import select
 
 from lumina import __version__
 from lumina.api.registry import DEFAULT, Registry, library_roots
+from lumina.analysis.gaps import gap_report
+from lumina.catalog import queries
 from lumina.catalog.models import Asset, FileInstance, Thumbnail, UserOverride
 from lumina.errors import CatalogError, ConfigError, ConflictError, LuminaError, NotFoundError
-from lumina.pipeline import jobs
-from lumina.stages import CATALOG_STAGES, STAGES
+from lumina.pipeline import bursts_run, duplicates_run, jobs
+from lumina.pipeline.overrides import parse_capture_time, set_override
+from lumina.pipeline.scan import now
 
 log = logging.getLogger("lumina.api")
 MAX_BODY_BYTES = 1 << 20
 TOKEN_FILE = "api-token"
-ALIASES = {"detect-duplicates": "duplicates", "detect-bursts": "bursts", "thumbnails": "thumbnails"}
+ALIASES = {"detect-duplicates": "duplicates", "detect-bursts": "bursts"}  # ``thumbnails`` is a stage name
 ASSET_ID = "[0-9a-f]{8,64}"  # an asset id or a prefix of one (whole-string matches only)
 JOB_ID = re.compile(r"([a-z0-9][a-z0-9-]*)-(\d{1,12})")  # used with fullmatch
 
@@ -271,15 +275,11 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
     @app.get("/api/catalogs/{catalog_id}/gaps", dependencies=guarded, tags=["gaps"])
     def gaps(catalog_id: str) -> dict:
         """The gap report (the JSON of ``lumina gaps --format json``)."""
-        from lumina.analysis.gaps import gap_report
-
         return gap_report(registry.get(catalog_id))
 
     @app.post("/api/catalogs/{catalog_id}/gaps/fill", dependencies=guarded, tags=["gaps"], status_code=202)
     def fill_gaps(catalog_id: str) -> dict:
         """Queue one job per stage with pending work, in the stage graph's order."""
-        from lumina.analysis.gaps import gap_report
-
         cat = registry.get(catalog_id)
         queued, skipped = [], []
         for step in gap_report(cat)["job_order"]:
@@ -385,13 +385,11 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
                     cursor: Annotated[str | None, Query(max_length=400)] = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict:
         """Assets in capture-time order with filters and cursor paging (``next_cursor``)."""
-        from lumina.catalog.queries import list_assets
-
         filters = {"date_from": date_from, "date_to": date_to, "camera": camera, "has_gps": has_gps,
                    "geohash": geohash, "country": country, "city": city, "file_type": file_type, "status": status,
                    "keyword": keyword}
         with registry.get(catalog_id).session() as s:
-            return list_assets(s, filters, cursor, limit)
+            return queries.list_assets(s, filters, cursor, limit)
 
     def _find_asset(asset_id: str):
         if not re.fullmatch(ASSET_ID, asset_id):
@@ -399,10 +397,8 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
         for cid in registry.ids():
             cat = registry.get(cid)
             with cat.session() as s:
-                from lumina.catalog.queries import describe
-
                 try:
-                    return cid, cat, describe(s, asset_id)
+                    return cid, cat, queries.describe(s, asset_id)
                 except NotFoundError:
                     continue
         raise ApiError(404, "not_found", f"no image {asset_id}")
@@ -434,8 +430,6 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
         _, cat, doc = _find_asset(asset_id)
         roots = library_roots(cat)
         with cat.session() as s:
-            from sqlalchemy import select
-
             paths = s.scalars(select(FileInstance.path_bytes).where(FileInstance.asset_id == doc["asset_id"],
                                                                     FileInstance.status == "present")).all()
         for raw in paths:
@@ -449,9 +443,6 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
         """User overrides (capture time, rating, keywords, status), stored in the catalog only: the
         response says so (``written_to_file``/``written_to_sidecar`` false). Asking to write into
         the library (``write_to_file``) is refused with 409: Lumina never writes into photos."""
-        from lumina.pipeline.overrides import parse_capture_time, set_override
-        from lumina.pipeline.scan import now
-
         cid, cat, doc = _find_asset(asset_id)
         if body.write_to_file:
             writable = all(_writable(p) for p in doc["paths"])
@@ -483,18 +474,14 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
     @app.get("/api/catalogs/{catalog_id}/duplicates", dependencies=guarded, tags=["duplicates"])
     def duplicates(catalog_id: str) -> dict:
         """The current generation's groups (the JSON of ``lumina duplicates --format json``)."""
-        from lumina.pipeline.duplicates_run import duplicates_report
-
         with registry.get(catalog_id).session() as s:
-            return duplicates_report(s)
+            return duplicates_run.duplicates_report(s)
 
     @app.get("/api/catalogs/{catalog_id}/duplicates/{group_id}", dependencies=guarded, tags=["duplicates"])
     def duplicate_group(catalog_id: str, group_id: int) -> dict:
         """One group with per-signal distances and the keeper's reason."""
-        from lumina.pipeline.duplicates_run import duplicates_report
-
         with registry.get(catalog_id).session() as s:
-            doc = duplicates_report(s)
+            doc = duplicates_run.duplicates_report(s)
         group = next((g for g in doc["groups"] if g["id"] == group_id), None)
         if group is None:
             raise ApiError(404, "not_found", f"no duplicate group {group_id} in the current generation")
@@ -503,32 +490,24 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
     @app.post("/api/catalogs/{catalog_id}/duplicates/{group_id}/resolve", dependencies=guarded, tags=["duplicates"])
     def resolve_group(catalog_id: str, group_id: int, body: ResolveIn) -> dict:
         """Keep one member; the others are marked rejected in the catalog (files untouched)."""
-        from lumina.pipeline.duplicates_run import resolve
-
-        return resolve(registry.get(catalog_id), group_id, body.keep)
+        return duplicates_run.resolve(registry.get(catalog_id), group_id, body.keep)
 
     @app.post("/api/catalogs/{catalog_id}/duplicates/not-duplicates", dependencies=guarded, tags=["duplicates"])
     def not_duplicates(catalog_id: str, body: PairIn) -> dict:
         """Record that two assets are not duplicates; every later run respects it."""
-        from lumina.pipeline.duplicates_run import not_duplicates as record
-
-        record(registry.get(catalog_id), body.asset_a, body.asset_b)
+        duplicates_run.not_duplicates(registry.get(catalog_id), body.asset_a, body.asset_b)
         return {"recorded": "not_duplicate", "asset_a": body.asset_a, "asset_b": body.asset_b}
 
     @app.get("/api/catalogs/{catalog_id}/bursts", dependencies=guarded, tags=["bursts"])
     def bursts(catalog_id: str) -> dict:
         """The current generation's bursts (the JSON of ``lumina bursts --format json``)."""
-        from lumina.pipeline.bursts_run import bursts_report
-
         with registry.get(catalog_id).session() as s:
-            return bursts_report(s)
+            return bursts_run.bursts_report(s)
 
     @app.get("/api/catalogs/{catalog_id}/bursts/{burst_id}", dependencies=guarded, tags=["bursts"])
     def burst(catalog_id: str, burst_id: int) -> dict:
-        from lumina.pipeline.bursts_run import bursts_report
-
         with registry.get(catalog_id).session() as s:
-            doc = bursts_report(s, burst_id)
+            doc = bursts_run.bursts_report(s, burst_id)
         if not doc["bursts"]:
             raise ApiError(404, "not_found", f"no burst {burst_id} in the current generation")
         return {**doc["bursts"][0], "generation": doc["generation"]}
@@ -536,15 +515,11 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
     @app.post("/api/catalogs/{catalog_id}/bursts/{burst_id}/apply", dependencies=guarded, tags=["bursts"])
     def apply_burst(catalog_id: str, burst_id: int, body: ResolveIn) -> dict:
         """Keep one frame; the others are marked rejected in the catalog (files untouched)."""
-        from lumina.pipeline.bursts_run import apply
-
-        return apply(registry.get(catalog_id), burst_id, body.keep)
+        return bursts_run.apply(registry.get(catalog_id), burst_id, body.keep)
 
     @app.post("/api/catalogs/{catalog_id}/bursts/apply-recommended", dependencies=guarded, tags=["bursts"])
     def apply_recommended(catalog_id: str) -> dict:
         """Keep every burst's best frame."""
-        from lumina.pipeline.bursts_run import apply
-
-        return apply(registry.get(catalog_id), all_recommended=True)
+        return bursts_run.apply(registry.get(catalog_id), all_recommended=True)
 
     return app

@@ -2,7 +2,8 @@
 (``lumina.pipeline.generations``), read back as the stable JSON of ``lumina bursts``, and applied.
 
 User choices of best frame live in ``catalog_state['bursts.choices']`` (asset id -> time chosen),
-so that they survive every later run.
+so that they survive every later run; ``apply`` also writes a choice into the current generation at
+once, so nothing needs re-running to show it.
 """
 
 from __future__ import annotations
@@ -34,10 +35,8 @@ def params_of(settings: dict[str, Any]) -> dict[str, Any]:
 
 def is_stale(session, settings: dict[str, Any]) -> bool:
     """True when no burst generation exists or its inputs changed since (see ``generations.is_stale``)."""
-    choices_at = generations.state(session, CHOICES_KEY + ".at", None)
-    marks = [] if choices_at is None else [generations.parse_time(choices_at)]
     return generations.is_stale(session, current_generation(session), RULE_VERSION, params_of(settings),
-                                INPUT_STAGES, marks)
+                                INPUT_STAGES)
 
 
 def run_bursts(catalog: Catalog, force: bool = False) -> dict[str, Any]:
@@ -142,7 +141,5 @@ def apply(catalog: Catalog, burst_id: int | None = None, keep: str | None = None
             s.execute(update(Asset).where(Asset.asset_id == best).values(status="active"))
             applied.append({"burst": b["id"], "kept": best, "rejected": others})
         s.merge(CatalogState(key=CHOICES_KEY, value=choices))
-        if keep is not None:
-            s.merge(CatalogState(key=CHOICES_KEY + ".at", value=now().isoformat()))
         s.commit()
     return {"applied": applied}

@@ -9,7 +9,6 @@ readers keep seeing the previous generation. Older generations are deleted only 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -61,7 +60,3 @@ def state(session, key: str, default: Any) -> Any:
     row = session.get(CatalogState, key)
     return row.value if row is not None else default
 
-
-def parse_time(value: str) -> datetime:
-    """A timestamp stored by ``now().isoformat()`` back as a naive UTC datetime."""
-    return datetime.fromisoformat(value)

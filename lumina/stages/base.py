@@ -8,6 +8,7 @@ and writes the returned values together with a stage record in one transaction.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -122,7 +123,9 @@ class CatalogStage:
     """Base class of catalog-wide stages (bursts, duplicates): one run over the whole catalog,
     written as a generation and swapped in atomically.
 
-    Class attributes as for ``Stage``; ``outputs`` names the tables written.
+    Class attributes as for ``Stage``; ``outputs`` names the tables written; ``module`` is the
+    pipeline module doing the work (imported when first used), which provides ``is_stale``,
+    ``current_generation`` and the function named ``runner``.
     """
 
     name: ClassVar[str]
@@ -130,21 +133,28 @@ class CatalogStage:
     requires: ClassVar[tuple[str, ...]] = ()
     setting_names: ClassVar[tuple[str, ...]] = ()
     outputs: ClassVar[tuple[str, ...]] = ()
+    module: ClassVar[str]
+    runner: ClassVar[str]
+
+    @classmethod
+    def _run_module(cls) -> Any:
+        return importlib.import_module(cls.module)
 
     @classmethod
     def is_stale(cls, session, settings: Mapping[str, Any]) -> bool:
         """True when the current generation is missing or older than its inputs."""
-        raise NotImplementedError
+        return cls._run_module().is_stale(session, dict(settings))
 
     @classmethod
     def generation_started(cls, session) -> Any:
         """When the current generation's run started (None when there is none)."""
-        raise NotImplementedError
+        gen = cls._run_module().current_generation(session)
+        return gen.started_at if gen else None
 
     @classmethod
     def run(cls, catalog: Any, force: bool = False) -> dict[str, Any]:
         """Run over the whole catalog; returns stats (``{"skipped": why}`` when up to date)."""
-        raise NotImplementedError
+        return getattr(cls._run_module(), cls.runner)(catalog, force)
 
 
 @dataclass(frozen=True)
