@@ -275,6 +275,12 @@ def run_now(catalog: Catalog, job_type: str, params: dict[str, Any] | None = Non
     return get(catalog, doc["id"])
 
 
+def _has_jobs(catalog: Catalog) -> bool:
+    """Whether any job is queued, interrupted or marked running (perhaps by a dead worker)."""
+    with catalog.session() as s:
+        return s.scalar(select(Job.id).where(Job.status.in_(ACTIVE)).limit(1)) is not None
+
+
 def work(catalog: Catalog, once: bool = False, poll_s: float = 1.0, stop: threading.Event | None = None,
          on_job: Any = None) -> int:
     """The worker loop: recover interrupted jobs, then run queued ones in order.
@@ -290,13 +296,14 @@ def work(catalog: Catalog, once: bool = False, poll_s: float = 1.0, stop: thread
     me, ran = worker_id(), 0
     while stop is None or not stop.is_set():
         try:
-            with catalog.writer():
-                recover(catalog)
-                while (stop is None or not stop.is_set()) and (job := _claim(catalog, me)) is not None:
-                    execute(catalog, job)
-                    ran += 1
-                    if on_job is not None:
-                        on_job(get(catalog, job.id))
+            if _has_jobs(catalog):  # the writer lock is taken only for work: idle polls never block others
+                with catalog.writer():
+                    recover(catalog)
+                    while (stop is None or not stop.is_set()) and (job := _claim(catalog, me)) is not None:
+                        execute(catalog, job)
+                        ran += 1
+                        if on_job is not None:
+                            on_job(get(catalog, job.id))
         except CatalogError:  # a scan or another worker is writing: wait for it
             if once:
                 raise
