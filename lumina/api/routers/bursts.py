@@ -1,0 +1,40 @@
+"""Bursts: list, one burst, apply a choice, apply every recommendation."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from lumina.api.deps import ApiError, guarded, registry
+from lumina.api.registry import Registry
+from lumina.api.routers.duplicates import ResolveIn
+from lumina.pipeline import bursts_run
+
+router = APIRouter(dependencies=guarded, tags=["bursts"])
+
+
+@router.get("/api/catalogs/{catalog_id}/bursts")
+def bursts(catalog_id: str, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
+    """The current generation's bursts (the JSON of ``lumina bursts --format json``)."""
+    with reg.get(catalog_id).session() as s:
+        return bursts_run.bursts_report(s)
+
+
+@router.get("/api/catalogs/{catalog_id}/bursts/{burst_id}")
+def burst(catalog_id: str, burst_id: int, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
+    with reg.get(catalog_id).session() as s:
+        doc = bursts_run.bursts_report(s, burst_id)
+    if not doc["bursts"]:
+        raise ApiError(404, "not_found", f"no burst {burst_id} in the current generation")
+    return {**doc["bursts"][0], "generation": doc["generation"]}
+
+
+@router.post("/api/catalogs/{catalog_id}/bursts/{burst_id}/apply")
+def apply_burst(catalog_id: str, burst_id: int, body: ResolveIn, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
+    """Keep one frame; the others are marked rejected in the catalog (files untouched)."""
+    return bursts_run.apply(reg.get(catalog_id), burst_id, body.keep)
+
+
+@router.post("/api/catalogs/{catalog_id}/bursts/apply-recommended")
+def apply_recommended(catalog_id: str, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
+    """Keep every burst's best frame."""
+    return bursts_run.apply(reg.get(catalog_id), all_recommended=True)

@@ -1,0 +1,53 @@
+"""Duplicate groups: list, one group, resolve, "not duplicates"."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from lumina.api.deps import ASSET_ID, ApiError, guarded, registry
+from lumina.api.registry import Registry
+from lumina.pipeline import duplicates_run
+
+router = APIRouter(dependencies=guarded, tags=["duplicates"])
+
+
+class ResolveIn(BaseModel):
+    keep: str = Field(min_length=1, max_length=4096)
+
+
+class PairIn(BaseModel):
+    asset_a: str = Field(pattern=f"^{ASSET_ID}$")  # pydantic's (Rust) regex: $ is the end of the text
+    asset_b: str = Field(pattern=f"^{ASSET_ID}$")
+
+
+@router.get("/api/catalogs/{catalog_id}/duplicates")
+def duplicates(catalog_id: str, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
+    """The current generation's groups (the JSON of ``lumina duplicates --format json``)."""
+    with reg.get(catalog_id).session() as s:
+        return duplicates_run.duplicates_report(s)
+
+
+@router.get("/api/catalogs/{catalog_id}/duplicates/{group_id}")
+def duplicate_group(catalog_id: str, group_id: int, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
+    """One group with per-signal distances and the keeper's reason."""
+    with reg.get(catalog_id).session() as s:
+        doc = duplicates_run.duplicates_report(s)
+    group = next((g for g in doc["groups"] if g["id"] == group_id), None)
+    if group is None:
+        raise ApiError(404, "not_found", f"no duplicate group {group_id} in the current generation")
+    return {**group, "generation": doc["generation"]}
+
+
+@router.post("/api/catalogs/{catalog_id}/duplicates/{group_id}/resolve")
+def resolve_group(catalog_id: str, group_id: int, body: ResolveIn,
+                  reg: Registry = Depends(registry)) -> dict:  # noqa: B008
+    """Keep one member; the others are marked rejected in the catalog (files untouched)."""
+    return duplicates_run.resolve(reg.get(catalog_id), group_id, body.keep)
+
+
+@router.post("/api/catalogs/{catalog_id}/duplicates/not-duplicates")
+def not_duplicates(catalog_id: str, body: PairIn, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
+    """Record that two assets are not duplicates; every later run respects it."""
+    duplicates_run.not_duplicates(reg.get(catalog_id), body.asset_a, body.asset_b)
+    return {"recorded": "not_duplicate", "asset_a": body.asset_a, "asset_b": body.asset_b}

@@ -1,0 +1,29 @@
+"""Liveness and the API's own description (``/openapi.json``, ``/docs``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from lumina import __version__
+from lumina.api.deps import guarded
+
+router = APIRouter()
+
+
+@router.get("/health", tags=["service"])
+def health() -> dict:
+    """Liveness, without a token."""
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/openapi.json", dependencies=guarded, include_in_schema=False)
+def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
+
+
+@router.get("/docs", dependencies=guarded, include_in_schema=False)
+def docs():
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    return get_swagger_ui_html(openapi_url="/openapi.json", title="Lumina API")
