@@ -368,13 +368,14 @@ def _name_candidates(path: bytes, min_year: int) -> list[Candidate]:
             out.append(Candidate("filename", "estimate", 40, when, subsec=m.group(7) or "", raw=name,
                                  offset=0, offset_source="UTC by the Pixel camera's naming", flags=["utc_only"]))
     elif (m := _NAME_AT.search(name)) is not None:
-        hour = int(m.group(4))
-        half = (m.group(7) or "").upper()
-        if half and 1 <= hour <= 12:
-            hour = hour % 12 + (12 if half == "P" else 0)
-        parts = [int(m.group(i)) for i in (1, 2, 3)] + [hour, int(m.group(5)), int(m.group(6))]
-        if hour < 24 and (when := _plausible(parts, min_year)):
+        hour, half = int(m.group(4)), (m.group(7) or "").upper()
+        day = [int(m.group(i)) for i in (1, 2, 3)]
+        if half:  # 12-hour clock: 12 AM is 00, 12 PM is 12; hours beyond 12 make the time unusable
+            hour = hour % 12 + (12 if half == "P" else 0) if 1 <= hour <= 12 else 24
+        if hour < 24 and (when := _plausible(day + [hour, int(m.group(5)), int(m.group(6))], min_year)):
             out.append(Candidate("filename", "estimate", 40, when, raw=name))
+        elif when := _plausible(day, min_year):
+            out.append(Candidate("filename", "estimate", 40, when, raw=name, flags=["date_only"]))
     elif (m := _NAME_DT.search(name)) is not None:
         if when := _plausible([int(x) for x in m.groups()[:6]], min_year):
             out.append(Candidate("filename", "estimate", 40, when, subsec=m.group(7) or "", raw=name))
