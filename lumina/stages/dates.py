@@ -142,6 +142,11 @@ class Candidate:
     flags: list[str] = field(default_factory=list)
     raw: Any = None
 
+    def reject(self, reason: str) -> None:
+        """Mark this candidate unusable, with the reason recorded (flag ``zero_date`` or ``malformed_date``)."""
+        self.status, self.reason, self.offset, self.offset_source = "rejected", reason, None, None
+        self.flags.append("zero_date" if reason == "zero date" else "malformed_date")
+
     def iso(self) -> str | None:
         if self.local is None:
             return None
@@ -238,8 +243,7 @@ def _tag_candidates(tags: dict, prefix: str, min_year: int) -> list[Candidate]:
         try:
             c.local, c.subsec, c.offset = parse_datetime(value, min_year)
         except Rejected as exc:
-            c.status, c.reason = "rejected", str(exc)
-            c.flags.append("zero_date" if str(exc) == "zero date" else "malformed_date")
+            c.reject(str(exc))
             out.append(c)
             return
         if subsec_tag and not c.subsec:
@@ -320,8 +324,7 @@ def _grouped_candidates(tags: dict, known: list[Candidate], min_year: int) -> li
         try:  # H.264 streams append " DST" to an offset that already includes it (ExifTool H264.pm)
             c.local, c.subsec, c.offset = parse_datetime(re.sub(r"\s*DST$", "", str(value)), min_year)
         except Rejected as exc:
-            c.status, c.reason = "rejected", str(exc)
-            c.flags.append("zero_date" if str(exc) == "zero date" else "malformed_date")
+            c.reject(str(exc))
         c.offset_source = "in value" if c.offset is not None else None
         out.append(c)
     return out
@@ -342,9 +345,7 @@ def _takeout_candidates(tags: dict, min_year: int) -> list[Candidate]:
             raise Rejected(f"implausible year {when.year}")
         c.local = when
     except (ValueError, OverflowError, OSError) as exc:
-        c.status, c.reason, c.offset, c.offset_source = "rejected", (
-            str(exc) if isinstance(exc, Rejected) else f"malformed epoch {raw!r}"), None, None
-        c.flags.append("malformed_date")
+        c.reject(str(exc) if isinstance(exc, Rejected) else f"malformed epoch {raw!r}")
     return [c]
 
 
