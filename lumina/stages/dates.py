@@ -15,6 +15,7 @@ QuickTime:CreationDate                 95     Apple's local capture time with of
 <any other group>:CreationDate         95     QuickTime Keys/UserData ``creationdate``
 XMP:DateTimeOriginal (file, sidecar)   90
 <any other group>:ContentCreateDate    90     QuickTime ItemList/UserData ``©day``
+Sony:SonyDateTime                      90     Sony maker notes' own clock
 EXIF:CreateDate (DateTimeDigitized)    85     equals DateTimeOriginal on cameras; scan time on scanners
 Composite:DateTimeOriginal             85     ExifTool's join of IPTC/XMP DateCreated+TimeCreated
 QuickTime:CreateDate                   85     UTC by the QuickTime specification
@@ -89,7 +90,9 @@ from lumina.catalog.models import CaptureDate
 from lumina.stages.base import AssetView, Stage, StageResult
 
 # Capture-time tags read from every group (see ``_grouped_candidates``), with their base confidence.
-GROUPED_RANKS = {"DateTimeOriginal": 95, "CreationDate": 95, "ContentCreateDate": 90}
+# SonyDateTime: the capture time in Sony maker notes (ExifTool Sony.pm, tag SonyDateTime); equal to
+# DateTimeOriginal on the corpus's Sony DSC-HX5V.
+GROUPED_RANKS = {"DateTimeOriginal": 95, "CreationDate": 95, "ContentCreateDate": 90, "SonyDateTime": 90}
 
 _DT = re.compile(r"(?a)^\s*(\d{4})[:\-/](\d{2})[:\-/](\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?(?:[.,](\d{1,9}))?"
                  r"\s*(Z|[+-]\d{1,2}:?\d{2})?\s*$")

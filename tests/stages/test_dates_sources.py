@@ -87,6 +87,9 @@ def test_maker_note_time_ranks_with_exif_and_duplicates_are_read_once():
     assert alone["capture_time_confidence"] == dto["capture_time_confidence"]
     items = run({"ItemList:ContentCreateDate": "2021:05:01 12:00:00+02:00", "QuickTime:CreateDate": "2021:05:01 10:00:00"})
     assert (items["capture_time_source"], items["utc_offset_minutes"]) == ("ItemList:ContentCreateDate", 120)
+    sony = run({"Sony:SonyDateTime": "2010:05:15 17:12:05", "XMP:CreateDate": "2010:05:15 17:12:05"})
+    assert sony["capture_time_source"] == "Sony:SonyDateTime"
+    assert run({"Sony:SonyDateTime": ""})["capture_time_source"] == "mtime"  # blank: rejected, not used
 
 
 def test_firmware_default_create_date_costs_nothing_beside_a_sound_original():
