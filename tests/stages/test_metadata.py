@@ -111,16 +111,11 @@ CORPUS_BRANDS = {
 }
 
 
-def test_every_corpus_make_has_one_brand(corpus):
-    import json
-    import subprocess
-
+def test_every_corpus_make_has_one_brand(exiftool_groups):
     from lumina.stages.metadata import CORPORATE_WORDS, normalise_camera, normalise_make
 
-    docs = json.loads(subprocess.run(["exiftool", "-j", "-G1", "-a", "-r", "-q", "-q", "-Make", "-Model", str(corpus)],
-                                     capture_output=True, text=True, check=False).stdout)
     seen = set()
-    for doc in docs:
+    for doc in exiftool_groups.values():
         makes = [v for k, v in doc.items() if k.endswith(":Make") and isinstance(v, str)]
         models = [v for k, v in doc.items() if k.endswith(":Model") and isinstance(v, str)]
         for make in makes:
