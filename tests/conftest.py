@@ -38,6 +38,18 @@ def cases() -> Path:
 
 
 @pytest.fixture(scope="session")
+def exiftool_groups(corpus) -> dict[str, dict]:
+    """ExifTool's own reading of every corpus file, the reference for dates and cameras: every
+    date/time tag and Make/Model of every group (``-G1 -a``), keyed by absolute path."""
+    import json
+    import subprocess
+
+    out = subprocess.run(["exiftool", "-j", "-G1", "-a", "-r", "-q", "-q", "-time:all", "-Make", "-Model",
+                          str(corpus.resolve())], capture_output=True, text=True, check=False).stdout
+    return {d["SourceFile"]: d for d in json.loads(out)}
+
+
+@pytest.fixture(scope="session")
 def corpus_catalog(corpus, tmp_path_factory):
     """A catalog of the whole corpus, scanned once for the session (read-only for tests)."""
     cat = open_catalog(tmp_path_factory.mktemp("corpus-catalog"))

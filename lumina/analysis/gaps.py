@@ -21,6 +21,10 @@ from lumina.catalog.models import (CaptureDate, FileInstance, Metadata, Perceptu
 from lumina.errors import error_kind
 from lumina.pipeline.runner import asset_views, plan
 from lumina.stages import CATALOG_STAGES, GRAPH, SPECS, STAGES, make_stage, topological_order
+from lumina.stages.dates import ESTIMATED_SOURCES, date_basis, offset_is_known
+
+CAMERAS_LISTED = 20  # camera rows in the report; the rest are counted in cameras_not_listed
+FAILURE_FILES_LISTED = 200  # failed files listed; the rest are counted in failures.files_not_listed
 
 # type -> (stage that fills it, applicability: "all" | "gps", what a missing value means)
 TYPES: tuple[tuple[str, str, str, str], ...] = (
@@ -101,7 +105,9 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
         return m is not None and m.gps_latitude is not None
 
     have = {
-        "capture_date": lambda a: a in dates and dates[a].capture_time is not None,
+        # a file time or a folder name is an estimate, listed among the reasons, never coverage
+        "capture_date": lambda a: a in dates and dates[a].capture_time is not None
+        and dates[a].capture_time_source not in ESTIMATED_SOURCES,
         "camera": lambda a: a in meta and (meta[a].camera_make or meta[a].camera_model) is not None,
         "gps": has_gps,
         "geohash": lambda a: a in places and places[a].geohash is not None,
@@ -133,6 +139,8 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
             rec = records.get("hashes", {}).get(a)
             return f"not checked: hashes failed: {error_kind(rec.error)}" if rec and rec.status == "failed" \
                 else "not checked: no hashes yet"
+        if type_name == "capture_date" and a in dates and dates[a].capture_time_source in ESTIMATED_SOURCES:
+            return ESTIMATED_SOURCES[dates[a].capture_time_source]
         rec = records.get(stage, {}).get(a)
         for req in SPECS[stage].requires:  # a failed prerequisite explains a stage that never ran
             r = records.get(req, {}).get(a)
@@ -178,6 +186,8 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
                       if m.camera_make or m.camera_model)
     dated = [d for d in dates.values() if d.capture_time is not None]
     flag_counts = Counter(f for d in dates.values() for f in (d.flags or []))
+    basis = Counter(date_basis(d.capture_time_source) for d in dated)
+    failure_files = [{"path": p, "stage": None, "error": e} for p, e in sorted(file_failures)] + stage_failure_files
     report = {
         "catalog": str(catalog.path),
         "total_assets": len(ids),
@@ -186,13 +196,27 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
             "dated": len(dated),
             "by_source": dict(Counter(d.capture_time_source for d in dated).most_common()),
             "confidence_ge_95": sum(1 for d in dated if (d.capture_time_confidence or 0) >= 95),
-            "known_utc_offset": sum(1 for d in dated if d.utc_offset_minutes is not None),
+            # an offset the metadata, the GPS time zone or the user gives; never a file time's zone
+            "known_utc_offset": sum(1 for d in dated if offset_is_known(d.capture_time_source, d.utc_offset_minutes,
+                                                                         d.flags or [])),
             "estimated": flag_counts.get("estimated", 0),
             "suspicious": flag_counts.get("suspicious", 0),
             "conflicting": flag_counts.get("conflicting", 0),
             "flags": dict(flag_counts.most_common()),
+            # the seed report's rows: total with any date, high confidence, from the file's own
+            # metadata (EXIF, QuickTime, maker notes, XMP/IPTC in the file), and what rests on less
+            "total_with_date": len(dated),
+            "high_confidence": sum(1 for d in dated if (d.capture_time_confidence or 0) >= 95),
+            "from_exif_quicktime": basis.get("metadata", 0),
+            "from_sidecar": basis.get("sidecar", 0),
+            "from_filename": basis.get("filename", 0),
+            "user_override": basis.get("user", 0),
+            "estimated_from_file_time": basis.get("mtime", 0),
+            "estimated_from_folder": basis.get("folder", 0),
         },
-        "cameras": [{"make": mk, "model": md, "count": n} for (mk, md), n in cameras.most_common(20)],
+        "cameras": [{"make": mk, "model": md, "count": n} for (mk, md), n in cameras.most_common(CAMERAS_LISTED)],
+        "cameras_total": len(cameras),
+        "cameras_not_listed": max(0, len(cameras) - CAMERAS_LISTED),
         "file_types": dict(file_types.most_common()),
         "files": {"present": file_status.get("present", 0), "missing": file_status.get("missing", 0),
                   "failed": file_status.get("failed", 0), "unsettled": file_status.get("unsettled", 0),
@@ -202,8 +226,8 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
         "failures": {
             "by_kind": dict(by_kind.most_common()),
             "by_stage": {st: dict(c.most_common()) for st, c in sorted(stage_failures.items())},
-            "files": ([{"path": p, "stage": None, "error": e} for p, e in sorted(file_failures)]
-                      + stage_failure_files)[:200],
+            "files": failure_files[:FAILURE_FILES_LISTED],
+            "files_not_listed": max(0, len(failure_files) - FAILURE_FILES_LISTED),
         },
         "job_order": [{"stage": n, "requires": list(SPECS[n].requires), "scope": SPECS[n].scope,
                        "available": n in available, "pending": pending[n]} for n in topological_order()],
@@ -217,6 +241,16 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
                        "stale": duplicates_stale},
     }
     return report
+
+
+# Date detail rows of the Markdown and HTML reports: (key in report["dates"], label).
+DATE_ROWS = (("total_with_date", "total with any date"), ("high_confidence", "high confidence (>= 95)"),
+             ("from_exif_quicktime", "from the file's metadata (EXIF, QuickTime, maker notes)"),
+             ("from_sidecar", "from a sidecar (XMP, Google Takeout)"), ("from_filename", "from the file name"),
+             ("user_override", "set by the user"), ("estimated_from_folder", "estimated from a folder name"),
+             ("estimated_from_file_time", "estimated from the file time"),
+             ("known_utc_offset", "known UTC offset (metadata, GPS or user)"), ("suspicious", "suspicious"),
+             ("conflicting", "conflicting"))
 
 
 def _md(value: Any) -> str:
@@ -234,9 +268,9 @@ def to_markdown(report: dict[str, Any]) -> str:
         out.append(f"| {m['type']} | {m['applicable']} | {m['count']} | {m['coverage']:.1%} | {m['gap']} | "
                    f"{m['status']} | {reasons} | {m['fill_job']} |")
     d = report["dates"]
-    out += ["", "## Capture dates", "", f"Dated: {d['dated']}; confidence >= 95: {d['confidence_ge_95']}; "
-            f"known UTC offset: {d['known_utc_offset']}; estimated: {d['estimated']}; suspicious: {d['suspicious']}; "
-            f"conflicting: {d['conflicting']}", "", "| source | assets |", "|---|---|"]
+    out += ["", "## Capture dates", "", "| dates | assets |", "|---|---|"]
+    out += [f"| {label} | {d[key]} |" for key, label in DATE_ROWS]
+    out += ["", "| source | assets |", "|---|---|"]
     out += [f"| {_md(k)} | {v} |" for k, v in d["by_source"].items()]
     b = report["bursts"]
     out += ["", "## Bursts", "", f"Bursts: {b['bursts'] if b['bursts'] is not None else 'not detected yet'}; "
@@ -244,12 +278,19 @@ def to_markdown(report: dict[str, Any]) -> str:
             f"{b['whole_second_times']}"]
     out += ["", "## Cameras", "", "| make | model | assets |", "|---|---|---|"]
     out += [f"| {_md(c['make'] or '-')} | {_md(c['model'] or '-')} | {c['count']} |" for c in report["cameras"]]
+    if report["cameras_not_listed"]:
+        out += ["", f"… and {report['cameras_not_listed']} more cameras"]
     out += ["", "## File types", "", "| type | assets |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in report["file_types"].items()]
     f = report["files"]
     out += ["", "## Files", "", ", ".join(f"{k}: {v}" for k, v in f.items()),
             "", "## Failures by error kind", "", "| kind | count |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in report["failures"]["by_kind"].items()]
+    if report["failures"]["files"]:
+        out += ["", "| file | stage | error |", "|---|---|---|"]
+        out += [f"| {_md(f['path'])} | {f['stage'] or '-'} | {_md(f['error'])} |" for f in report["failures"]["files"]]
+        if report["failures"]["files_not_listed"]:
+            out += ["", f"… and {report['failures']['files_not_listed']} more failed files"]
     out += ["", "## Job order (from the stage graph)", "", "| # | stage | requires | available | pending |",
             "|---|---|---|---|---|"]
     out += [f"| {i} | {j['stage']} | {', '.join(j['requires']) or '-'} | {'yes' if j['available'] else 'not yet'} | "
@@ -270,11 +311,12 @@ def to_html(report: dict[str, Any]) -> str:
         return f"<table border='1'><tr>{th}</tr>{body}</table>"
 
     d = report["dates"]
-    extra = (f"<h2>Capture dates</h2><p>Dated: {d['dated']}; confidence &ge; 95: {d['confidence_ge_95']}; known UTC "
-             f"offset: {d['known_utc_offset']}; estimated: {d['estimated']}; suspicious: {d['suspicious']}; "
-             f"conflicting: {d['conflicting']}</p>" + table(("source", "assets"), list(d["by_source"].items()))
+    more = report["cameras_not_listed"]
+    extra = ("<h2>Capture dates</h2>" + table(("dates", "assets"), [(label, d[key]) for key, label in DATE_ROWS])
+             + table(("source", "assets"), list(d["by_source"].items()))
              + "<h2>Cameras</h2>" + table(("make", "model", "assets"),
                                            [(c["make"] or "-", c["model"] or "-", c["count"]) for c in report["cameras"]])
+             + (f"<p>… and {more} more cameras</p>" if more else "")
              + "<h2>File types</h2>" + table(("type", "assets"), list(report["file_types"].items()))
              + "<h2>Files</h2>" + table(("status", "files"), list(report["files"].items())))
     fails = "".join(f"<tr><td>{e(k)}</td><td>{v}</td></tr>" for k, v in report["failures"]["by_kind"].items())

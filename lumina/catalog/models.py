@@ -159,6 +159,8 @@ class Place(Base):
     timezone: Mapped[str | None] = mapped_column(String(64))
     flags: Mapped[list] = mapped_column(JSON, default=list)
     rejected: Mapped[list] = mapped_column(JSON, default=list)  # positions read but not used, with reasons
+    city_distance_km: Mapped[float | None]  # great-circle distance from the position to the named city
+    gps_confidence: Mapped[int | None]  # 0-100: 90 from the file, lowered for conflicts (see the geo stage)
 
 
 class UserOverride(Base):

@@ -62,6 +62,7 @@ def describe(session, ref: str) -> dict[str, Any]:
         asset_id = file_row.asset_id
     doc: dict[str, Any] = {k: None for k in SHOW_KEYS}
     doc.update(paths=[], date_flags=[], stages={}, files=[], metadata=None, date_candidates=[], place=None,
+               utc_offset_source=None,
                thumbnails=None, hashes=None, quality=None, file_type=None, media_kind=None, size_bytes=None,
                error=None)
     if asset_id is None:  # a file that never became an asset (dangling link, unreadable, unsettled, not a photo)
@@ -93,7 +94,8 @@ def describe(session, ref: str) -> dict[str, Any]:
     if dates is not None:
         doc.update(capture_time=dates.capture_time, capture_time_source=dates.capture_time_source,
                    capture_time_confidence=dates.capture_time_confidence,
-                   utc_offset_minutes=dates.utc_offset_minutes, date_flags=list(dates.flags or []),
+                   utc_offset_minutes=dates.utc_offset_minutes, utc_offset_source=dates.utc_offset_source,
+                   date_flags=list(dates.flags or []),
                    date_candidates=dates.candidates)
     thumb = session.get(Thumbnail, asset_id)
     if thumb is not None:

@@ -97,6 +97,19 @@ def by_content(head: bytes) -> MediaType | None:
     return None
 
 
+# Formats that share a container, so that a name of one and content of another is no mismatch:
+# TIFF-based RAW files (CR2, NEF, ARW, DNG…) read as TIFF; HEIF brands; QuickTime/MP4 brands.
+_FAMILY = {"raw": "tiff", "heif": "heic", "avif": "heic", "mov": "mp4", "3gp": "mp4", "mts": "mpeg"}
+
+
+def content_mismatch(named: MediaType, sniffed: MediaType) -> bool:
+    """True when a file's extension and its bytes name different formats (a ``.NEF`` that is a
+    JPEG, a ``.heic`` that is a JPEG, a ``.jpg`` that is a PNG), not just two names of one
+    container family (see ``_FAMILY``). An MPEG transport stream (``.mts``) has no signature
+    in ``SNIFF_BYTES`` and is never a mismatch."""
+    return _FAMILY.get(named.file_type, named.file_type) != _FAMILY.get(sniffed.file_type, sniffed.file_type)
+
+
 def is_sidecar(name: str) -> bool:
     """True for XMP sidecar names (``photo.jpg.xmp`` or ``photo.xmp``)."""
     return name.rsplit(".", 1)[-1].lower() in SIDECAR_EXT if "." in name else False

@@ -26,6 +26,11 @@ import exiftool.exiftool as _pyexiftool
 from lumina.errors import ExifToolError, error_text
 
 COMMON_ARGS = ["-G", "-n", "-j", "-api", "LargeFileSupport=1"]
+# A second, narrow reading: every date/time tag and Make/Model of every group, named by family-1
+# group ("PictureInfo:DateTimeOriginal", "CIFF:Make", "UserData:DateTimeOriginal"), duplicates kept.
+# ExifTool appends the common arguments to each request, so the group family is set per process.
+GROUPED_COMMON_ARGS = ["-G1", "-a", "-n", "-j", "-api", "LargeFileSupport=1"]
+GROUPED_ARGS = ["-time:all", "-Make", "-Model"]
 
 
 class _Timeout(Exception):
@@ -112,11 +117,14 @@ class ExifToolSession:
         executable: ExifTool command or path.
         timeout_s: longest wait for one request (a batch, or one file on retry), seconds.
         config_file: an ExifTool config file (``-config``), or "" for none.
+        common_args: options of every request (``COMMON_ARGS``, or ``GROUPED_COMMON_ARGS``).
     Raises:
         ExifToolError: if ExifTool cannot be started.
     """
 
-    def __init__(self, executable: str = "exiftool", timeout_s: float = 60.0, config_file: str = ""):
+    def __init__(self, executable: str = "exiftool", timeout_s: float = 60.0, config_file: str = "",
+                 common_args: Sequence[str] = tuple(COMMON_ARGS)):
+        self.common_args = list(common_args)
         self.executable = find_exiftool(executable)
         self.timeout_s = timeout_s
         self.config_file = config_file or None
@@ -127,7 +135,8 @@ class ExifToolSession:
         if self._et is not None and self._et._process.poll() is not None:  # died since the last request
             self.close()
         if self._et is None:
-            et = exiftool.ExifTool(executable=self.executable, common_args=COMMON_ARGS, config_file=self.config_file)
+            et = exiftool.ExifTool(executable=self.executable, common_args=self.common_args,
+                                   config_file=self.config_file)
             try:
                 et.run()
             except (OSError, RuntimeError) as exc:
@@ -162,12 +171,12 @@ class ExifToolSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _request(self, paths: Sequence[bytes]) -> list[dict]:
+    def _request(self, paths: Sequence[bytes], args: Sequence[str] = ()) -> list[dict]:
         assert all(_is_safe(p) for p in paths), "unsafe names must go through _safe_names"
         et = self._start()
         _deadline.at = time.monotonic() + self.timeout_s
         try:
-            raw = et.execute(*paths, raw_bytes=True)
+            raw = et.execute(*args, *paths, raw_bytes=True)
         except (_Timeout, _Died, BrokenPipeError, OSError):
             self.restarts += 1
             self.close()
@@ -177,29 +186,30 @@ class ExifToolSession:
         text = raw.decode("utf-8", "surrogateescape").strip()
         return json.loads(text) if text else []
 
-    def read(self, paths: Sequence[bytes]) -> dict[bytes, dict | str]:
+    def read(self, paths: Sequence[bytes], args: Sequence[str] = ()) -> dict[bytes, dict | str]:
         """Read the tags of several files.
 
         Args:
             paths: file system paths as bytes (``os.fsencode``), any names allowed.
+            args: extra ExifTool options for this request, after ``COMMON_ARGS`` (e.g. ``GROUPED_ARGS``).
         Returns:
             For each path, its tag dict, or an error text ``"exiftool_error: …"`` /
             ``"exiftool_timeout: …"`` when ExifTool could not read it.
         """
         with tempfile.TemporaryDirectory(prefix="lumina-exiftool-") as tmp:
             aliases = _safe_names(paths, os.fsencode(tmp))
-            docs = self._read_safe([aliases.get(p, p) for p in paths])
+            docs = self._read_safe([aliases.get(p, p) for p in paths], args)
         return {p: docs[aliases.get(p, p)] for p in paths}
 
-    def _read_safe(self, paths: Sequence[bytes]) -> dict[bytes, dict | str]:
+    def _read_safe(self, paths: Sequence[bytes], args: Sequence[str] = ()) -> dict[bytes, dict | str]:
         try:
-            return self._match(paths, self._request(paths))
+            return self._match(paths, self._request(paths, args))
         except (_Timeout, _Died, BrokenPipeError, OSError, ValueError):
             pass
         out: dict[bytes, dict | str] = {}
         for path in paths:  # retry one by one: one bad file costs one failure
             try:
-                out.update(self._match([path], self._request([path])))
+                out.update(self._match([path], self._request([path], args)))
             except _Timeout:
                 out[path] = error_text("exiftool_timeout", f"no answer within {self.timeout_s:g} s")
             except (_Died, BrokenPipeError, OSError):

@@ -23,7 +23,8 @@ from sqlalchemy import select, update
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import Asset, FileInstance, Scan, Source
 from lumina.errors import ConfigError, error_text
-from lumina.media.detect import SNIFF_BYTES, MediaType, by_content, by_extension, is_sidecar
+from lumina.media.detect import SNIFF_BYTES, MediaType, by_content, by_extension, content_mismatch, is_sidecar
+from lumina.media.takeout import is_takeout_name, takeout_sidecar_for
 from lumina.pipeline.walk import WalkEntry, walk
 
 Progress = Callable[[str, int, int | None], None]  # (phase, done, total or None)
@@ -82,13 +83,17 @@ def _sniff(path: bytes) -> MediaType | None:
         return by_content(f.read(SNIFF_BYTES))
 
 
-def _sidecar_for(path: bytes, sidecars: dict[bytes, os.stat_result]) -> bytes | None:
-    """``name.ext.xmp`` first, then ``name.xmp`` (either case of the xmp extension)."""
+def _sidecar_for(path: bytes, sidecars: dict[bytes, os.stat_result],
+                 json_names: dict[bytes, list[bytes]]) -> bytes | None:
+    """``name.ext.xmp`` first, then ``name.xmp`` (either case of the xmp extension), then a
+    Google Takeout JSON file (``lumina.media.takeout``): one sidecar per photo, an XMP file
+    (what an editor wrote) before a cloud export's JSON."""
     stem = path.rsplit(b".", 1)[0] if b"." in os.path.basename(path) else path
     for candidate in (path + b".xmp", path + b".XMP", stem + b".xmp", stem + b".XMP"):
         if candidate in sidecars and candidate != path:
             return candidate
-    return None
+    names = json_names.get(os.path.dirname(path))
+    return takeout_sidecar_for(path, names) if names else None
 
 
 def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: Any = False,
@@ -148,12 +153,16 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
         # 1. walk: cheap (stat only)
         entries: list[tuple[bytes, WalkEntry]] = []
         sidecars: dict[bytes, os.stat_result] = {}
+        json_names: dict[bytes, list[bytes]] = {}  # folder -> names of its JSON files (Takeout sidecars)
         for root in root_paths:
             for e in walk(root, skip={(cat_st.st_dev, cat_st.st_ino)}):
                 if e.st is not None and is_sidecar(os.path.basename(e.path).decode("utf-8", "replace")):
                     sidecars[e.path] = e.st
-                else:
-                    entries.append((root, e))
+                    continue
+                if e.st is not None and is_takeout_name(e.path):  # also an ordinary (ignored) file
+                    sidecars[e.path] = e.st
+                    json_names.setdefault(os.path.dirname(e.path), []).append(os.path.basename(e.path))
+                entries.append((root, e))
                 if progress and len(entries) % 500 == 0:
                     progress("walk", len(entries), None)
 
@@ -168,7 +177,8 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
             if progress and i % 200 == 0:
                 progress("files", i, len(entries))
             old = prev.get(e.path)
-            sidecar = _sidecar_for(e.path, sidecars) if e.st is not None else None
+            sidecar = _sidecar_for(e.path, sidecars, json_names) if e.st is not None and not is_takeout_name(e.path) \
+                else None
             sidecar_sig = f"{sidecars[sidecar].st_size}:{sidecars[sidecar].st_mtime_ns}" if sidecar else None
             if e.error is not None:
                 counts.failed += 1
@@ -278,7 +288,12 @@ def _register(s, e: WalkEntry, old: _Prev | None, source_id: int, scan_id: int, 
         return _upsert_file(s, old, source_id, e.path, st, "unsettled", "modified moments ago; waiting for it to settle",
                             None, warnings, scan_id)
     try:
-        kind = by_extension(os.path.basename(e.path).decode("utf-8", "replace")) or _sniff(e.path)
+        named = by_extension(os.path.basename(e.path).decode("utf-8", "replace"))
+        sniffed = _sniff(e.path)
+        kind = named or sniffed
+        if named is not None and sniffed is not None and content_mismatch(named, sniffed):
+            kind = sniffed  # the bytes decide: a .NEF that is a JPEG is decoded as a JPEG
+            warnings.append(f"extension_mismatch: the name says {named.file_type}, the content is {sniffed.file_type}")
         if kind is None:
             counts.ignored += 1
             return _upsert_file(s, old, source_id, e.path, st, "ignored", None, None, warnings, scan_id)

@@ -9,13 +9,21 @@ source                                 conf.  notes
 user override                          100    ``lumina set-date``; always wins
 EXIF:DateTimeOriginal (+SubSecTime…)   95     the shutter time (EXIF 2.32, tag 0x9003)
 QuickTime:CreationDate                 95     Apple's local capture time with offset
+<any other group>:DateTimeOriginal     95     a maker note's or stream's shutter time, ranked with
+                                              EXIF's (PictureInfo, CIFF, Reconyx, FLIR, Canon,
+                                              Nikon, Sony…; QuickTime UserData; H264 for AVCHD)
+<any other group>:CreationDate         95     QuickTime Keys/UserData ``creationdate``
 XMP:DateTimeOriginal (file, sidecar)   90
+<any other group>:ContentCreateDate    90     QuickTime ItemList/UserData ``©day``
+Sony:SonyDateTime                      90     Sony maker notes' own clock
 EXIF:CreateDate (DateTimeDigitized)    85     equals DateTimeOriginal on cameras; scan time on scanners
+Composite:DateTimeOriginal             85     ExifTool's join of IPTC/XMP DateCreated+TimeCreated
 QuickTime:CreateDate                   85     UTC by the QuickTime specification
 XMP:CreateDate / XMP:DateCreated /     80
 IPTC:DateCreated
+Takeout:PhotoTakenTime                 80     Google Takeout sidecar JSON; UTC epoch seconds
 GPS date/time (GPSDateStamp+TimeStamp) 70     UTC
-file name (IMG_20190714_100000 …)      40     estimated
+file name (``FILE_NAME_PATTERNS``)     40     estimated
 EXIF/XMP/QuickTime ModifyDate          35     an edit time: below every capture time
 folder name (2019/07/14, 2019-07-14)   25     estimated
 file mtime (never ctime)               20     estimated
@@ -32,9 +40,41 @@ else unknown (``None``, never 0). Offsets are kept exactly when within UTC-12:00
 A UTC-only time (GPS, QuickTime) becomes local time when the GPS time zone is known; otherwise
 it stays UTC with offset 0 and flag ``utc_only``.
 
+Sources are ExifTool ``Group:Tag`` names: EXIF, XMP, IPTC and QuickTime tags by their family-0
+group as before; tags of other blocks by their exact family-1 group (``PictureInfo:DateTimeOriginal``,
+``UserData:DateTimeOriginal``), read by the metadata stage's grouped reading. File times keep the
+source ``mtime``; names ``filename`` and ``folder``.
+
 Zero (``0000:00:00 00:00:00``) and malformed values, and years outside date_min_year..next year,
-are rejected candidates with a reason. Camera default dates (1970-01-01, 1980-01-01, 2000-01-01,
-2001-01-01 at midnight) and future dates are ``suspicious`` and lose to any other candidate.
+are rejected candidates with a reason (an epoch of 0 in a Takeout sidecar too). Firmware default
+dates (``FIRMWARE_DEFAULTS``, each with its source) and future dates are ``suspicious`` and lose to
+any other candidate, a file name included. The photo is flagged ``suspicious`` only when the
+chosen value is, or when a suspicious value outranked it; a default beside a sound, stronger
+capture time is flagged ``default_date_ignored`` and neither lowers the confidence nor counts as
+``conflicting``.
+
+FILE_NAME_PATTERNS (examples; the time is local unless said otherwise):
+
+==================================================  ================================================
+pattern                                             examples
+==================================================  ================================================
+camera/phone date_time                              ``IMG_20241102_081542.jpg``, ``VID_20241102_081542.mp4``,
+                                                    ``20241102_081542.jpg`` (Samsung)
+Android screenshots (with milliseconds)             ``Screenshot_20241102-081542.png``,
+                                                    ``Screenshot_2024-11-02-08-15-42-123_com.app.jpg``
+Google Pixel, UTC with milliseconds                 ``PXL_20241102_071542123.jpg`` (offset 0)
+macOS/iOS screenshots, 24 h or 12 h with AM/PM      ``Screenshot 2024-11-02 at 08.15.42.png``,
+(space or narrow no-break space U+202F before PM)   ``Screen Shot 2019-05-21 at 9.07.13 PM.png``
+Windows screenshots                                 ``Screenshot 2024-11-02 081542.png``
+WhatsApp                                            ``WhatsApp Image 2024-11-02 at 08.15.42.jpeg``,
+                                                    ``IMG-20241102-WA0001.jpg`` (date only)
+Signal                                              ``signal-2024-11-02-081542.jpg``,
+                                                    ``signal-2024-11-02-08-15-42-123.jpg``
+Telegram                                            ``photo_2024-11-02_08-15-42.jpg``
+Dropbox camera uploads                              ``2024-11-02 08.15.42.jpg``
+folders (innermost first)                           ``2024/11/02``, ``2024-11``, ``DCIM/20241102``,
+                                                    ``20241102 Birthday``
+==================================================  ================================================
 """
 
 from __future__ import annotations
@@ -49,16 +89,41 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from lumina.catalog.models import CaptureDate
 from lumina.stages.base import AssetView, Stage, StageResult
 
+# Capture-time tags read from every group (see ``_grouped_candidates``), with their base confidence.
+# SonyDateTime: the capture time in Sony maker notes (ExifTool Sony.pm, tag SonyDateTime); equal to
+# DateTimeOriginal on the corpus's Sony DSC-HX5V.
+GROUPED_RANKS = {"DateTimeOriginal": 95, "CreationDate": 95, "ContentCreateDate": 90, "SonyDateTime": 90}
+
 _DT = re.compile(r"(?a)^\s*(\d{4})[:\-/](\d{2})[:\-/](\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?(?:[.,](\d{1,9}))?"
                  r"\s*(Z|[+-]\d{1,2}:?\d{2})?\s*$")
 _DATE = re.compile(r"(?a)^\s*(\d{4})[:\-/](\d{2})[:\-/](\d{2})\s*$")
 _OFFSET = re.compile(r"(?a)^\s*([+-])(\d{1,2})(:?)(\d{2})\s*$")
 _ZERO = re.compile(r"^[\s0:\-.T+Z]*$")
 _NAME_DT = re.compile(r"(?a)(?<!\d)((?:18|19|20)\d{2})[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])[-_ T.]?"
-                      r"([01]\d|2[0-3])[-_.:h]?([0-5]\d)[-_.:m]?([0-5]\d)(\d{0,3})(?!\d)")
+                      r"([01]\d|2[0-3])[-_.:h]?([0-5]\d)[-_.:m]?([0-5]\d)(?:[-_.]?(\d{1,3}))?(?!\d)")
+# "Screenshot 2024-11-02 at 08.15.42", "Screen Shot 2019-05-21 at 9.07.13 PM" (macOS, with a
+# narrow no-break space U+202F before PM since macOS 13), "WhatsApp Image 2024-11-02 at 08.15.42".
+_NAME_AT = re.compile(r"(?a)(?<!\d)((?:19|20)\d{2})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01]) at "
+                      r"(\d{1,2})[.:]([0-5]\d)[.:]([0-5]\d)(?:[\s\u00a0\u202f]*([AaPp])\.?[Mm]\.?)?(?![\d])")
+# Google Pixel: "PXL_20241102_071542123.jpg" holds the UTC time with milliseconds.
+_NAME_PIXEL = re.compile(r"(?a)^PXL_((?:19|20)\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])_"
+                         r"([01]\d|2[0-3])([0-5]\d)([0-5]\d)(\d{3})?")
 _NAME_DATE = re.compile(r"(?a)(?<!\d)((?:18|19|20)\d{2})[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])(?!\d)")
 _FOLDER_DATE = re.compile(r"(?a)(?<!\d)((?:18|19|20)\d{2})[-_./](0[1-9]|1[0-2])(?:[-_./](0[1-9]|[12]\d|3[01]))?(?!\d)")
-DEFAULT_DATES = {datetime(1970, 1, 1), datetime(1980, 1, 1), datetime(2000, 1, 1), datetime(2001, 1, 1)}
+# A folder named by a compact date, whole or in front ("20241102", "20241102 Birthday").
+_FOLDER_COMPACT = re.compile(r"(?a)(?:^|/)((?:19|20)\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?=$|/|[ _-][^/\d])")
+# Camera and phone clocks that were never set: a value equal to one of these is not a capture
+# time, whatever the tag. Each entry with where it is reported.
+FIRMWARE_DEFAULTS: dict[datetime, str] = {
+    datetime(1970, 1, 1): "Unix epoch 0: clock never set or battery dead (RhetTbull/photos_time_warp#24)",
+    datetime(1980, 1, 1): "DOS/FAT date 0, the earliest FAT time stamp (Microsoft FAT32 File System "
+                          "Specification, 2000, section 'Date/Time format')",
+    datetime(2000, 1, 1): "factory default of compact cameras (mrwes.net/camera-date-matters, 2009)",
+    datetime(2001, 1, 1): "unset camera clocks start 1998-2001 on Jan 1 (exiftool/exiftool#374, 2025)",
+    datetime(2002, 12, 8, 12, 0, 0): "Android camera HAL default CreateDate, Fairphone 2 and other phones "
+                                     "(mapillary/mapillary_issues#2438, openbenches/openbenches.org#233)",
+}
+DEFAULT_DATES = set(FIRMWARE_DEFAULTS)
 MIN_OFFSET, MAX_OFFSET = -12 * 60, 14 * 60
 
 
@@ -79,6 +144,11 @@ class Candidate:
     reason: str | None = None
     flags: list[str] = field(default_factory=list)
     raw: Any = None
+
+    def reject(self, reason: str) -> None:
+        """Mark this candidate unusable, with the reason recorded (flag ``zero_date`` or ``malformed_date``)."""
+        self.status, self.reason, self.offset, self.offset_source = "rejected", reason, None, None
+        self.flags.append("zero_date" if reason == "zero date" else "malformed_date")
 
     def iso(self) -> str | None:
         if self.local is None:
@@ -176,8 +246,7 @@ def _tag_candidates(tags: dict, prefix: str, min_year: int) -> list[Candidate]:
         try:
             c.local, c.subsec, c.offset = parse_datetime(value, min_year)
         except Rejected as exc:
-            c.status, c.reason = "rejected", str(exc)
-            c.flags.append("zero_date" if str(exc) == "zero date" else "malformed_date")
+            c.reject(str(exc))
             out.append(c)
             return
         if subsec_tag and not c.subsec:
@@ -226,7 +295,61 @@ def _tag_candidates(tags: dict, prefix: str, min_year: int) -> list[Candidate]:
         add("EXIF:ModifyDate", "edit", 35, tags.get("EXIF:ModifyDate"), "EXIF:SubSecTime", ("EXIF:OffsetTime",))
         add("QuickTime:ModifyDate", "edit", 35, tags.get("QuickTime:ModifyDate"), utc=True)
     add("XMP:ModifyDate", "edit", 35, tags.get("XMP:ModifyDate"))
+    if not prefix:
+        add("Composite:DateTimeOriginal", "capture", 85, tags.get("Composite:DateTimeOriginal"))
+        out += _grouped_candidates(tags, out, min_year)
     return out
+
+
+# Family-0 groups that hold several blocks; a family-1 name of the same tag and value is exact.
+_CONTAINERS = ("MakerNotes", "QuickTime", "APP")
+_READ_ABOVE = ("EXIF", "ExifIFD", "IFD0", "IFD1", "SubIFD", "GPS", "XMP", "IPTC", "Composite", "System", "File")
+
+
+def _grouped_candidates(tags: dict, known: list[Candidate], min_year: int) -> list[Candidate]:
+    """Capture times of any other group: maker notes (Olympus PictureInfo, Canon CIFF, Reconyx,
+    FLIR, Sony …), QuickTime UserData/Keys/ItemList atoms, H.264 streams (``GROUPED_RANKS``).
+
+    A (tag, value) pair already read under another name is not read twice; a family-1 name
+    (``PictureInfo:DateTimeOriginal``) is preferred to a family-0 one (``APP12:DateTimeOriginal``).
+    """
+    seen = {(c.source.rsplit(":", 1)[-1], str(c.raw)) for c in known}
+    keys = sorted((k for k in tags if ":" in k and k.rsplit(":", 1)[1] in GROUPED_RANKS
+                   and not k.split(":", 1)[0].startswith(_READ_ABOVE)),
+                  key=lambda k: k.startswith(_CONTAINERS))
+    out: list[Candidate] = []
+    for key in keys:
+        tag, value = key.rsplit(":", 1)[1], tags[key]
+        if (tag, str(value)) in seen:
+            continue
+        seen.add((tag, str(value)))
+        c = Candidate(key, "capture", GROUPED_RANKS[tag], raw=value)
+        try:  # H.264 streams append " DST" to an offset that already includes it (ExifTool H264.pm)
+            c.local, c.subsec, c.offset = parse_datetime(re.sub(r"\s*DST$", "", str(value)), min_year)
+        except Rejected as exc:
+            c.reject(str(exc))
+        c.offset_source = "in value" if c.offset is not None else None
+        out.append(c)
+    return out
+
+
+def _takeout_candidates(tags: dict, min_year: int) -> list[Candidate]:
+    """``photoTakenTime`` of a Google Takeout sidecar: seconds since 1970 in UTC."""
+    raw = tags.get("Takeout:PhotoTakenTimeTimestamp")
+    if raw is None:
+        return []
+    c = Candidate("Takeout:PhotoTakenTime", "utc", 80, raw=raw, offset=0, offset_source="UTC by specification")
+    try:
+        epoch = int(str(raw).strip())
+        if epoch <= 0:
+            raise Rejected("epoch 0 (1970-01-01): Takeout's placeholder for no time")
+        when = datetime.fromtimestamp(epoch, timezone.utc).replace(tzinfo=None)
+        if not min_year <= when.year <= datetime.now().year + 1:
+            raise Rejected(f"implausible year {when.year}")
+        c.local = when
+    except (ValueError, OverflowError, OSError) as exc:
+        c.reject(str(exc) if isinstance(exc, Rejected) else f"malformed epoch {raw!r}")
+    return [c]
 
 
 def _plausible(parts: list[int], min_year: int) -> datetime | None:
@@ -241,19 +364,35 @@ def _plausible(parts: list[int], min_year: int) -> datetime | None:
 
 
 def _name_candidates(path: bytes, min_year: int) -> list[Candidate]:
+    """File-name and folder dates (patterns: ``FILE_NAME_PATTERNS`` in the module docstring)."""
     out = []
     name = os.path.splitext(os.path.basename(os.fsdecode(path)))[0]
-    if (m := _NAME_DT.search(name)) is not None:
+    if (m := _NAME_PIXEL.search(name)) is not None:
+        if when := _plausible([int(x) for x in m.groups()[:6]], min_year):
+            out.append(Candidate("filename", "estimate", 40, when, subsec=m.group(7) or "", raw=name,
+                                 offset=0, offset_source="UTC by the Pixel camera's naming", flags=["utc_only"]))
+    elif (m := _NAME_AT.search(name)) is not None:
+        hour, half = int(m.group(4)), (m.group(7) or "").upper()
+        day = [int(m.group(i)) for i in (1, 2, 3)]
+        if half:  # 12-hour clock: 12 AM is 00, 12 PM is 12; hours beyond 12 make the time unusable
+            hour = hour % 12 + (12 if half == "P" else 0) if 1 <= hour <= 12 else 24
+        if hour < 24 and (when := _plausible(day + [hour, int(m.group(5)), int(m.group(6))], min_year)):
+            out.append(Candidate("filename", "estimate", 40, when, raw=name))
+        elif when := _plausible(day, min_year):
+            out.append(Candidate("filename", "estimate", 40, when, raw=name, flags=["date_only"]))
+    elif (m := _NAME_DT.search(name)) is not None:
         if when := _plausible([int(x) for x in m.groups()[:6]], min_year):
             out.append(Candidate("filename", "estimate", 40, when, subsec=m.group(7) or "", raw=name))
     elif (m := _NAME_DATE.search(name)) is not None:
         if when := _plausible([int(x) for x in m.groups()], min_year):
             out.append(Candidate("filename", "estimate", 40, when, raw=name, flags=["date_only"]))
     folders = "/".join(os.fsdecode(path).split("/")[-4:-1])
-    for m in reversed(list(_FOLDER_DATE.finditer(folders))):
-        if when := _plausible([int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)], min_year):
-            out.append(Candidate("folder", "estimate", 25, when, raw=folders,
-                                 flags=["date_only" if m.group(3) else "month_only"]))
+    found = [(m.start(), [int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)], bool(m.group(3)))
+             for m in _FOLDER_DATE.finditer(folders)]
+    found += [(m.start(), [int(g) for g in m.groups()], True) for m in _FOLDER_COMPACT.finditer(folders)]
+    for _, parts, full in sorted(found, reverse=True):  # the innermost folder first
+        if when := _plausible(parts, min_year):
+            out.append(Candidate("folder", "estimate", 25, when, raw=folders, flags=["date_only" if full else "month_only"]))
             break
     return out
 
@@ -274,8 +413,8 @@ def _zone(tz: str | None) -> ZoneInfo | None:
 
 
 def _is_suspicious(c: Candidate, now: datetime) -> str | None:
-    if c.local in DEFAULT_DATES:
-        return f"camera default date {c.local.date()}"
+    if c.kind != "user" and c.local in FIRMWARE_DEFAULTS:
+        return f"camera default date {c.local.isoformat(sep=' ')}: {FIRMWARE_DEFAULTS[c.local]}"
     if c.instant() is not None and c.instant() > now + timedelta(days=1):
         return "in the future"
     return None
@@ -305,9 +444,16 @@ def choose(candidates: list[Candidate], tz: str | None, conflict_s: float,
     if not usable:
         return None, flags
     chosen = usable[0]
-    if any("suspicious" in c.flags for c in usable if c.kind in ("capture", "utc")) or "suspicious" in chosen.flags:
+    # Suspicious only when the choice is, or when it fell back below a default date that outranked
+    # it: a default CreateDate beside a sound DateTimeOriginal is noted, and costs nothing.
+    if "suspicious" in chosen.flags or any("suspicious" in c.flags and c.confidence > chosen.confidence
+                                           for c in usable if c.kind in ("capture", "utc")):
         flags.append("suspicious")
+    elif any("suspicious" in c.flags for c in usable if c.kind in ("capture", "utc")):
+        flags.append("default_date_ignored")
     zone = _zone(tz)
+    if tz and zone is None:
+        flags.append("invalid_timezone")
     if chosen.kind == "utc" or (chosen.offset is None and chosen.kind != "user"):
         if zone is not None:  # local time from the GPS position's time zone
             if chosen.kind == "utc":
@@ -339,7 +485,7 @@ def choose(candidates: list[Candidate], tz: str | None, conflict_s: float,
     if chosen.kind == "user":
         flags.append("user_override")
     for f in chosen.flags:
-        if f in ("nonstandard_offset", "offset_borrowed", "date_only", "month_only") and f not in flags:
+        if f in ("nonstandard_offset", "offset_borrowed", "date_only", "month_only", "utc_only") and f not in flags:
             flags.append(f)
     if "suspicious" in chosen.flags:
         chosen.confidence = min(chosen.confidence, 30)
@@ -348,9 +494,32 @@ def choose(candidates: list[Candidate], tz: str | None, conflict_s: float,
     return chosen, list(dict.fromkeys(flags))
 
 
+ESTIMATED_SOURCES = {"mtime": "estimated from file time", "folder": "estimated from folder name"}
+
+
+def date_basis(source: str | None) -> str | None:
+    """What a chosen capture time rests on: ``"user"``, ``"sidecar"`` (an XMP or Takeout sidecar),
+    ``"filename"``, ``"folder"``, ``"mtime"``, or ``"metadata"`` (a tag of the file itself);
+    ``None`` when there is no capture time. Only ``folder`` and ``mtime`` are estimates that the
+    gap report does not count as coverage."""
+    if source is None:
+        return None
+    if source in ("user", "filename", "folder", "mtime"):
+        return source
+    return "sidecar" if source.startswith(("sidecar ", "Takeout:")) else "metadata"
+
+
+def offset_is_known(source: str | None, offset_minutes: int | None, flags: list[str]) -> bool:
+    """Whether a chosen capture time's UTC offset comes from the metadata, the GPS position's
+    time zone or the user (not from the system time zone of a file time, and not a UTC-only
+    time whose local offset is unknown)."""
+    return (offset_minutes is not None and date_basis(source) not in (None, "mtime", "folder")
+            and "utc_only" not in flags)
+
+
 class DatesStage(Stage):
     name = "dates"
-    version = 1
+    version = 2
     requires = ("metadata", "geo")
     setting_names = ("date_min_year", "date_conflict_s")
     table = CaptureDate
@@ -371,6 +540,7 @@ class DatesStage(Stage):
         candidates += _tag_candidates(meta.get("tags") or {}, "", min_year)
         if meta.get("sidecar_tags"):
             candidates += _tag_candidates(meta["sidecar_tags"], "sidecar ", min_year)
+            candidates += _takeout_candidates(meta["sidecar_tags"], min_year)
         candidates += _name_candidates(asset.path, min_year)
         candidates.append(_mtime_candidate(asset.mtime_ns))
         chosen, flags = choose(candidates, geo.get("timezone"), float(self.settings["date_conflict_s"]))

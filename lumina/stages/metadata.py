@@ -18,14 +18,17 @@ Normalisation rules:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lumina.catalog.models import Metadata
 from lumina.errors import error_text
 from lumina.media.exif_repair import heif_exif_tags
-from lumina.media.exiftool import ExifToolSession, find_exiftool
+from lumina.media.exiftool import GROUPED_ARGS, GROUPED_COMMON_ARGS, COMMON_ARGS, ExifToolSession, find_exiftool
+from lumina.media.takeout import is_takeout_name, read_takeout
 from lumina.stages.base import AssetView, Stage, StageResult
+from lumina.stages.dates import GROUPED_RANKS
 
 PLACEHOLDERS = {"", "0", "65535", "unknown", "none", "null", "n/a", "-", "<unknown>", "default",
                 "undefined", "not available", "camera"}
@@ -33,19 +36,22 @@ PLACEHOLDERS = {"", "0", "65535", "unknown", "none", "null", "n/a", "-", "<unkno
 DESCRIPTION_PLACEHOLDERS = {"olympus digital camera", "sony dsc", "digital camera", "konica minolta digital camera",
                             "minolta digital camera", "samsung digital camera", "exif_jpeg_picture",
                             "default", "image", "picture", "                               "}
-BRANDS = {
-    "nikon corporation": "Nikon", "nikon": "Nikon", "canon": "Canon", "canon inc.": "Canon",
-    "olympus imaging corp.": "Olympus", "olympus optical co.,ltd": "Olympus", "olympus corporation": "Olympus",
-    "olympus": "Olympus", "om digital solutions": "OM System", "eastman kodak company": "Kodak", "kodak": "Kodak",
-    "sony": "Sony", "fujifilm": "Fujifilm", "fuji photo film co., ltd.": "Fujifilm", "pentax corporation": "Pentax",
-    "pentax": "Pentax", "asahi optical co.,ltd": "Pentax", "ricoh imaging company, ltd.": "Ricoh", "ricoh": "Ricoh",
-    "samsung": "Samsung", "samsung techwin": "Samsung", "samsung techwin co., ltd.": "Samsung",
-    "panasonic": "Panasonic", "casio computer co.,ltd.": "Casio", "casio computer co.,ltd": "Casio",
-    "casio": "Casio", "konica minolta camera, inc.": "Konica Minolta", "konica minolta": "Konica Minolta",
-    "minolta co., ltd.": "Minolta", "minolta": "Minolta", "hewlett-packard": "HP", "hp": "HP",
-    "leica camera ag": "Leica", "leica": "Leica", "apple": "Apple", "htc": "HTC", "sanyo electric co.,ltd.": "Sanyo",
-    "sanyo electric co., ltd.": "Sanyo", "seiko epson corp.": "Epson", "sigma": "Sigma", "google": "Google",
-    "huawei": "Huawei", "xiaomi": "Xiaomi", "lg electronics": "LG", "motorola": "Motorola", "hmd global": "HMD Global",
+# Brand names that the suffix rule below cannot derive (acronyms, renamed or licensed brands), keyed by the
+# lower-case name with and without corporate suffixes. Everything else follows the rule.
+BRAND_ALIASES = {
+    "eastman kodak": "Kodak", "fuji photo film": "Fujifilm", "fuji": "Fujifilm", "asahi optical": "Pentax",
+    "asahi": "Pentax", "hewlett-packard": "HP", "hp": "HP", "om digital solutions": "OM System",
+    "seiko epson": "Epson", "lg electronics": "LG", "lg": "LG", "htc": "HTC", "hmd global": "HMD Global",
+    "samsung techwin": "Samsung", "flir": "FLIR", "flir systems": "FLIR", "sanyo electric": "Sanyo",
+    "gopro": "GoPro", "dji": "DJI", "blackberry": "BlackBerry", "jk imaging": "Kodak",
+}
+# Words that name the kind of company, not the brand: removed from the end of a make, repeatedly
+# ("KONICA CORPORATION" -> "Konica", "TRAVELER OPTICAL CO,LTD" -> "Traveler").
+CORPORATE_WORDS = {
+    "corporation", "corp", "incorporated", "inc", "co", "company", "ltd", "limited", "llc", "plc", "ag", "gmbh",
+    "sa", "s.a", "kk", "k.k", "optical", "imaging", "electric", "electronics", "computer", "camera", "industries",
+    "industry", "mfg", "manufacturing", "international", "photo", "film", "technology", "technologies", "ab",
+    "oy", "bv", "nv", "spa", "srl", "systems",
 }
 
 
@@ -84,14 +90,61 @@ def integer(v: Any) -> int | None:
     return int(n) if n is not None else None
 
 
+def _clean(value: Any) -> str | None:
+    """One spacing for a make or model: whitespace runs collapsed, outer spaces and trailing
+    punctuation removed; placeholders are ``None``."""
+    s = text(value)
+    s = s.strip(" .,;-_") if s else s
+    return s if s and s.lower() not in PLACEHOLDERS else None
+
+
+def _corporate_forms(name: str) -> list[str]:
+    """``name``, then ``name`` with one more trailing company-kind word (``CORPORATION``,
+    ``CO.,LTD``, ``Optical``…) removed at each step, down to one word; the last is the shortest."""
+    words = [w for w in re.split(r"[\s,]+", name) if w.strip(".")]
+    forms = [" ".join(words)]
+    while len(words) > 1 and words[-1].lower().strip(".") in CORPORATE_WORDS:
+        words.pop()
+        forms.append(" ".join(words))
+    return forms
+
+
+def _strip_corporate(name: str) -> str:
+    return _corporate_forms(name)[-1]
+
+
+def normalise_make(make: Any) -> str | None:
+    """The brand of a camera ``Make`` value (see the module docstring); ``None`` for placeholders.
+
+    Rule: clean the spacing, look the name up in ``BRAND_ALIASES``; else remove trailing
+    corporate words and look up again; else write each all-capital (longer than 3 letters) or
+    all-lower-case word with a capital initial, keeping mixed-case words ("BlackBerry") as written.
+    """
+    name = _clean(make)
+    if name is None:
+        return None
+    forms = _corporate_forms(name)
+    for form in forms:
+        if form.lower() in BRAND_ALIASES:
+            return BRAND_ALIASES[form.lower()]
+    short = forms[-1]
+    return " ".join(w.capitalize() if (w.isupper() and len(w) > 3) or w.islower() else w for w in short.split())
+
+
 def normalise_camera(make: Any, model: Any) -> tuple[str | None, str | None]:
-    """Normalised (make, model); see the module docstring. Either may be ``None``."""
-    raw_make, raw_model = text(make), text(model)
-    brand = BRANDS.get(raw_make.lower().rstrip(" .,"), BRANDS.get(raw_make.lower(), raw_make)) if raw_make else None
-    if raw_model:
+    """Normalised (make, model); see the module docstring. Either may be ``None``.
+
+    The model is cleaned the same way as the make, and the make is not repeated in it: any of
+    the raw make, the make without its corporate words, the brand, or the make's first word is
+    removed from the front of the model ("NIKON CORPORATION" / "NIKON D70" -> "Nikon" / "D70").
+    """
+    raw_make, raw_model = _clean(make), _clean(model)
+    brand = normalise_make(raw_make)
+    if raw_model and raw_make:
         low = raw_model.lower()
-        for prefix in filter(None, {raw_make, brand, raw_make.split()[0] if raw_make else None}):
-            p = prefix.lower()
+        prefixes = {raw_make, _strip_corporate(raw_make), brand, raw_make.split()[0]}
+        for p in sorted(filter(None, prefixes), key=len, reverse=True):
+            p = p.lower()
             if len(p) >= 2 and low.startswith(p) and len(raw_model) > len(p) and not raw_model[len(p)].isalnum():
                 raw_model = raw_model[len(p):].strip(" -_") or raw_model
                 break
@@ -109,18 +162,47 @@ def signed_coordinate(value: Any, ref: Any, negative_refs: str) -> float | None:
     return n
 
 
-def gps_from(tags: Mapping[str, Any]) -> tuple[float | None, float | None, float | None]:
-    """(latitude, longitude, altitude_m) as read, or ``None`` parts."""
+def _below_sea_level(ref: Any) -> bool:
+    """``GPSAltitudeRef`` 1 (EXIF 2.32 tag 0x0005; ExifTool prints "Below Sea Level")."""
+    return integer(ref) == 1 or (isinstance(ref, str) and ref.strip().lower().startswith("below"))
+
+
+def _xmp_coordinate(value: Any, ref: Any, axis: str, negative: str, flags: list[str]) -> float | None:
+    """An XMP coordinate: XMP stores ``"41,24.2N"``, its own direction letter, which ExifTool
+    (``-n``) turns into the sign. A separate ``*Ref`` that disagrees loses to the letter and is
+    recorded in ``flags`` (``gps_ref_conflict:…``)."""
+    n = number(value)
+    if n is None:
+        return None
+    if isinstance(ref, str) and ref.strip() and n != 0:
+        ref_negative = ref.strip()[0].upper() in negative
+        if ref_negative != (n < 0):
+            letter = ("S" if n < 0 else "N") if axis == "latitude" else ("W" if n < 0 else "E")
+            flags.append(f"gps_ref_conflict:{axis} {abs(n):.6f}{letter} in the coordinate, Ref {ref.strip()!r}; "
+                         "the coordinate's own letter wins")
+    return n
+
+
+def gps_read(tags: Mapping[str, Any]) -> tuple[float | None, float | None, float | None, list[str]]:
+    """(latitude, longitude, altitude_m, flags) as read from one ExifTool tag dict, or ``None`` parts.
+
+    EXIF coordinates are unsigned with ``GPSLatitudeRef``/``GPSLongitudeRef`` giving the sign;
+    XMP coordinates carry their own letter (``_xmp_coordinate``); QuickTime keeps ``"lat lon alt"``
+    (ISO 6709). An altitude with ``GPSAltitudeRef`` below sea level is negative, in EXIF and XMP
+    alike (as ExifTool's ``Composite:GPSAltitude``). A Google Takeout sidecar's ``geoData`` (the
+    position Google Photos shows, user edits included) is read before its ``geoDataExif``.
+    """
+    flags: list[str] = []
     lat = signed_coordinate(tags.get("EXIF:GPSLatitude"), tags.get("EXIF:GPSLatitudeRef"), "S")
     lon = signed_coordinate(tags.get("EXIF:GPSLongitude"), tags.get("EXIF:GPSLongitudeRef"), "W")
     alt = number(tags.get("EXIF:GPSAltitude"))
-    if alt is not None and integer(tags.get("EXIF:GPSAltitudeRef")) == 1:
+    if alt is not None and _below_sea_level(tags.get("EXIF:GPSAltitudeRef")):
         alt = -abs(alt)
     if lat is None or lon is None:
-        # XMP stores signed values (exif:GPSLatitude with -n); QuickTime keeps "lat lon alt".
-        lat = signed_coordinate(tags.get("XMP:GPSLatitude"), tags.get("XMP:GPSLatitudeRef"), "S")
-        lon = signed_coordinate(tags.get("XMP:GPSLongitude"), tags.get("XMP:GPSLongitudeRef"), "W")
-        alt = number(tags.get("XMP:GPSAltitude")) if alt is None else alt
+        lat = _xmp_coordinate(tags.get("XMP:GPSLatitude"), tags.get("XMP:GPSLatitudeRef"), "latitude", "S", flags)
+        lon = _xmp_coordinate(tags.get("XMP:GPSLongitude"), tags.get("XMP:GPSLongitudeRef"), "longitude", "W", flags)
+        if alt is None and (xmp_alt := number(tags.get("XMP:GPSAltitude"))) is not None:
+            alt = -abs(xmp_alt) if _below_sea_level(tags.get("XMP:GPSAltitudeRef")) else xmp_alt
     if lat is None or lon is None:
         coords = first(tags, "QuickTime:GPSCoordinates", "Composite:GPSPosition")
         parts = str(coords).replace(",", " ").split() if coords is not None else []
@@ -130,9 +212,19 @@ def gps_from(tags: Mapping[str, Any]) -> tuple[float | None, float | None, float
                 alt = number(parts[2])
     if lat is None or lon is None:
         lat, lon = number(tags.get("Composite:GPSLatitude")), number(tags.get("Composite:GPSLongitude"))
+    for prefix in ("Takeout:GeoData", "Takeout:GeoDataExif"):
+        if lat is None or lon is None or (lat == 0 and lon == 0):
+            t_lat, t_lon = number(tags.get(prefix + "Latitude")), number(tags.get(prefix + "Longitude"))
+            if t_lat is not None and t_lon is not None and (lat is None or (t_lat, t_lon) != (0, 0)):
+                lat, lon, alt = t_lat, t_lon, number(tags.get(prefix + "Altitude"))
     if lat is None or lon is None:
-        return None, None, alt
-    return lat, lon, alt
+        return None, None, alt, flags
+    return lat, lon, alt, flags
+
+
+def gps_from(tags: Mapping[str, Any]) -> tuple[float | None, float | None, float | None]:
+    """(latitude, longitude, altitude_m) as read, or ``None`` parts (``gps_read`` without flags)."""
+    return gps_read(tags)[:3]
 
 
 def displayed_size(tags: Mapping[str, Any], file_type: str) -> tuple[int | None, int | None]:
@@ -171,28 +263,48 @@ def keywords_from(tags: Mapping[str, Any]) -> list[str]:
 
 
 def descriptive(tags: Mapping[str, Any]) -> dict[str, Any]:
-    """Rating, title, description, keywords from XMP/IPTC/EXIF."""
+    """Rating, title, description, keywords from XMP/IPTC/EXIF (or a Takeout sidecar's fields)."""
     description = text(first(tags, "XMP:Description", "IPTC:Caption-Abstract", "EXIF:ImageDescription",
-                             "QuickTime:Description"))
+                             "QuickTime:Description", "Takeout:Description"))
     if description and description.lower() in DESCRIPTION_PLACEHOLDERS:
         description = None
+    keywords = keywords_from(tags)
+    for name in tags.get("Takeout:People") or []:  # the people Google Photos recognised or the user named
+        if (s := text(name)) and s not in keywords:
+            keywords.append(s)
     return {
         "rating": integer(first(tags, "XMP:Rating", "EXIF:Rating")),
         "title": text(first(tags, "XMP:Title", "IPTC:ObjectName", "XMP:Headline", "QuickTime:Title")),
         "description": description,
-        "keywords": keywords_from(tags),
+        "keywords": keywords,
     }
+
+
+# Make/Model tags in the order they are trusted; then any other group's (maker notes, CIFF, H.264 …).
+MAKE_TAGS = ("EXIF:Make", "QuickTime:Make", "XMP:Make", "QuickTime:AndroidMake", "MakerNotes:Make", "H264:Make")
+MODEL_TAGS = ("EXIF:Model", "QuickTime:Model", "XMP:Model", "QuickTime:AndroidModel", "MakerNotes:Model", "H264:Model")
+# H.264 (AVCHD) stream make codes, from ExifTool's H264.pm (%H264::MDPM, tag 0xe0 Make PrintConv).
+H264_MAKES = {0x0103: "Panasonic", 0x0108: "Sony", 0x1011: "Canon", 0x1104: "JVC"}
+
+
+def camera_tag(tags: Mapping[str, Any], keys: tuple[str, ...], name: str) -> Any:
+    """The first trusted ``Make``/``Model`` value, else the first of any other group; H.264
+    make codes (numbers under ``-n``) are named."""
+    value = first(tags, *keys)
+    if value is None:
+        value = first(tags, *(k for k in tags if k.endswith(":" + name) and not k.startswith("Takeout:")))
+    if isinstance(value, int) and name == "Make":
+        value = H264_MAKES.get(value, None)
+    return value
 
 
 def typed_values(tags: Mapping[str, Any], file_type: str, sidecar_tags: Mapping[str, Any] | None = None) -> dict:
     """The typed columns of the ``metadata`` table from ExifTool JSON (``-G -n``)."""
-    make, model = normalise_camera(
-        first(tags, "EXIF:Make", "QuickTime:Make", "XMP:Make", "QuickTime:AndroidMake"),
-        first(tags, "EXIF:Model", "QuickTime:Model", "XMP:Model", "QuickTime:AndroidModel"))
-    lat, lon, alt = gps_from(tags)
+    make, model = normalise_camera(camera_tag(tags, MAKE_TAGS, "Make"), camera_tag(tags, MODEL_TAGS, "Model"))
+    lat, lon, alt, gps_flags = gps_read(tags)
     width, height = displayed_size(tags, file_type)
     lens = first(tags, "EXIF:LensModel", "XMP:LensModel", "MakerNotes:LensModel", "XMP:Lens", "Composite:LensID")
-    flags: list[str] = []
+    flags: list[str] = list(gps_flags)
     desc = descriptive(tags)
     if sidecar_tags:
         for key, value in descriptive(sidecar_tags).items():
@@ -227,14 +339,38 @@ def typed_values(tags: Mapping[str, Any], file_type: str, sidecar_tags: Mapping[
     }
 
 
-_SESSIONS: dict[tuple[str, float, str], ExifToolSession] = {}
+# Tag names read from every group. A file whose family-0 tags hold one of them outside the groups
+# below is read a second time by group (``GROUPED_ARGS``), so that the exact family-1 source
+# ("PictureInfo:DateTimeOriginal", "Keys:CreationDate", "H264:DateTimeOriginal") is known and a
+# tag present in several groups is seen in each.
+GROUPED_TAG_NAMES = (*GROUPED_RANKS, "Make", "Model")
+_PLAIN_GROUPS = ("EXIF", "XMP", "IPTC", "Composite", "File", "System", "ExifTool", "SourceFile")
+
+
+def needs_grouped_read(tags: Mapping[str, Any]) -> bool:
+    """Whether ``tags`` (family-0) hold a ``GROUPED_TAG_NAMES`` tag of a maker note, a
+    QuickTime atom, an H.264 stream or another block beyond EXIF/XMP/IPTC."""
+    return any(":" in k and k.split(":", 1)[0] not in _PLAIN_GROUPS and k.rsplit(":", 1)[1] in GROUPED_TAG_NAMES
+               for k in tags)
+
+
+def merge_grouped(tags: dict, grouped: Mapping[str, Any]) -> dict:
+    """``tags`` plus the family-1 ``GROUPED_TAG_NAMES`` tags of ``grouped`` that it does not hold
+    under the same name (family-0 keys are never replaced)."""
+    extra = {k: v for k, v in grouped.items()
+             if ":" in k and k.rsplit(":", 1)[1] in GROUPED_TAG_NAMES and k not in tags
+             and not k.startswith(("System:", "File:"))}
+    return {**tags, **extra}
+
+
+_SESSIONS: dict[tuple, ExifToolSession] = {}
 
 
 class MetadataStage(Stage):
     """Reads every file's tags with one long-lived ExifTool per worker process, in batches."""
 
     name = "metadata"
-    version = 2
+    version = 3
     requires = ()
     setting_names = ()
     parallel = True
@@ -250,16 +386,24 @@ class MetadataStage(Stage):
     def preflight(self) -> None:
         find_exiftool(self.settings["exiftool_path"])
 
-    def session(self) -> ExifToolSession:
+    def session(self, common_args: list[str] = COMMON_ARGS) -> ExifToolSession:
         key = (self.settings["exiftool_path"], float(self.settings["exiftool_timeout_s"]),
-               self.settings["exiftool_config"])
+               self.settings["exiftool_config"], tuple(common_args))
         if key not in _SESSIONS:
-            _SESSIONS[key] = ExifToolSession(*key)
+            _SESSIONS[key] = ExifToolSession(*key[:3], common_args=common_args)
         return _SESSIONS[key]
 
     def run_batch(self, assets: Sequence[AssetView]) -> list[StageResult]:
-        paths = [a.path for a in assets] + [a.sidecar for a in assets if a.sidecar]
-        docs = self.session().read(list(dict.fromkeys(paths)))
+        xmp = [a.sidecar for a in assets if a.sidecar and not is_takeout_name(a.sidecar)]
+        docs: dict[bytes, Any] = self.session().read(list(dict.fromkeys([a.path for a in assets] + xmp)))
+        grouped = [a.path for a in assets if isinstance(docs.get(a.path), dict) and needs_grouped_read(docs[a.path])]
+        if grouped:
+            for path, doc in self.session(GROUPED_COMMON_ARGS).read(grouped, GROUPED_ARGS).items():
+                if isinstance(doc, dict):
+                    docs[path] = merge_grouped(docs[path], doc)
+        for a in assets:
+            if a.sidecar and is_takeout_name(a.sidecar):
+                docs[a.sidecar] = read_takeout(a.sidecar)
         return [self._result(a, docs.get(a.path), docs.get(a.sidecar) if a.sidecar else None) for a in assets]
 
     def _result(self, asset: AssetView, tags: dict | str | None, sidecar: dict | str | None) -> StageResult:

@@ -69,3 +69,46 @@ def test_markdown_and_html(corpus_catalog):
     assert "| capture_date |" in md and "## Job order" in md
     page = to_html(r)
     assert page.startswith("<!doctype html>") and "<script" not in page
+
+
+def test_date_rows_are_re_derived_from_show_of_every_asset(corpus_catalog):
+    """Every date count of the report is one a user can re-derive from `lumina show` (describe)."""
+    from sqlalchemy import select
+
+    from lumina.catalog.models import Asset
+    from lumina.catalog.queries import describe
+
+    r = gap_report(corpus_catalog)
+    with corpus_catalog.session() as s:
+        docs = [describe(s, a) for a in s.scalars(select(Asset.asset_id))]
+    dated = [d for d in docs if d["capture_time"] is not None]
+    by_file_time = [d for d in dated if d["capture_time_source"] == "mtime"]
+    own = [d for d in dated if d["capture_time_source"] not in ("user", "filename", "folder", "mtime")
+           and not d["capture_time_source"].startswith(("sidecar ", "Takeout:"))]
+    known_offset = [d for d in dated if d["utc_offset_minutes"] is not None and "utc_only" not in d["date_flags"]
+                    and d["capture_time_source"] not in ("mtime", "folder")]
+    d = r["dates"]
+    assert d["total_with_date"] == d["dated"] == len(dated) == r["total_assets"]
+    assert d["high_confidence"] == sum(1 for x in dated if x["capture_time_confidence"] >= 95)
+    assert d["from_exif_quicktime"] == len(own) > 150
+    assert d["estimated_from_file_time"] == len(by_file_time) > 0
+    assert d["known_utc_offset"] == len(known_offset) < len(dated) - len(by_file_time)
+    for flag in ("suspicious", "conflicting"):
+        assert d[flag] == sum(1 for x in docs if flag in x["date_flags"])
+    row = next(m for m in r["metadata"] if m["type"] == "capture_date")
+    # file times are an estimate: a gap with its reason, never coverage
+    assert row["count"] == len(dated) - len(by_file_time) - d["estimated_from_folder"]
+    assert row["reasons"]["estimated from file time"] == len(by_file_time)
+    assert row["status"] == "partial"
+
+
+def test_cut_lists_say_how_many_more(corpus_catalog):
+    r = gap_report(corpus_catalog)
+    assert len(r["cameras"]) == 20 and r["cameras_not_listed"] == r["cameras_total"] - 20 > 0
+    f = r["failures"]
+    assert len(f["files"]) == min(200, len(f["files"]) + f["files_not_listed"])
+    assert f["files_not_listed"] > 0
+    md = to_markdown(r)
+    assert f"… and {r['cameras_not_listed']} more cameras" in md
+    assert f"… and {f['files_not_listed']} more failed files" in md
+    assert "| estimated from the file time | " in md and "estimated from file time (" in md

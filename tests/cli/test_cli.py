@@ -6,6 +6,7 @@ from typer.testing import CliRunner
 
 from lumina.catalog.queries import SHOW_KEYS
 from lumina.cli.main import app
+from lumina.stages.dates import DatesStage
 from tests.conftest import copy_files
 
 runner = CliRunner()
@@ -21,7 +22,7 @@ def test_scan_show_gaps_set_date(corpus, tmp_path):
     doc = json.loads(res.stdout)
     assert set(SHOW_KEYS) <= set(doc)
     assert doc["camera_model"] == "COOLPIX P6000" and doc["city"] == "Arezzo"
-    assert doc["stages"]["dates"] == {"status": "ok", "error": None, "version": 1,
+    assert doc["stages"]["dates"] == {"status": "ok", "error": None, "version": DatesStage.version,
                                       "duration_ms": doc["stages"]["dates"]["duration_ms"],
                                       "finished_at": doc["stages"]["dates"]["finished_at"]}
     by_id = json.loads(runner.invoke(app, ["show", doc["asset_id"], "-c", cat, "--format", "json"]).stdout)

@@ -37,3 +37,19 @@ def test_real_photos_sniff_to_their_format(corpus):
     assert sniff("exif-samples/heic/IMG_5195.HEIC").file_type == "heic"
     assert sniff("metadata-extractor/mov/with-gps.mov").media_kind == "video"
     assert sniff("exif-samples/README.rst") is None
+
+
+def test_content_decides_when_the_extension_lies(corpus_catalog, corpus):
+    """Two real .nef files of the corpus that are JPEGs: typed by content, the mismatch recorded."""
+    from lumina.catalog.queries import describe
+    from lumina.media.detect import MediaType, content_mismatch
+
+    with corpus_catalog.session() as s:
+        doc = describe(s, str(corpus / "metadata-extractor/nef/Issue 247-1.nef"))
+    assert doc["file_type"] == "jpeg"
+    assert doc["files"][0]["warnings"] == ["extension_mismatch: the name says raw, the content is jpeg"]
+    # one container family is no mismatch: a CR2 read as TIFF, a .mov sniffed as MP4, a HEIF brand
+    assert not content_mismatch(MediaType("photo", "raw", "extension"), MediaType("photo", "tiff", "content"))
+    assert not content_mismatch(MediaType("video", "mov", "extension"), MediaType("video", "mp4", "content"))
+    assert not content_mismatch(MediaType("photo", "heif", "extension"), MediaType("photo", "heic", "content"))
+    assert content_mismatch(MediaType("photo", "heic", "extension"), MediaType("photo", "jpeg", "content"))

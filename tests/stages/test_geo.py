@@ -64,3 +64,19 @@ def test_dscn0010_exact_position(corpus_catalog, corpus):
     assert doc["gps_latitude"] == pytest.approx(43.4674483, abs=1e-6)
     assert doc["gps_longitude"] == pytest.approx(11.8851267, abs=1e-6)
     assert doc["geohash"] == "sr8rq3n2px8v" and doc["city"] == "Arezzo"
+
+
+@pytest.mark.parametrize("lat, lon, city, max_km", [
+    (48.8584, 2.2945, "Paris", 4.1),  # Eiffel Tower: Vanves (a suburb) is 3.9 km away, Paris' centre 4.0 km
+    (40.7580, -73.9855, "New York City", 5.2),  # Times Square: not the GeoNames section "Times Square"
+    (41.4036, 2.1744, "Barcelona", 2.1),  # Sagrada Família: not the section of that name
+    (41.9022, 12.4539, "Vatican City", 0.1),  # St Peter's: another country than Rome
+    (48.9356, 2.3597, "Saint-Denis", 0.5),  # 9.4 km from Paris' centre: outside its footprint
+    (40.7440, -74.0324, "Hoboken", 0.1),  # New Jersey: not New York City across the river
+    (48.8049, 2.1204, "Versailles", 1.1),
+])
+def test_city_a_person_would_name(lat, lon, city, max_km):
+    from lumina.stages.geo import place_at
+
+    place = place_at(lat, lon)
+    assert place["city"] == city and place["distance_km"] <= max_km

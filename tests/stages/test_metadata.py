@@ -93,3 +93,81 @@ def test_xmp_sidecar_is_read_for_its_photo(corpus, tmp_path, settle_now):
     assert {"sidecar:keywords", "sidecar:description"} <= set(doc["metadata"]["flags"])
     assert doc["stages"]["metadata"]["status"] == "ok"
     cat.close()
+
+
+# Every Make spelling in ../shared/corpus/real (any group, ExifTool -G1 -a) and its brand.
+CORPUS_BRANDS = {
+    "Apple": "Apple", "BlackBerry": "BlackBerry", "CASIO COMPUTER CO.,LTD": "Casio", "CASIO COMPUTER CO.,LTD.": "Casio",
+    "Canon": "Canon", "Digital": "Digital", "EASTMAN KODAK COMPANY": "Kodak", "Eastman Kodak Company": "Kodak",
+    "FLIR": "FLIR", "FLIR Systems AB": "FLIR", "FUJI PHOTO FILM CO., LTD.": "Fujifilm", "FUJIFILM": "Fujifilm",
+    "HMD Global": "HMD Global", "HTC": "HTC", "Hewlett-Packard": "HP", "JK Imaging, Ltd.": "Kodak",
+    "KONICA MINOLTA": "Konica Minolta", "MINOLTA CO.,LTD": "Minolta", "Medion AG": "Medion", "NIKON": "Nikon",
+    "NIKON CORPORATION": "Nikon", "Nokia": "Nokia", "OLYMPUS CORPORATION": "Olympus",
+    "OLYMPUS IMAGING CORP.": "Olympus", "OLYMPUS OPTICAL CO.,LTD": "Olympus", "PENTAX Corporation": "Pentax",
+    "PENTAX Corporation ": "Pentax", "Panasonic": "Panasonic", "Phase One": "Phase One",
+    "Polyphony Digital Inc.": "Polyphony Digital", "RECONYX": "Reconyx", "RICOH": "Ricoh", "SAMSUNG": "Samsung",
+    "SANYO Electric Co.,Ltd.": "Sanyo", "SONY": "Sony", "Samsung Techwin": "Samsung", "Sony": "Sony", "WWL": "WWL",
+    "samsung": "Samsung",
+}
+
+
+def test_every_corpus_make_has_one_brand(exiftool_groups):
+    from lumina.stages.metadata import CORPORATE_WORDS, normalise_camera, normalise_make
+
+    seen = set()
+    for doc in exiftool_groups.values():
+        makes = [v for k, v in doc.items() if k.endswith(":Make") and isinstance(v, str)]
+        models = [v for k, v in doc.items() if k.endswith(":Model") and isinstance(v, str)]
+        for make in makes:
+            seen.add(make)
+            brand = normalise_make(make)
+            assert brand == CORPUS_BRANDS[make], make
+            assert brand.split()[-1].lower() not in CORPORATE_WORDS
+        if makes and models:  # the make is not repeated in the model
+            brand, model = normalise_camera(makes[0], models[0])
+            assert model is None or not model.lower().startswith(brand.lower() + " "), (makes[0], models[0])
+    assert seen == set(CORPUS_BRANDS)  # the table covers every make of the corpus, no more
+
+
+@pytest.mark.parametrize("make, model, expected", [
+    ("KONICA CORPORATION", "KONICA KD-400Z", ("Konica", "KD-400Z")),
+    ("TRAVELER OPTICAL CO,LTD", "DC-4200", ("Traveler", "DC-4200")),
+    ("JK Imaging, Ltd.", "KODAK PIXPRO FZ201", ("Kodak", "PIXPRO FZ201")),
+    ("SANYO Electric Co.,Ltd.", "SR6", ("Sanyo", "SR6")),
+    ("Samsung Techwin", "Digimax S500", ("Samsung", "Digimax S500")),
+    ("FUJI PHOTO FILM CO., LTD.", "SP-2500", ("Fujifilm", "SP-2500")),
+])
+def test_one_rule_for_makes_and_models(make, model, expected):
+    assert normalise_camera(make, model) == expected
+
+
+def test_xmp_coordinates_keep_their_letter_and_altitude_ref(corpus, tmp_path, settle_now):
+    """A real photo without GPS and an XMP sidecar written for it (synthetic: no corpus sidecar has a
+    direction letter that contradicts its Ref, or an altitude below sea level)."""
+    from lumina.catalog.db import open_catalog
+    from lumina.pipeline.scan import scan
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    xmp = ("<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'>"
+           "<rdf:Description rdf:about='' xmlns:exif='http://ns.adobe.com/exif/1.0/'>"
+           "<exif:GPSLatitude>{lat}</exif:GPSLatitude><exif:GPSLatitudeRef>{ref}</exif:GPSLatitudeRef>"
+           "<exif:GPSLongitude>2,10.5E</exif:GPSLongitude>"
+           "<exif:GPSAltitude>{alt}/1</exif:GPSAltitude><exif:GPSAltitudeRef>1</exif:GPSAltitudeRef>"
+           "</rdf:Description></rdf:RDF></x:xmpmeta>")
+    for name, photo, lat, ref, alt in (("letter.jpg", "Canon_40D.jpg", "41,24.2N", "S", 120),
+                                       ("sound.jpg", "Nikon_D70.jpg", "41,24.2N", "N", 99999)):
+        (lib / name).write_bytes((corpus / "exif-samples/jpg" / photo).read_bytes())
+        (lib / f"{name}.xmp").write_text(xmp.format(lat=lat, ref=ref, alt=alt))
+    cat = open_catalog(tmp_path / "cat")
+    scan(cat, [lib])
+    letter, sound = show(cat, lib / "letter.jpg"), show(cat, lib / "sound.jpg")
+    assert letter["gps_latitude"] == pytest.approx(41.403333, abs=1e-6)  # N wins over Ref S
+    assert letter["place"]["gps_altitude_m"] == -120.0  # below sea level
+    assert "conflicting" in letter["place"]["flags"]
+    assert any(f.startswith("gps_ref_conflict:latitude 41.403333N") for f in letter["place"]["flags"])
+    assert letter["place"]["gps_confidence"] < sound["place"]["gps_confidence"] == 80
+    assert letter["city"] == "Barcelona" and letter["place"]["city_distance_km"] < 5
+    assert sound["place"]["gps_altitude_m"] is None  # -99999 m: rejected, the position kept
+    assert any("implausible altitude -99999 m" in r["reason"] for r in sound["place"]["rejected"])
+    cat.close()
