@@ -14,9 +14,11 @@ router = APIRouter(dependencies=guarded, tags=["bursts"])
 
 @router.get("/api/catalogs/{catalog_id}/bursts")
 def bursts(catalog_id: str, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
-    """The current generation's bursts (the JSON of ``lumina bursts --format json``)."""
+    """The current generation's bursts (the JSON of ``lumina bursts --format json``, plus
+    ``total``: the number of bursts)."""
     with reg.get(catalog_id).session() as s:
-        return bursts_run.bursts_report(s)
+        doc = bursts_run.bursts_report(s)
+    return {**doc, "total": len(doc["bursts"])}
 
 
 @router.get("/api/catalogs/{catalog_id}/bursts/{burst_id}")

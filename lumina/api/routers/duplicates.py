@@ -23,9 +23,11 @@ class PairIn(BaseModel):
 
 @router.get("/api/catalogs/{catalog_id}/duplicates")
 def duplicates(catalog_id: str, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
-    """The current generation's groups (the JSON of ``lumina duplicates --format json``)."""
+    """The current generation's groups (the JSON of ``lumina duplicates --format json``,
+    plus ``total``: the number of groups)."""
     with reg.get(catalog_id).session() as s:
-        return duplicates_run.duplicates_report(s)
+        doc = duplicates_run.duplicates_report(s)
+    return {**doc, "total": len(doc["groups"])}
 
 
 @router.get("/api/catalogs/{catalog_id}/duplicates/{group_id}")

@@ -1,4 +1,5 @@
-"""Liveness and the API's own description (``/openapi.json``, ``/docs``)."""
+"""Liveness and the API's own description (``/openapi.json``; its pages ``/docs`` and ``/redoc`` are
+served by ``lumina.web``)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,3 @@ def health() -> dict:
 @router.get("/openapi.json", dependencies=guarded, include_in_schema=False)
 def openapi(request: Request) -> JSONResponse:
     return JSONResponse(request.app.openapi())
-
-
-@router.get("/docs", dependencies=guarded, include_in_schema=False)
-def docs():
-    from fastapi.openapi.docs import get_swagger_ui_html
-
-    return get_swagger_ui_html(openapi_url="/openapi.json", title="Lumina API")
