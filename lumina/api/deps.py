@@ -107,11 +107,11 @@ _QUERY_NAMES: dict = {}  # id(route dependant) -> the query parameter names it d
 
 
 def known_query(request: Request) -> None:
-    """Raises ApiError 422 for a query parameter the endpoint does not declare (a misspelt filter
-    must not silently return everything)."""
+    """Raises ApiError 422 for a query parameter an ``/api/`` endpoint does not declare (a misspelt
+    filter must not silently return everything)."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
-    if dependant is None:
+    if dependant is None or not request.url.path.startswith("/api/"):  # web pages read their own query in script
         return
     allowed = _QUERY_NAMES.get(id(dependant))
     if allowed is None:

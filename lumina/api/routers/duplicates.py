@@ -13,7 +13,12 @@ router = APIRouter(dependencies=guarded, tags=["duplicates"])
 
 
 class ResolveIn(BaseModel):
-    keep: str = Field(min_length=1, max_length=4096)
+    keep: str = Field(min_length=1, max_length=4096, description="asset id, unique prefix (>= 8 hex digits) or path")
+
+
+class ResolveGroupIn(ResolveIn):
+    trash: str | None = Field(default=None, min_length=1, max_length=4096,
+                              description="move the other files to this folder (copied, SHA-256 verified, removed)")
 
 
 class PairIn(BaseModel):
@@ -42,10 +47,11 @@ def duplicate_group(catalog_id: str, group_id: int, reg: Registry = Depends(regi
 
 
 @router.post("/api/catalogs/{catalog_id}/duplicates/{group_id}/resolve")
-def resolve_group(catalog_id: str, group_id: int, body: ResolveIn,
+def resolve_group(catalog_id: str, group_id: int, body: ResolveGroupIn,
                   reg: Registry = Depends(registry)) -> dict:  # noqa: B008
-    """Keep one member; the others are marked rejected in the catalog (files untouched)."""
-    return duplicates_run.resolve(reg.get(catalog_id), group_id, body.keep)
+    """Keep one member; the others are marked rejected in the catalog; their files stay untouched
+    unless ``trash`` names a folder to move them to (the library is written only then)."""
+    return duplicates_run.resolve(reg.get(catalog_id), group_id, body.keep, body.trash)
 
 
 @router.post("/api/catalogs/{catalog_id}/duplicates/not-duplicates")
