@@ -22,6 +22,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.conftest import _need
+
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "web-test-token-0123456789"
@@ -57,8 +59,7 @@ class Api:
 
 @pytest.fixture(scope="module")
 def server(eval_dev, tmp_path_factory):
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} missing (apt-get install chromium)")
+    _need(os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} missing (make system, or apt-get install chromium)")
     lib = tmp_path_factory.mktemp("weblib")
     for rel in LIB_FILES:
         shutil.copy2(eval_dev / rel, lib / os.path.basename(rel))

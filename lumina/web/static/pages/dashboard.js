@@ -24,7 +24,10 @@ export async function render(app) {
     table.replaceChildren(el("tr", {}, ...["Metadata", "Coverage", "Have", "Gap", "Why missing", ""].map((t) => el("th", { text: t }))));
     for (const row of report.metadata) {
       const step = pending[row.fill_job] || {};
-      const canFill = step.available && (row.gap > 0 || step.pending > 0);
+      // a Fill button where a job can change something: pending work, or failed / not-run records
+      // ("no GPS in file" is not a gap any job fills)
+      const fillable = Object.keys(row.reasons).some((r) => r.includes("failed") || r.startsWith("stage not run"));
+      const canFill = step.available && (step.pending > 0 || fillable);
       const pct = Math.round(row.coverage * 100);
       const status = el("span", { class: "progress", "data-stage": row.fill_job });
       table.append(el("tr", { "data-type": row.type },

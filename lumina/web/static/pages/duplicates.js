@@ -40,7 +40,7 @@ export async function render(app) {
     const docs = await Promise.all(g.members.map((m) => api(`/api/images/${m.asset_id}`)));
     body.replaceChildren(
       el("h2", { text: `Group ${g.id} (${index + 1} of ${groups.length}) · ${g.class} · ${g.reason}` }),
-      g.resolved ? el("p", { class: "resolved", text: `Resolved ${g.resolved}` }) : null,
+      ...(g.resolved ? [el("p", { class: "resolved", text: `Resolved ${g.resolved}` })] : []),
       el("div", { class: "members" }, ...g.members.map((m, i) => member(g, m, docs[i], i))),
       el("div", { class: "review-head" },
         el("button", { class: "primary", id: "accept", text: "Accept keeper (Enter)", onclick: () => resolve(false) }),
