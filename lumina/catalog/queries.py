@@ -204,7 +204,9 @@ def _base(*columns):
             .outerjoin(CaptureDate, CaptureDate.asset_id == Asset.asset_id)
             .outerjoin(Metadata, Metadata.asset_id == Asset.asset_id)
             .outerjoin(Place, Place.asset_id == Asset.asset_id)
-            .where(exists().where(FileInstance.asset_id == Asset.asset_id, FileInstance.status == "present")))
+            # IN over one uncorrelated subquery: as a correlated EXISTS, SQLite searched files by the
+            # status index for every asset (quadratic: 35 s for a 10k-asset page)
+            .where(Asset.asset_id.in_(select(FileInstance.asset_id).where(FileInstance.status == "present"))))
 
 
 def thumbnail_version(grid_path: str) -> str:
