@@ -264,7 +264,7 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
     paths = present_paths(session, ids)
     no_thumb = [r.asset_id for r in rows if r.grid_path is None]
     errors = dict(session.execute(select(StageRecord.asset_id, StageRecord.error).where(
-        StageRecord.asset_id.in_(no_thumb), StageRecord.stage == "thumbnails"))) if no_thumb else {}
+        StageRecord.asset_id.in_(no_thumb), StageRecord.stage == "thumbnails")).all()) if no_thumb else {}
     items = [{"asset_id": r.asset_id, "paths": paths.get(r.asset_id, []), "capture_time": r.capture_time,
               "camera_make": r.camera_make, "camera_model": r.camera_model, "file_type": r.file_type,
               "status": r.status, "geohash": r.geohash, "country_code": r.country_code, "city": r.city,

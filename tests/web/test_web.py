@@ -165,6 +165,14 @@ def test_dashboard_fills_a_gap(page, server, screens):
     assert row.locator(".gap").text_content() == "2"
     assert "thumbnails failed: pixel_limit: 2" in row.locator(".reasons").text_content()
     shot(page, screens, "02-dashboard-gaps")
+    row.locator(".reasons a").click()  # the two photos it counts, each a placeholder saying why
+    page.locator(".tile .why").nth(1).wait_for()
+    assert page.locator(".tile .why").all_text_contents() == ["No thumbnail: pixel_limit: " + t.split("pixel_limit: ", 1)[1]
+                                                              for t in page.locator(".tile .why").all_text_contents()]
+    assert page.locator(".tile").count() == 2 and "pixel_limit" in page.locator(".tile .why").first.text_content()
+    shot(page, screens, "02b-gap-assets")
+    page.go_back()
+    row = page.locator('tr[data-type="thumbnails"]')
     row.locator("button.fill").click()
     page.locator('tr[data-type="thumbnails"] .gap', has_text="0").wait_for(timeout=60_000)
     assert page.locator("#running .progress").first.text_content().startswith("thumbnails succeeded")
