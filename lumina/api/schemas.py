@@ -34,7 +34,7 @@ class ImageItem(BaseModel):
 class ImagePage(BaseModel):
     items: list[ImageItem]
     next_cursor: str | None
-    total: int = Field(description="assets matching the filters, all pages")
+    total: int | None = Field(default=None, description="assets matching the filters, all pages (first page only)")
 
 
 class Month(BaseModel):

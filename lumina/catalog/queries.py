@@ -9,7 +9,7 @@ import os
 import re
 from typing import Any
 
-from sqlalchemy import Text, cast, exists, func, inspect, or_, select, tuple_
+from sqlalchemy import Text, cast, exists, func, inspect, literal, or_, select, tuple_
 
 from lumina.catalog.models import (Asset, CaptureDate, FileInstance, Metadata, PerceptualHash, Place, Quality,
                                    StageRecord, Thumbnail, UserOverride)
@@ -137,7 +137,8 @@ def present_paths(session, asset_ids: list[str]) -> dict[str, list[str]]:
     for chunk in range(0, len(asset_ids), 500):
         for aid, raw in session.execute(
                 select(FileInstance.asset_id, FileInstance.path_bytes)
-                .where(FileInstance.asset_id.in_(asset_ids[chunk:chunk + 500]), FileInstance.status == "present")
+                .where(FileInstance.asset_id.in_(asset_ids[chunk:chunk + 500]),
+                       (FileInstance.status + "") == "present")  # by the asset_id index, not the status one
                 .order_by(FileInstance.path_bytes)):
             out.setdefault(aid, []).append(os.fsdecode(raw))
     return out
@@ -198,15 +199,22 @@ def _filtered(query, filters: dict[str, Any]):
     return query
 
 
-def _base(*columns):
-    """``select(*columns)`` over assets with a present file, outer-joined to dates, metadata and place."""
-    return (select(*columns).select_from(Asset)
-            .outerjoin(CaptureDate, CaptureDate.asset_id == Asset.asset_id)
-            .outerjoin(Metadata, Metadata.asset_id == Asset.asset_id)
-            .outerjoin(Place, Place.asset_id == Asset.asset_id)
-            # IN over one uncorrelated subquery: as a correlated EXISTS, SQLite searched files by the
-            # status index for every asset (quadratic: 35 s for a 10k-asset page)
-            .where(Asset.asset_id.in_(select(FileInstance.asset_id).where(FileInstance.status == "present"))))
+def _base(*columns, dated: bool = False):
+    """``select(*columns)`` over assets with a present file, joined to dates, metadata and place.
+
+    ``dated`` drives the query from the capture-time index (capture_dates inner-joined, for the
+    dated part of the grid's order); otherwise from assets, with every join outer.
+    """
+    query = (select(*columns).select_from(CaptureDate).join(Asset, Asset.asset_id == CaptureDate.asset_id) if dated
+             else select(*columns).select_from(Asset).outerjoin(CaptureDate, CaptureDate.asset_id == Asset.asset_id))
+    # Present files: a correlated EXISTS for the index walk (it stops after a page), written
+    # ``status || ''`` so SQLite probes the files' asset_id index; one uncorrelated IN list for a scan
+    # of every asset. (A plain EXISTS searched the status index for every asset: quadratic, 35 s for
+    # one page of a 10k catalog.)
+    present = (exists().where(FileInstance.asset_id == Asset.asset_id, (FileInstance.status + "") == "present") if dated
+               else Asset.asset_id.in_(select(FileInstance.asset_id).where(FileInstance.status == "present")))
+    return (query.outerjoin(Metadata, Metadata.asset_id == Asset.asset_id)
+            .outerjoin(Place, Place.asset_id == Asset.asset_id).where(present))
 
 
 def thumbnail_version(grid_path: str) -> str:
@@ -241,13 +249,14 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
     """
     if not 1 <= limit <= 500:
         raise ConfigError("limit must be 1..500")
-    order_time = CaptureDate.capture_time.is_(None)
-    query = _filtered(_base(Asset.asset_id, Asset.file_type, Asset.status, CaptureDate.capture_time,
-                            Metadata.camera_make, Metadata.camera_model, Metadata.width, Metadata.height,
-                            Place.geohash, Place.country_code, Place.city, Thumbnail.grid_path,
-                            Thumbnail.grid_width, Thumbnail.grid_height, Thumbnail.thumbhash)
-                      .outerjoin(Thumbnail, Thumbnail.asset_id == Asset.asset_id), filters)
-    count = session.scalar(_filtered(_base(func.count()), filters)) if total else None
+    columns = (Asset.asset_id, Asset.file_type, Asset.status, CaptureDate.capture_time, Metadata.camera_make,
+               Metadata.camera_model, Metadata.width, Metadata.height, Place.geohash, Place.country_code, Place.city,
+               Thumbnail.grid_path, Thumbnail.grid_width, Thumbnail.grid_height, Thumbnail.thumbhash)
+    if total:  # joined tables only when a filter reads them
+        joined = any(filters.get(k) is not None for k in FILTERS if k not in ("file_type", "status", "failed_stage", "asset_ids"))
+        count = session.scalar(_filtered(_base(func.count()) if joined else select(func.count()).select_from(Asset).where(
+            Asset.asset_id.in_(select(FileInstance.asset_id).where(FileInstance.status == "present"))), filters))
+    undated_after, dated_after = None, None  # where the undated / dated part of the order resumes
     if cursor:
         try:
             undated, when, last = json.loads(base64.urlsafe_b64decode(cursor.encode()))
@@ -255,9 +264,22 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
                 raise TypeError("cursor fields")
         except (ValueError, TypeError) as exc:
             raise ConfigError("invalid cursor: pass the next_cursor of the previous page") from exc
-        key = (order_time, func.coalesce(CaptureDate.capture_time, ""), Asset.asset_id)
-        query = query.where(tuple_(*key) > tuple_(bool(undated), when, last))
-    rows = session.execute(query.order_by(order_time, CaptureDate.capture_time, Asset.asset_id).limit(limit + 1)).all()
+        undated_after, dated_after = (last, None) if undated else (None, (when, last))
+    # Two index walks instead of one sort of every asset: the dated assets by (capture_time, asset_id)
+    # from the capture-time index, then the undated ones (no date row, or no time) by asset_id.
+    rows = []
+    if undated_after is None:
+        query = _filtered(_base(*columns, dated=True).outerjoin(Thumbnail, Thumbnail.asset_id == Asset.asset_id)
+                          .where(CaptureDate.capture_time.is_not(None)), filters)
+        if dated_after:
+            query = query.where(tuple_(CaptureDate.capture_time, CaptureDate.asset_id) > tuple_(*dated_after))
+        rows = session.execute(query.order_by(CaptureDate.capture_time, CaptureDate.asset_id).limit(limit + 1)).all()
+    if len(rows) <= limit:
+        query = _filtered(_base(*columns).outerjoin(Thumbnail, Thumbnail.asset_id == Asset.asset_id)
+                          .where(CaptureDate.capture_time.is_(None)), filters)
+        if undated_after:
+            query = query.where(Asset.asset_id > undated_after)
+        rows += session.execute(query.order_by(Asset.asset_id).limit(limit + 1 - len(rows))).all()
     more = len(rows) > limit
     rows = rows[:limit]
     ids = [r.asset_id for r in rows]
@@ -307,13 +329,14 @@ def facets(session) -> dict[str, list[dict[str, Any]]]:
                              .group_by(Place.country_code, Place.city).order_by(func.count().desc())).all()
     types = session.execute(_base(Asset.file_type, func.count()).group_by(Asset.file_type)
                             .order_by(func.count().desc())).all()
-    counts: dict[str, int] = {}
+    # keywords: the user's list where one was set, else the file's (SQLite's json_each does the counting)
     overridden = {o.asset_id: o.value for o in session.scalars(select(UserOverride).where(UserOverride.field == "keywords"))}
-    for aid, words in session.execute(select(Metadata.asset_id, Metadata.keywords)):
-        for w in set(overridden.pop(aid, words) or []):
-            counts[w] = counts.get(w, 0) + 1
-    for words in overridden.values():
-        for w in set(words or []):
+    words = func.json_each(Metadata.keywords).table_valued("value")
+    counts = dict(session.execute(select(words.c.value, func.count()).select_from(Metadata).join(words, literal(True))
+                                  .where(Metadata.asset_id.not_in(list(overridden)))
+                                  .group_by(words.c.value)).all())
+    for value in overridden.values():
+        for w in set(value or []):
             counts[w] = counts.get(w, 0) + 1
     return {"cameras": [{"make": a, "model": b, "count": n} for a, b, n in cams],
             "places": [{"country_code": c, "city": t, "count": n} for c, t, n in places],

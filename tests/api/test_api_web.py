@@ -53,6 +53,8 @@ def test_image_items_for_the_grid(client):
         assert len(__import__("base64").b64decode(t["thumbhash"])) >= 5
     one = client.get("/api/catalogs/default/images", params={"limit": 2}, headers=AUTH).json()
     assert one["total"] == len(FILES) and len(one["items"]) == 2 and one["next_cursor"]
+    two = client.get("/api/catalogs/default/images", params={"limit": 2, "cursor": one["next_cursor"]}, headers=AUTH).json()
+    assert two["total"] is None and len(two["items"]) == 2  # counted once, with the first page
 
 
 def test_thumbnails_cache_by_content(client):

@@ -203,6 +203,7 @@ def test_library_grid_and_filters(page, server, screens):
     shot(page, screens, "04-library")
     _, api, _ = server
     want = api("/api/catalogs/default/images?camera=COOLPIX")["total"]
+    page.locator("form#filters[data-ready]").wait_for()  # the filter choices arrive after the grid
     page.select_option("select[name=camera]", "COOLPIX P6000")
     page.locator("#count", has_text=f"{want} photo").wait_for()
     wait_true(page, f"document.querySelectorAll('.tile').length === {want}")

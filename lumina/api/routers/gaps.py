@@ -52,5 +52,5 @@ def gap_assets(catalog_id: str, gap_type: str,
     if reason not in row["reason_assets"]:
         raise ApiError(404, "not_found", f"{gap_type}: no reason {reason!r} now; reasons: {', '.join(row['reasons'])}")
     with cat.session() as s:
-        page = queries.list_assets(s, {"asset_ids": row["reason_assets"][reason]}, cursor, limit, total=True)
+        page = queries.list_assets(s, {"asset_ids": row["reason_assets"][reason]}, cursor, limit, total=cursor is None)
     return with_urls(page)

@@ -70,10 +70,10 @@ def list_images(catalog_id: str, filters: ImageFilters = Depends(image_filters),
                 limit: Annotated[int, Query(ge=1, le=500)] = 100,
                 reg: Registry = Depends(registry)) -> dict:  # noqa: B008
     """Assets in capture-time order with filters and cursor paging (``next_cursor``), each with its
-    oriented size, ThumbHash and immutable ``thumbnail_url`` (or why it has no thumbnail), and
-    ``total``: how many assets match the filters."""
-    with reg.get(catalog_id).session() as s:
-        page = queries.list_assets(s, filters, cursor, limit, total=True)
+    oriented size, ThumbHash and immutable ``thumbnail_url`` (or why it has no thumbnail); the first
+    page (no cursor) also has ``total``: how many assets match the filters."""
+    with reg.get(catalog_id).session() as s:  # the count once, with the first page
+        page = queries.list_assets(s, filters, cursor, limit, total=cursor is None)
     return with_urls(page)
 
 

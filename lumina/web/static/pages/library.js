@@ -13,7 +13,7 @@ export async function render(app) {
   const state = Object.fromEntries(FILTERS.map((k) => [k, params.get(k) || ""]));
   const gap = params.get("gap"), reason = params.get("reason");
   let query = params.get("q") || "";
-  const facets = await api(cat("/facets"));
+  const facets = { cameras: [], places: [], file_types: [], keywords: [] };  // filled once the grid is drawn
 
   const count = el("span", { id: "count", class: "muted" });
   const note = el("span", { id: "note", class: "muted small" });
@@ -84,7 +84,7 @@ export async function render(app) {
       }
     }
     await more();
-    drawTimeline();
+    drawTimeline().catch((exc) => showError(exc.message));
   }
 
   async function more() {
@@ -96,7 +96,7 @@ export async function render(app) {
       if (mine !== generation) return;
       items.push(...page.items);
       cursor = page.next_cursor; done = !cursor;
-      count.textContent = `${page.total} photo${page.total === 1 ? "" : "s"}`;
+      if (page.total !== null && page.total !== undefined) count.textContent = `${page.total} photo${page.total === 1 ? "" : "s"}`;
       layout();
     } finally { loading = false; }
   }
@@ -163,4 +163,12 @@ export async function render(app) {
   }, { passive: true });
   window.addEventListener("resize", () => layout());
   await load();
+  const found = await api(cat("/facets"));
+  const fill = (name, label, options) => form.querySelector(`[name="${name}"]`).replaceWith(choose(name, label, options));
+  fill("camera", "camera", found.cameras.map((c) => [c.model || c.make, `${[c.make, c.model].filter(Boolean).join(" ")} (${c.count})`]));
+  fill("country", "country", [...new Set(found.places.map((p) => p.country_code))].map((c) => [c, c]));
+  fill("city", "city", found.places.filter((p) => p.city).map((p) => [p.city, `${p.city}, ${p.country_code} (${p.count})`]));
+  fill("keyword", "tag", found.keywords.map((k) => [k.value, `${k.value} (${k.count})`]));
+  fill("file_type", "file type", found.file_types.map((t) => [t.value, `${t.value} (${t.count})`]));
+  form.dataset.ready = "1";
 }
