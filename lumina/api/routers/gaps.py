@@ -10,7 +10,7 @@ from lumina.analysis.gaps import gap_report
 from lumina.api.deps import ApiError, guarded, job_doc, registry
 from lumina.api.registry import Registry
 from lumina.api.routers.images import with_urls
-from lumina.api.schemas import ImagePage
+from lumina.api.schemas import FillOut, GapReport, ImagePage
 from lumina.catalog import queries
 from lumina.errors import ConflictError
 from lumina.pipeline import jobs
@@ -18,13 +18,13 @@ from lumina.pipeline import jobs
 router = APIRouter(dependencies=guarded, tags=["gaps"])
 
 
-@router.get("/api/catalogs/{catalog_id}/gaps")
+@router.get("/api/catalogs/{catalog_id}/gaps", response_model=GapReport)
 def gaps(catalog_id: str, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
     """The gap report (the JSON of ``lumina gaps --format json``)."""
     return gap_report(reg.get(catalog_id))
 
 
-@router.post("/api/catalogs/{catalog_id}/gaps/fill", status_code=202)
+@router.post("/api/catalogs/{catalog_id}/gaps/fill", status_code=202, response_model=FillOut)
 def fill_gaps(catalog_id: str, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
     """Queue one job per stage with pending work, in the stage graph's order."""
     cat = reg.get(catalog_id)

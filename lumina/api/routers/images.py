@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from lumina.api.deps import ASSET_ID, ApiError, find_asset, guarded, registry
 from lumina.api.registry import Registry, library_roots
-from lumina.api.schemas import Facets, ImagePage, Positions, Timeline
+from lumina.api.schemas import Facets, ImageDoc, ImagePage, PatchOut, Positions, Timeline
 from lumina.catalog.db import Catalog
 from lumina.catalog import queries
 from lumina.catalog.models import Asset, FileInstance, Thumbnail, UserOverride
@@ -112,7 +112,7 @@ def positions(catalog_id: str, filters: ImageFilters = Depends(image_filters),  
     return {"items": items, "total": len(items)}
 
 
-@router.get("/api/images/{asset_id}")
+@router.get("/api/images/{asset_id}", response_model=ImageDoc)
 def get_image(asset_id: str, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
     """Everything about one asset: the keys of ``lumina show --format json``, plus ``catalog_id``."""
     cid, _, doc = find_asset(reg, asset_id)
@@ -140,7 +140,9 @@ def _thumbnail_row(reg: Registry, asset_id: str) -> tuple[Catalog, Thumbnail | N
     return cat, thumb, doc["asset_id"]
 
 
-@router.get("/api/images/{asset_id}/thumbnail", responses={304: {"description": "Not modified (ETag)"}})
+@router.get("/api/images/{asset_id}/thumbnail", response_class=FileResponse,
+            responses={200: {"content": {"image/webp": {}, "image/jpeg": {}}, "description": "grid WebP or preview JPEG"},
+                       304: {"description": "Not modified (ETag)"}})
 def thumbnail(request: Request, asset_id: str, size: Literal["grid", "preview"] = "grid",
               v: Annotated[str | None, Query(max_length=16, description="thumbnail version from a list item")] = None,
               reg: Registry = Depends(registry)) -> Response:  # noqa: B008
@@ -162,7 +164,8 @@ def thumbnail(request: Request, asset_id: str, size: Literal["grid", "preview"] 
     return FileResponse(target, media_type="image/webp" if size == "grid" else "image/jpeg", headers=headers)
 
 
-@router.get("/api/images/{asset_id}/original")
+@router.get("/api/images/{asset_id}/original", response_class=FileResponse,
+            responses={200: {"content": {"application/octet-stream": {}}, "description": "the original file"}})
 def original(asset_id: str, reg: Registry = Depends(registry)) -> FileResponse:  # noqa: B008
     """The original file, by asset id; only a catalogued file inside a source folder is served."""
     _, cat, doc = find_asset(reg, asset_id)
@@ -177,7 +180,7 @@ def original(asset_id: str, reg: Registry = Depends(registry)) -> FileResponse: 
     raise ApiError(404, "not_found", f"no present file of {asset_id} inside the catalog's source folders")
 
 
-@router.patch("/api/images/{asset_id}")
+@router.patch("/api/images/{asset_id}", response_model=PatchOut)
 def patch_image(asset_id: str, body: ImagePatch, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
     """User overrides (capture time, rating, keywords, status), stored in the catalog only: the
     response says so (``written_to_file``/``written_to_sidecar`` false). Asking to write into

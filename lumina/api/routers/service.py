@@ -8,11 +8,12 @@ from fastapi.responses import JSONResponse
 
 from lumina import __version__
 from lumina.api.deps import guarded
+from lumina.api.schemas import Health
 
 router = APIRouter()
 
 
-@router.get("/health", tags=["service"])
+@router.get("/health", tags=["service"], response_model=Health)
 def health() -> dict:
     """Liveness, without a token."""
     return {"status": "ok", "version": __version__}
