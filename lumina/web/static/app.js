@@ -102,6 +102,20 @@ export function thumb(item, { preview = false, cls = "" } = {}) {
 
 export const thumbUrl = (assetId, size = "grid") => `/api/images/${assetId}/thumbnail${size === "grid" ? "" : "?size=" + size}`;
 
+/** Review keys: ``handlers`` maps a key ("j", "Enter", …) to a function; "digit" gets 0-8 for keys 1-9.
+ * Keys typed into form fields, with modifiers, or Enter on a focused button or link are left alone. */
+export function onKeys(handlers) {
+  document.addEventListener("keydown", (e) => {
+    if (e.target.closest("input, select, textarea") || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === "Enter" && e.target.closest("button, a")) return;  // the focused control handles its own Enter
+    const digit = /^[1-9]$/.test(e.key) && handlers.digit;
+    const run = digit ? () => handlers.digit(Number(e.key) - 1) : handlers[e.key];
+    if (!run) return;
+    e.preventDefault();
+    run();
+  });
+}
+
 export function basename(path) { return (path || "").split("/").pop(); }
 export function fmtBytes(n) {
   if (n === null || n === undefined) return "?";

@@ -2,7 +2,7 @@
 // recommended best frame and why (sharpness, exposure), a side-by-side compare of two frames, keep
 // one / keep several / apply every recommendation. Keyboard: j/k next/previous burst, 1-9 select
 // frames, c compare the two selected, Enter keep the selection (or the recommended frame).
-import { api, basename, cat, el, qs, thumb } from "/static/app.js";
+import { api, basename, cat, el, onKeys, qs, thumb } from "/static/app.js";
 
 export async function render(app) {
   const params = new URLSearchParams(location.search);
@@ -93,17 +93,8 @@ export async function render(app) {
     draw();
   }
 
-  document.addEventListener("keydown", (e) => {
-    if (e.target.closest("input, select, textarea") || e.ctrlKey || e.metaKey || e.altKey) return;
-    if (e.key === "Enter" && e.target.closest("button, a")) return;
-    if (e.key === "j" || e.key === "ArrowRight") move(1);
-    else if (e.key === "k" || e.key === "ArrowLeft") move(-1);
-    else if (/^[1-9]$/.test(e.key)) toggle(Number(e.key) - 1);
-    else if (e.key === "c") showCompare();
-    else if (e.key === "Enter") keep();
-    else return;
-    e.preventDefault();
-  });
+  onKeys({ j: () => move(1), ArrowRight: () => move(1), k: () => move(-1), ArrowLeft: () => move(-1), digit: toggle,
+           c: showCompare, Enter: keep });
 
   const wanted = Number(params.get("burst"));
   if (wanted) { const i = report.bursts.findIndex((b) => b.id === wanted); if (i >= 0) index = i; }

@@ -1,7 +1,7 @@
 // "/duplicates": review one group at a time: members side by side at the same size, the keeper and
 // why, distances to the keeper, paths, sizes, formats, pixels; keyboard: j/k or arrows next/previous,
 // 1-9 pick a member, Enter accept, n "not duplicates", t resolve moving the others to the trash folder.
-import { api, basename, cat, el, fmtBytes, qs, thumb } from "/static/app.js";
+import { api, basename, cat, el, fmtBytes, onKeys, qs, thumb } from "/static/app.js";
 
 export async function render(app) {
   const params = new URLSearchParams(location.search);
@@ -106,18 +106,8 @@ export async function render(app) {
     draw();
   }
 
-  document.addEventListener("keydown", (e) => {
-    if (e.target.closest("input, select, textarea") || e.ctrlKey || e.metaKey || e.altKey) return;
-    if (e.key === "Enter" && e.target.closest("button, a")) return;  // the focused control handles its own Enter
-    if (e.key === "j" || e.key === "ArrowRight") move(1);
-    else if (e.key === "k" || e.key === "ArrowLeft") move(-1);
-    else if (/^[1-9]$/.test(e.key)) pick(Number(e.key) - 1);
-    else if (e.key === "Enter") resolve(false);
-    else if (e.key === "t") resolve(true);
-    else if (e.key === "n") notDuplicates();
-    else return;
-    e.preventDefault();
-  });
+  onKeys({ j: () => move(1), ArrowRight: () => move(1), k: () => move(-1), ArrowLeft: () => move(-1), digit: pick,
+           Enter: () => resolve(false), t: () => resolve(true), n: notDuplicates });
 
   filter();
   const wanted = Number(params.get("group"));
