@@ -141,6 +141,8 @@ class CaptureDate(Base):
     utc_offset_source: Mapped[str | None] = mapped_column(String(64))
     flags: Mapped[list] = mapped_column(JSON, default=list)
     candidates: Mapped[list] = mapped_column(JSON, default=list)
+    # the grid's order (capture time, then id): pages of a 100k catalog read the index, not a sort
+    __table_args__ = (Index("ix_capture_dates_time_asset", "capture_time", "asset_id"),)
 
 
 class Place(Base):

@@ -87,9 +87,13 @@ def test_auth_and_health(client):
     assert_error(client.get("/api/catalogs"), 401, "unauthorized")
     assert_error(client.get("/api/catalogs", headers={"Authorization": "Bearer wrong"}), 401, "unauthorized")
     assert_error(client.get("/openapi.json"), 401)
-    assert_error(client.get("/docs"), 401)
+    no_session = client.get("/docs", follow_redirects=False)  # a browser without a session: sign in first
+    assert no_session.status_code == 303 and no_session.headers["location"] == "/login?next=/docs"
     assert client.get("/openapi.json", headers=AUTH).json()["info"]["title"] == "Lumina"
-    assert client.get("/docs", headers=AUTH).status_code == 200
+    docs = client.get("/docs", headers=AUTH)
+    assert docs.status_code == 200 and "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs.text
+    assert "http" not in docs.text.replace("http-equiv", "")  # nothing from another site: works offline
+    assert_error(client.get("/api/catalogs", params={"bogus": 1}, headers=AUTH), 422, "invalid")
 
 
 def test_generated_token_is_private(tmp_path, monkeypatch):
