@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from lumina.cli.common import CatalogOpt, Format, emit_json, errors_to_exit, fail, progress_bar
+from lumina.cli.common import (CatalogOpt, Format, emit_json, errors_to_exit, exit_if_stopped, fail, progress_bar,
+                               stoppable)
 
 
 def scan_command(
@@ -32,10 +33,11 @@ def scan_command(
         from lumina.pipeline.scan import check_roots
         check_roots(paths, catalog_dir_from(catalog))  # before the catalog folder is created
         cat = open_catalog(catalog, overrides={"workers": workers, "dask_scheduler": scheduler})
-        with progress_bar(enabled=not quiet and fmt is Format.table) as progress:
+        with stoppable(), progress_bar(enabled=not quiet and fmt is Format.table) as progress:
             job = run_now(cat, "scan", {"roots": [os.fsdecode(os.path.abspath(p)) for p in paths],
                                         "force": force, "retry_failed": retry_failed}, progress)
         cat.close()
+        exit_if_stopped([job])
         if job["status"] != "succeeded":
             fail(f"scan job {job['id']} {job['status']}: {job['error']}")
     doc = {**job["result"], "job": job["id"]}

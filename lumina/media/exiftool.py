@@ -66,6 +66,23 @@ def _read_until(fd: int, b_endswith: bytes, block_size: int) -> bytes:
 
 
 _pyexiftool._read_fd_endswith = _read_until
+_pdeathsig = _pyexiftool._set_pdeathsig
+
+
+def _own_group_preexec(sig):
+    """PyExifTool's pre-exec hook (ExifTool gets ``sig`` when its parent thread dies), plus a
+    process group of ExifTool's own: a terminal's Ctrl-C goes to the whole foreground group, and an
+    ExifTool killed by it mid-batch would be taken for a file that crashed it. Lumina stops it."""
+    inner = _pdeathsig(sig)
+
+    def preexec() -> None:
+        os.setpgid(0, 0)
+        if inner is not None:
+            inner()
+    return preexec
+
+
+_pyexiftool._set_pdeathsig = _own_group_preexec
 
 
 def _is_safe(path: bytes) -> bool:

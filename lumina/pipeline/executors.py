@@ -20,13 +20,18 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from lumina.errors import ConfigError
+from lumina.errors import ConfigError, RunError
+from lumina.pipeline.stopping import STOP, check_stop
+
+POLL_S = 0.1  # how often the writer looks at STOP while workers compute (Ctrl-C answers within 2 s)
 
 
 def worker_count(settings: dict) -> int:
@@ -50,6 +55,9 @@ def _init_process(names: Sequence[str], settings: dict) -> None:
     from lumina.pipeline.runner import StageGroup
 
     global _group
+    # A terminal's Ctrl-C reaches the whole foreground process group: the writer alone decides
+    # when workers stop (it ends them after a first Ctrl-C), so they never die mid-batch by it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _group = StageGroup(names, settings)
     _exit_with_parent()
 
@@ -86,12 +94,40 @@ class ProcessExecutor:
         pass
 
     def run(self, names: Sequence[str], settings: dict, batches: Iterable[list]) -> Iterator[list]:
+        """Yield each batch's results as it completes.
+
+        Raises:
+            RunStopped: ``STOP`` was set (checked every ``POLL_S``); pending batches are dropped.
+            RunError: a worker process died (``out_of_memory``: the OOM killer is the usual cause).
+        """
         ctx = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_process,
-                                 initargs=(list(names), settings)) as pool:
-            futures = [pool.submit(_run_in_process, items) for items in batches]
-            for fut in as_completed(futures):
-                yield fut.result()
+        pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_process,
+                                   initargs=(list(names), settings))
+        pending = set()
+        try:
+            pending = {pool.submit(_run_in_process, items) for items in batches}
+            while pending:
+                done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+                check_stop()
+                for fut in done:
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool as exc:
+                        check_stop()  # workers ended by the same signal as the writer
+                        raise RunError("out_of_memory", "a worker process died (killed by the system, "
+                                                        "usually for lack of memory); run the same command "
+                                                        "again, with fewer --workers if it recurs") from exc
+                    yield result
+        finally:
+            if pending or STOP.is_set():  # stopped, or an error: do not wait for batches nobody will write
+                processes = list((getattr(pool, "_processes", None) or {}).values())
+                pool.shutdown(wait=False, cancel_futures=True)
+                for proc in processes:
+                    proc.kill()
+                for proc in processes:
+                    proc.join(2)
+            else:
+                pool.shutdown(wait=True)
             # each worker's ExifTool exits by itself when the worker's pipe to it closes
 
 
@@ -175,5 +211,10 @@ class DaskExecutor:
                    for items in batches]
         with self.client.as_current():
             completed = dask_completed(futures)
-        for fut in completed:
-            yield fut.result()
+        try:
+            for fut in completed:
+                check_stop()
+                yield fut.result()
+        finally:
+            if any(not f.done() for f in futures):
+                self.client.cancel(futures)

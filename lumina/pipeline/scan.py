@@ -22,9 +22,10 @@ from sqlalchemy import select, update
 
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import Asset, FileInstance, Scan, Source
-from lumina.errors import ConfigError, error_text
+from lumina.errors import ConfigError, error_text, run_error
 from lumina.media.detect import SNIFF_BYTES, MediaType, by_content, by_extension, content_mismatch, is_sidecar
 from lumina.media.takeout import is_takeout_name, takeout_sidecar_for
+from lumina.pipeline.stopping import STOP, check_stop
 from lumina.pipeline.walk import WalkEntry, walk
 
 Progress = Callable[[str, int, int | None], None]  # (phase, done, total or None)
@@ -156,6 +157,7 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
         json_names: dict[bytes, list[bytes]] = {}  # folder -> names of its JSON files (Takeout sidecars)
         for root in root_paths:
             for e in walk(root, skip={(cat_st.st_dev, cat_st.st_ino)}):
+                check_stop()  # nothing written yet: stop at once
                 if e.st is not None and is_sidecar(os.path.basename(e.path).decode("utf-8", "replace")):
                     sidecars[e.path] = e.st
                     continue
@@ -171,6 +173,9 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
         unchanged_ids: list[int] = []
         pending = 0
         for i, (root, e) in enumerate(entries):
+            if STOP.is_set():  # keep every file registered so far; the next run stats them as unchanged
+                s.commit()
+                check_stop()
             if e.path in seen:  # reached twice (a link into an already walked folder)
                 continue
             seen.add(e.path)
@@ -303,6 +308,8 @@ def _register(s, e: WalkEntry, old: _Prev | None, source_id: int, scan_id: int, 
         return _upsert_file(s, old, source_id, e.path, st, "failed", error_text("vanished", "removed during the scan"),
                             None, warnings, scan_id)
     except OSError as exc:
+        if (transient := run_error(exc)) is not None:  # out of memory: not this file's fault
+            raise transient from exc
         counts.failed += 1
         return _upsert_file(s, old, source_id, e.path, st, "failed",
                             error_text("unreadable", exc.strerror or str(exc)), None, warnings, scan_id)
