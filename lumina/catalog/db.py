@@ -32,15 +32,15 @@ DB_NAME = "catalog.db"
 HEAD_REVISION = "0009"
 
 
-def catalog_dir_from(option: str | os.PathLike | None) -> Path:
-    """The catalog folder from ``--catalog`` or ``LUMINA_CATALOG``.
+DEFAULT_CATALOG = "~/.lumina/catalog"  # also the Makefile's CATALOG: `make run` then `lumina gaps` agree
 
-    Raises:
-        ConfigError: if neither is given.
-    """
+
+def catalog_dir_from(option: str | os.PathLike | None) -> Path:
+    """The catalog folder from ``--catalog``, else ``LUMINA_CATALOG``, else ``DEFAULT_CATALOG``
+    (``~/.lumina/catalog``); an empty value counts as not given."""
     value = option if option not in (None, "") else os.environ.get("LUMINA_CATALOG")
     if not value or not str(value).strip():
-        raise ConfigError("no catalog folder: pass --catalog DIR or set LUMINA_CATALOG")
+        value = DEFAULT_CATALOG
     return Path(value).expanduser().absolute()
 
 
@@ -151,11 +151,11 @@ def open_catalog(path: str | os.PathLike | None, create: bool = True,
     """Open (and if needed create and migrate) the catalog in folder ``path``.
 
     Args:
-        path: catalog folder; ``None`` means ``LUMINA_CATALOG``.
+        path: catalog folder; ``None`` means ``LUMINA_CATALOG``, else ``DEFAULT_CATALOG``.
         create: create the folder and database if missing; else raise.
         overrides: setting values from the command line.
     Raises:
-        ConfigError: no folder given, or bad settings.
+        ConfigError: bad settings.
         CatalogError: the folder or database cannot be created or opened.
     """
     folder = catalog_dir_from(path)

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from lumina.errors import LuminaError
 
 CatalogOpt = Annotated[str | None, typer.Option("--catalog", "-c", envvar="LUMINA_CATALOG",
-                                                 help="Catalog folder (database, thumbnails, indexes)")]
+                                                 help="Catalog folder (database, thumbnails, indexes); default ~/.lumina/catalog")]
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -61,7 +61,10 @@ def stoppable() -> Iterator[None]:
 
 
 def exit_if_stopped(docs: list[dict]) -> None:
-    """After a job stopped by a signal: say what was kept and how to continue, exit 130."""
+    """After a job stopped by a signal: say what was kept and how to continue; exit 130 (Ctrl-C)
+    or 143 (SIGTERM), as a shell reports a process ended by that signal."""
+    from lumina.pipeline.stopping import exit_status
+
     stopped = [d for d in docs if d["status"] == "interrupted"]
     if not stopped:
         return
@@ -70,7 +73,7 @@ def exit_if_stopped(docs: list[dict]) -> None:
         err.print(Text(f"{doc['error']}. Kept: every file registered so far and {doc['done'] + doc['failed']} "
                        f"stage results ({kept or 'none yet'}) in job {doc['id']} ({doc['type']}). "
                        "Run the same command again to continue where it stopped."), soft_wrap=True)
-    raise typer.Exit(130)
+    raise typer.Exit(exit_status())
 
 
 def fail(message: str) -> None:

@@ -238,10 +238,20 @@ def _claim(catalog: Catalog, me: str, job_id: int | None = None) -> Job | None:
         return job
 
 
+def _remove_leftovers(catalog: Catalog) -> None:
+    """Temporary files of killed runs: partial thumbnails, ExifTool alias folders (writer lock held)."""
+    from lumina.media.exiftool import remove_stale_folders
+    from lumina.stages.thumbnails import remove_partial_files
+
+    remove_partial_files(catalog.path)
+    remove_stale_folders()
+
+
 def execute(catalog: Catalog, job: Job, progress: Any = None) -> None:
     """Run one claimed job to its end state (the caller holds the writer lock)."""
     reporter = JobReporter(job.id)
     p = job.params or {}
+    _remove_leftovers(catalog)
     force = job.started_at if p.get("force") else False  # a resumed job never redoes its own results
     if p.get("settings"):
         catalog = catalog.with_settings(p["settings"])

@@ -26,7 +26,7 @@ from lumina.catalog.models import Asset, FileInstance, StageRecord, UserOverride
 from lumina.errors import MediaError, error_text, run_error
 from lumina.media.decode import DecodeFailure, decode
 from lumina.pipeline.scan import Progress, now
-from lumina.pipeline.executors import make_executor
+from lumina.pipeline.executors import ThreadExecutor, make_executor
 from lumina.pipeline.stopping import check_stop
 from lumina.stages import CATALOG_STAGES, STAGES, make_stage, topological_order
 from lumina.stages.base import AssetView, Stage, StageResult
@@ -271,16 +271,12 @@ def run_group(catalog: Catalog, names: Sequence[str], force: Force = False, retr
 
         if progress:
             progress(label, 0, len(order))
-        if executor is None:
-            try:
-                for batch in batches:
-                    handle(group.run(items(batch)))
-            finally:
-                group.close()
-        else:
-            with executor:
-                for results in executor.run(list(names), catalog.settings, (items(b) for b in batches)):
+        try:
+            with executor or ThreadExecutor(group) as ex:
+                for results in ex.run(list(names), catalog.settings, (items(b) for b in batches)):
                     handle(results)
+        finally:
+            group.close()
     return counts
 
 

@@ -23,13 +23,18 @@ from lumina.errors import RunStopped
 
 STOP = threading.Event()
 _SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
-_received: list[str] = []
+_received: list[int] = []  # signals received in the current (or last) ``stop_on_signals`` block
 
 
 def check_stop() -> None:
     """Raise ``RunStopped`` when a stop was requested (call between units of work)."""
     if STOP.is_set():
-        raise RunStopped(f"stopped by {_received[0] if _received else 'request'}")
+        raise RunStopped(f"stopped by {_SIGNAL_NAMES.get(_received[0], 'request') if _received else 'request'}")
+
+
+def exit_status() -> int:
+    """The shell's exit status for the signal that stopped the last run: 130 (SIGINT), 143 (SIGTERM)."""
+    return 128 + (_received[0] if _received else signal.SIGINT)
 
 
 def kill_children() -> None:
@@ -60,7 +65,7 @@ def stop_on_signals(notice: Callable[[str], None] | None = None) -> Iterator[Non
             sys.stderr.write(f"\nstopped at once by {name}; run the same command again to continue\n")
             sys.stderr.flush()
             os._exit(128 + signum)
-        _received.append(name)
+        _received.append(signum)
         STOP.set()
         if notice is not None:
             notice(f"{name}: stopping after the batch being written (press Ctrl-C again to stop at once)")
