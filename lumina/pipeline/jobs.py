@@ -31,8 +31,8 @@ from sqlalchemy import func, select, update
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import Job, Source
 from lumina.catalog.queries import check_row_id
-from lumina.errors import (CatalogError, ConflictError, ConfigError, JobCancelled, LuminaError, NotFoundError, RunError,
-                           RunStopped, error_kind, run_error)
+from lumina.errors import (RUN_ERROR_KINDS, CatalogError, ConflictError, ConfigError, JobCancelled, LuminaError,
+                           NotFoundError, RunError, RunStopped, error_kind, run_error)
 from lumina.pipeline.runner import Reporter, _Done
 from lumina.pipeline.scan import now
 from lumina.pipeline.stopping import STOP
@@ -292,7 +292,9 @@ def execute(catalog: Catalog, job: Job, progress: Any = None) -> None:
         transient = run_error(exc, catalog.path)
         if transient is None:
             raise
-        raise RunError(transient.kind, f"{transient.message} (the job was stopped by: {error})") from exc
+        if error and error.split(":", 1)[0] in RUN_ERROR_KINDS:  # say the first cause, once
+            raise RunError(*error.split(": ", 1)) from exc
+        raise transient from exc
 
 
 def run_now(catalog: Catalog, job_type: str, params: dict[str, Any] | None = None,

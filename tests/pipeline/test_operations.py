@@ -190,3 +190,56 @@ def test_no_orphans_when_the_parent_is_killed(chaos_library, tmp_path):
     while (left := _session_processes(proc.pid)) and time.monotonic() < end:
         time.sleep(0.05)
     assert left == [], left
+
+
+def as_json(doc):
+    """``doc`` as it reads back from JSON (tuple keys joined with "|", other values by repr)."""
+    if isinstance(doc, dict):
+        doc = {"|".join(k) if isinstance(k, tuple) else k: as_json(v) for k, v in doc.items()}
+        return doc
+    return json.loads(json.dumps(doc, default=repr))
+
+
+def dump_state(catalog: str, out: str) -> None:
+    """``state`` as JSON (run inside the mount namespace of the disk-full test)."""
+    Path(out).write_text(json.dumps(as_json(state(Path(catalog)))))
+
+
+FULL_DISK = r"""
+set -u
+mount -t tmpfs -o size=2m lumina-test "$MNT" || exit 97
+"$PY" -m lumina scan "$LIB" --catalog "$MNT/cat" -q > "$OUT/first.out" 2> "$OUT/first.err"; echo $? > "$OUT/first.rc"
+mount -o remount,size=64m "$MNT"  # the user frees space
+"$PY" -c 'import sys; from tests.pipeline.test_operations import dump_state; dump_state(*sys.argv[1:])' "$MNT/cat" "$OUT/first.json"
+"$PY" -m lumina scan "$LIB" --catalog "$MNT/cat" -q > "$OUT/second.out" 2> "$OUT/second.err"; echo $? > "$OUT/second.rc"
+"$PY" -c 'import sys; from tests.pipeline.test_operations import dump_state; dump_state(*sys.argv[1:])' "$MNT/cat" "$OUT/second.json"
+"""
+
+
+def test_full_catalog_disk_stops_the_run_and_the_same_command_finishes_later(chaos_library, reference, tmp_path):
+    """The catalog on a 2 MiB tmpfs (a real ENOSPC, in a private mount namespace): the scan stops
+    with a clear message and records nothing against any photo; after the disk grows, the same
+    command (no --retry-failed) completes the work exactly like an uninterrupted scan."""
+    if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs `unshare -rm` (user and mount namespaces) to mount a small tmpfs")
+    expected, _ = reference
+    (tmp_path / "mnt").mkdir()
+    env = {**ENV, "MNT": str(tmp_path / "mnt"), "LIB": str(chaos_library), "OUT": str(tmp_path),
+           "PY": sys.executable, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    res = subprocess.run(["unshare", "-rm", "bash", "-c", FULL_DISK], env=env, capture_output=True, text=True,
+                         timeout=600, cwd=Path(__file__).resolve().parents[2])
+    assert res.returncode == 0, res.stderr
+    first_err = (tmp_path / "first.err").read_text()
+    assert (tmp_path / "first.rc").read_text().strip() == "1", first_err
+    assert "disk_full" in first_err and "run the same command again" in first_err, first_err
+    first = json.loads((tmp_path / "first.json").read_text())
+    reference_records = as_json(expected["rows"])["records"]
+    for key, record in first["rows"]["records"].items():  # whatever was recorded is what a good run records
+        assert record == reference_records[key], (key, record)
+    assert len(first["rows"]["records"]) < len(reference_records)  # the disk did fill up before the end
+    second_err = (tmp_path / "second.err").read_text()
+    assert (tmp_path / "second.rc").read_text().strip() == "0", second_err
+    second = json.loads((tmp_path / "second.json").read_text())
+    assert second["rows"] == as_json(expected["rows"]) and second["gaps"] == as_json(expected["gaps"])
+    assert second["thumbnail_files"] == expected["thumbnail_files"] and second["active_jobs"] == []
+    print(f"disk full: {len(first['rows']['records'])} of {len(reference_records)} records before; {first_err.strip()}")
