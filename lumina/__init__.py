@@ -14,7 +14,25 @@ every worker process starts with it) does not load numpy, numba, Pillow and SQLA
 from __future__ import annotations
 
 import importlib
+import os
+import tempfile
 from typing import Any
+
+
+def _numba_cache_dir() -> None:
+    """numba's ``cache=True`` needs a writable folder: next to the code, else ``~/.cache``; on a
+    read-only installation with an unwritable ``$HOME`` the import would fail ("no locator
+    available"). Then compiled code is cached in the temporary folder instead (per user)."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    in_tree = os.path.join(os.path.dirname(__file__), "analysis")
+    home = os.path.expanduser("~")
+    if os.access(in_tree, os.W_OK) or os.access(home, os.W_OK):
+        return
+    os.environ["NUMBA_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), f"lumina-numba-cache-{os.getuid()}")
+
+
+_numba_cache_dir()
 
 __version__ = "0.1.0"
 _WHERE = {"open_catalog": "lumina.catalog.db", "scan": "lumina.pipeline.scan", "run_pipeline": "lumina.pipeline.runner",

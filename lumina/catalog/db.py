@@ -83,6 +83,17 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+@contextmanager
+def exclusive_lock(lock_path: Path) -> Iterator[None]:
+    """A blocking ``flock`` on ``lock_path`` (released by the kernel if the process dies)."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 @dataclass
 class Catalog:
     """An open catalog: its folder, engine, session factory and settings."""
@@ -169,7 +180,11 @@ def open_catalog(path: str | os.PathLike | None, create: bool = True,
     engine = create_engine(f"sqlite:///{db}")
     event.listen(engine, "connect", _sqlite_pragmas)
     try:
-        migrate(engine)
+        if current_revision(engine) != HEAD_REVISION:
+            # Two commands on a brand-new catalog would both create its tables ("table already
+            # exists"): the second waits here for the first, then finds the schema current.
+            with exclusive_lock(folder / "migrate.lock"):
+                migrate(engine)
     except Exception as exc:  # any driver error here means the catalog is unusable
         engine.dispose()
         raise CatalogError(f"cannot open catalog {db}: {exc}") from exc

@@ -77,6 +77,7 @@ def reference(chaos_library, tmp_path_factory):
     assert res.returncode == 0, res.stderr
     doc = state(catalog)
     doc["units"] = settled_units(catalog)
+    doc["catalog"] = catalog  # read-only for the tests
     return doc, time.monotonic() - t0
 
 
@@ -243,3 +244,67 @@ def test_full_catalog_disk_stops_the_run_and_the_same_command_finishes_later(cha
     assert second["rows"] == as_json(expected["rows"]) and second["gaps"] == as_json(expected["gaps"])
     assert second["thumbnail_files"] == expected["thumbnail_files"] and second["active_jobs"] == []
     print(f"disk full: {len(first['rows']['records'])} of {len(reference_records)} records before; {first_err.strip()}")
+
+
+def test_empty_and_special_files_and_system_folders(corpus, tmp_path):
+    """Zero-length photos are each an ``empty`` failure (never one shared asset); a FIFO and a socket
+    without a photo extension are recorded as skipped with the reason (a FIFO is never opened: a
+    read would block); system folders are refused unless forced."""
+    import socket
+
+    lib = tmp_path / "lib"
+    copy_files(corpus, lib, "exif-samples/jpg/Canon_40D.jpg")
+    (lib / "empty1.jpg").write_bytes(b"")
+    (lib / "empty2.heic").write_bytes(b"")
+    os.mkfifo(lib / "pipe")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(lib / "sock"))
+    catalog = tmp_path / "cat"
+    res = lumina("scan", str(lib), "--catalog", str(catalog), "-q", "--format", "json")
+    sock.close()
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert (doc["new"], doc["failed"], doc["ignored"]) == (3, 2, 2)  # new: every new regular file
+    shown = [json.loads(line) for line in lumina("show", str(lib / "empty1.jpg"), str(lib / "empty2.heic"),
+                                                  str(lib / "pipe"), str(lib / "sock"), "--catalog", str(catalog),
+                                                  "--format", "json").stdout.splitlines()]
+    assert [d["asset_id"] for d in shown] == [None] * 4
+    assert [d["files"][0]["status"] for d in shown] == ["failed", "failed", "ignored", "ignored"]
+    assert shown[0]["files"][0]["error"] == shown[1]["files"][0]["error"] == "empty: the file is empty (0 bytes)"
+    assert shown[2]["files"][0]["error"] == "special_file: a FIFO, not a regular file"
+    assert shown[3]["files"][0]["error"] == "special_file: a socket, not a regular file"
+    for folder in ("/", "/proc", "/etc", "/dev/shm"):
+        res = lumina("scan", folder, "--catalog", str(tmp_path / "sys"))
+        assert res.returncode == 1 and "is a system folder" in res.stderr and "--allow-system-folder" in res.stderr
+    assert not (tmp_path / "sys").exists()
+
+
+def test_two_scans_on_a_brand_new_catalog(corpus, tmp_path):
+    """Both start before the catalog exists: one scans, the other gets the writer-lock message (or,
+    if the first had already finished, scans nothing new); never a raw SQL error."""
+    lib = tmp_path / "lib"
+    copy_files(corpus, lib, *manifest_sample(corpus, {"jpeg": 3}))
+    catalog = tmp_path / "cat"
+    procs = [start("scan", str(lib), "--catalog", str(catalog), "-q") for _ in range(2)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    assert sorted(rc for rc, _ in results)[0] == 0, results
+    for rc, err in results:
+        assert "sqlite" not in err.lower() and "Traceback" not in err, err
+        if rc != 0:
+            assert rc == 1 and "another scan or run is writing to" in err, err
+
+
+def test_show_several_paths_and_version(chaos_library, reference):
+    res = lumina("--version")
+    assert res.returncode == 0 and res.stdout.startswith("lumina ")
+    catalog = reference[0]["catalog"]
+    photos = sorted(p for p in chaos_library.iterdir() if p.suffix.lower() == ".jpg")[:5]
+    res = lumina("show", *map(str, photos), "/not/catalogued.jpg", "--catalog", str(catalog), "--format", "json")
+    lines = [json.loads(line) for line in res.stdout.splitlines()]
+    assert res.returncode == 1 and len(lines) == 6  # one line per argument, the unknown one included
+    assert [d["paths"][0] for d in lines[:5]] == [str(p) for p in photos] and "error" in lines[5]
+    one = json.loads(lumina("show", str(photos[0]), "--catalog", str(catalog), "--format", "json").stdout)
+    assert one == lines[0]
