@@ -70,6 +70,14 @@ def plan(session, stage: Stage, views: dict[str, AssetView], force: Force = Fals
     """Asset ids that need ``stage``, in byte order of their first path."""
     records = {r.asset_id: r for r in session.scalars(select(StageRecord).where(StageRecord.stage == stage.name))}
     prereq_time: dict[str, Any] = {}
+    from lumina.pipeline.overrides import OVERRIDE_READERS  # it imports this module
+
+    fields = [f for f, readers in OVERRIDE_READERS.items() if stage.name in readers]
+    if fields:  # a user override set after the record (even while a job ran) is an input that changed
+        for aid, t in session.execute(select(UserOverride.asset_id, UserOverride.set_at)
+                                      .where(UserOverride.field.in_(fields))):
+            if aid not in prereq_time or t > prereq_time[aid]:
+                prereq_time[aid] = t
     for req in stage.requires:
         for aid, t in session.execute(select(StageRecord.asset_id, StageRecord.finished_at)
                                       .where(StageRecord.stage == req)):

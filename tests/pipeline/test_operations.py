@@ -308,3 +308,33 @@ def test_show_several_paths_and_version(chaos_library, reference):
     assert [d["paths"][0] for d in lines[:5]] == [str(p) for p in photos] and "error" in lines[5]
     one = json.loads(lumina("show", str(photos[0]), "--catalog", str(catalog), "--format", "json").stdout)
     assert one == lines[0]
+
+
+def test_capture_time_override_while_a_job_runs_is_kept_and_applied(corpus, tmp_path, settle_now):
+    """A user sets a date while `lumina run --force` writes: accepted (no 409), stored at once, and
+    applied by the queued job (or the running one), never lost."""
+    from lumina.pipeline import jobs
+    from lumina.pipeline.overrides import parse_capture_time, set_override
+
+    lib = tmp_path / "lib"
+    photos = copy_files(corpus, lib, *manifest_sample(corpus, {"jpeg": 4}))
+    catalog = tmp_path / "cat"
+    cat = open_catalog(catalog)
+    jobs.run_now(cat, "scan", {"roots": [str(lib)]})
+    proc = start("run", "--force", "--catalog", str(catalog), "-q")
+    while proc.poll() is None and settled_units(catalog) < 1:
+        time.sleep(0.03)
+    assert proc.poll() is None, "the forced run ended before the override could be sent"
+    doc = set_override(cat, str(photos[0]), "capture_time", parse_capture_time("2001-02-03T04:05:06+01:00"))
+    assert doc["overrides"]  # stored while the job writes
+    proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    queued = doc["pending_job"]
+    if queued is not None:  # the readers were queued for a worker
+        assert jobs.get(cat, queued)["status"] == "queued"
+    res = lumina("worker", "--once", "--catalog", str(catalog))
+    assert res.returncode == 0, res.stderr
+    shown = json.loads(lumina("show", str(photos[0]), "--catalog", str(catalog), "--format", "json").stdout)
+    assert (shown["capture_time"], shown["capture_time_source"], shown["utc_offset_minutes"]) == \
+        ("2001-02-03T04:05:06", "user", 60)
+    cat.close()
