@@ -13,6 +13,7 @@ or unknown parameters, 500 a bug.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -20,6 +21,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -34,6 +36,16 @@ from lumina.pipeline import jobs
 __all__ = ["create_app", "load_token"]
 log = logging.getLogger("lumina.api")
 ROUTERS = (service, catalogs, gaps, jobs_router, images, duplicates, bursts)
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped, as the CLI writes it: a file name that is not
+    UTF-8 keeps its bytes as surrogate escapes (``\\udcXX``) instead of failing to encode (a 500).
+    Set on every router's routes (a response class also turns off FastAPI's pydantic fast path,
+    which cannot encode such names)."""
+
+    def render(self, content) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def create_app(home: Path, token: str | None = None, worker: bool = True, overrides: dict | None = None) -> FastAPI:
@@ -119,7 +131,7 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
         return error_response(500, "internal_error", f"{type(exc).__name__}: {exc}")
 
     for module in ROUTERS:
-        app.include_router(module.router)
+        app.include_router(module.router, default_response_class=AsciiJSONResponse)
     from lumina.web.routes import mount  # the web UI: pages, sign-in, static files, offline tiles and docs
 
     mount(app)

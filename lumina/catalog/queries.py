@@ -14,7 +14,8 @@ from sqlalchemy import Text, cast, exists, func, inspect, literal, or_, select, 
 from lumina.catalog.models import (Asset, CaptureDate, FileInstance, Metadata, PerceptualHash, Place, Quality,
                                    StageRecord, Thumbnail, UserOverride)
 from lumina.errors import ConfigError, NotFoundError
-from lumina.stages.hashes import to_unsigned
+
+UINT64 = (1 << 64) - 1  # hashes are stored as signed 64-bit SQLite integers; shown as unsigned hex
 
 # Keys of `lumina show --format json` that are always present (null when unknown).
 SHOW_KEYS = ("asset_id", "paths", "capture_time", "capture_time_source", "capture_time_confidence",
@@ -102,7 +103,7 @@ def describe(session, ref: str) -> dict[str, Any]:
         doc["thumbnails"] = {**_row(thumb, skip=("asset_id", "thumbhash")), "thumbhash": base64.b64encode(thumb.thumbhash).decode()}
     hashes = session.get(PerceptualHash, asset_id)
     if hashes is not None:  # hex for display; the catalog stores signed 64-bit integers
-        doc["hashes"] = {**{k: f"{to_unsigned(getattr(hashes, k)):016x}" for k in ("ahash", "dhash", "phash", "whash")},
+        doc["hashes"] = {**{k: f"{getattr(hashes, k) & UINT64:016x}" for k in ("ahash", "dhash", "phash", "whash")},
                          "degenerate": hashes.degenerate, "degenerate_reason": hashes.degenerate_reason}
     quality = session.get(Quality, asset_id)
     if quality is not None:

@@ -29,9 +29,23 @@ THUMBHASH_PX = 32  # the encoder accepts up to 100x100; see the module docstring
 def _save_atomic(img: Image.Image, path: Path, fmt: str, quality: int) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    img.save(tmp, fmt, quality=quality, **({"method": 4} if fmt == "WEBP" else {"optimize": True}))
-    os.replace(tmp, path)
+    try:
+        img.save(tmp, fmt, quality=quality, **({"method": 4} if fmt == "WEBP" else {"optimize": True}))
+        os.replace(tmp, path)
+    except BaseException:  # a full disk or a stop: no half-written file stays behind
+        tmp.unlink(missing_ok=True)
+        raise
     return path.stat().st_size
+
+
+def remove_partial_files(catalog_dir: str | os.PathLike) -> int:
+    """Delete temporary thumbnail files left by a killed worker (``thumbnails/*/.*.tmp``); call only
+    while holding the catalog's writer lock (no live worker writes then). Returns how many."""
+    removed = 0
+    for tmp in Path(catalog_dir, "thumbnails").glob("*/.*.tmp"):
+        tmp.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 class ThumbnailsStage(PixelStage):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from urllib.parse import quote
 from typing import Annotated, Literal
 
 
@@ -164,6 +165,15 @@ def thumbnail(request: Request, asset_id: str, size: Literal["grid", "preview"] 
     return FileResponse(target, media_type="image/webp" if size == "grid" else "image/jpeg", headers=headers)
 
 
+def content_disposition(name: bytes) -> str:
+    """``attachment`` with the file name as RFC 6266 gives it: ``filename*`` (RFC 8187: UTF-8,
+    percent-encoded; bytes that are not UTF-8 become U+FFFD) and an ASCII ``filename`` fallback
+    for old clients (other characters as ``_``). Never raises, whatever the bytes."""
+    text = name.decode("utf-8", "replace")
+    fallback = "".join(c if " " <= c < "\x7f" and c not in '"\\' else "_" for c in text)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(text, safe='')}"
+
+
 @router.get("/api/images/{asset_id}/original", response_class=FileResponse,
             responses={200: {"content": {"application/octet-stream": {}}, "description": "the original file"}})
 def original(asset_id: str, reg: Registry = Depends(registry)) -> FileResponse:  # noqa: B008
@@ -176,7 +186,8 @@ def original(asset_id: str, reg: Registry = Depends(registry)) -> FileResponse: 
     for raw in paths:
         real = os.path.realpath(raw)
         if any(real == r or real.startswith(r.rstrip(b"/") + b"/") for r in roots) and os.path.isfile(real):
-            return FileResponse(os.fsdecode(real), filename=os.path.basename(os.fsdecode(raw)))
+            return FileResponse(os.fsdecode(real), headers={"Content-Disposition": content_disposition(
+                os.path.basename(raw))})
     raise ApiError(404, "not_found", f"no present file of {asset_id} inside the catalog's source folders")
 
 
