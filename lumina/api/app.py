@@ -481,11 +481,7 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
     def duplicate_group(catalog_id: str, group_id: int) -> dict:
         """One group with per-signal distances and the keeper's reason."""
         with registry.get(catalog_id).session() as s:
-            doc = duplicates_run.duplicates_report(s)
-        group = next((g for g in doc["groups"] if g["id"] == group_id), None)
-        if group is None:
-            raise ApiError(404, "not_found", f"no duplicate group {group_id} in the current generation")
-        return {**group, "generation": doc["generation"]}
+            return duplicates_run.group_report(s, group_id)
 
     @app.post("/api/catalogs/{catalog_id}/duplicates/{group_id}/resolve", dependencies=guarded, tags=["duplicates"])
     def resolve_group(catalog_id: str, group_id: int, body: ResolveIn) -> dict:
@@ -507,10 +503,7 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
     @app.get("/api/catalogs/{catalog_id}/bursts/{burst_id}", dependencies=guarded, tags=["bursts"])
     def burst(catalog_id: str, burst_id: int) -> dict:
         with registry.get(catalog_id).session() as s:
-            doc = bursts_run.bursts_report(s, burst_id)
-        if not doc["bursts"]:
-            raise ApiError(404, "not_found", f"no burst {burst_id} in the current generation")
-        return {**doc["bursts"][0], "generation": doc["generation"]}
+            return bursts_run.burst_report(s, burst_id)
 
     @app.post("/api/catalogs/{catalog_id}/bursts/{burst_id}/apply", dependencies=guarded, tags=["bursts"])
     def apply_burst(catalog_id: str, burst_id: int, body: ResolveIn) -> dict:
