@@ -57,6 +57,10 @@ PIXEL_IDENTICAL_MAD = 1.0  # grey levels: the same pixels up to rounding (a 16-b
 SAME_SHOT_CROP_MAD = 16.0  # when camera and trusted capture time are identical (same shot), dev max 14.3
 CROP_MIN_SCALE = 0.84  # 8 % off each side
 DERIVATIVE_MAD = 22.0
+PIXEL_KEYS = ("mad", "crop_mad", "crop_scale", "local_mad")  # columns of ``signature_distances``
+# grey levels: the largest 4x4-block MAD of an uncropped copy (calibrated on ../shared/eval/dev,
+# see benchmarks/margins_dev.py and the closing table in the README)
+LOCAL_MAD = 24.0
 VERIFY_CHUNK = 65_536  # candidate pairs verified at a time (arrays of a few MiB)
 SEARCH_BUDGET = 4096  # hashes examined per distinct hash and chunk before the candidate search is capped
 CROP_SCALES = (0.96, 0.92, 0.88, 0.84, 0.80, 0.76, 0.72)
@@ -65,6 +69,7 @@ TRUSTED_SOURCES = ("EXIF:DateTimeOriginal", "QuickTime:CreationDate", "XMP:DateT
 LOSSLESS = {"png", "tiff", "bmp", "psd"}
 CAMERA_FORMATS = {"raw", "jpeg", "heic", "heif", "tiff"}  # what cameras and phones write; WebP/PNG/GIF are conversions
 CLASSES = ("similar", "same_image", "derivative", "burst_sibling", "live_photo")  # pair classes, by code
+KEPT_CLASSES = [CLASSES.index(c) for c in ("same_image", "derivative", "live_photo")]  # pairs a run keeps
 LIVE_NAME, LIVE_CONTENT_ID = 1, 2  # how a still and a video were matched as one Live Photo / Motion Photo
 # grey levels: a Live Photo's first video frame against its still, matched by name only; the video
 # is scaled and re-encoded, and starts up to 1.5 s before the still (Apple), so looser than COPY_MAD
@@ -233,38 +238,46 @@ def compare_signatures(sigs: np.ndarray, pairs: np.ndarray, crop_limits_mad: np.
             crop MAD that can change the pair's verdict (see ``compare_pixels``).
         smalls: uint8 (M, 32, 32), ``_small(sigs)`` when the caller keeps it across calls.
     Returns:
-        P dicts ``{"mad", "crop_mad", "crop_scale"}`` as ``compare_pixels`` gives them.
+        P dicts with the keys of ``PIXEL_KEYS``, as ``compare_pixels`` gives them.
     """
-    mad, crop_mad, crop_scale = signature_distances(sigs, pairs, crop_limits_mad, batch, smalls)
-    return [{"mad": float(m), "crop_mad": None if math.isnan(c) else float(c),
-             "crop_scale": None if math.isnan(k) else float(k)} for m, c, k in zip(mad, crop_mad, crop_scale)]
+    return [pixel_doc(row) for row in signature_distances(sigs, pairs, crop_limits_mad, batch, smalls)]
+
+
+def pixel_doc(row: np.ndarray) -> dict[str, float | None]:
+    """One row of ``signature_distances`` as a dict of ``PIXEL_KEYS`` (None for NaN)."""
+    return {k: None if math.isnan(v) else float(v) for k, v in zip(PIXEL_KEYS, row.tolist())}
 
 
 def signature_distances(sigs: np.ndarray, pairs: np.ndarray, crop_limits_mad: np.ndarray | None = None,
                         batch: int = 4096, smalls: np.ndarray | None = None
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``compare_signatures`` as arrays: (mad, crop_mad, crop_scale), float64 (P,) each, NaN where
-    ``compare_signatures`` gives None."""
+    """``compare_signatures`` as one float64 array (P, len(PIXEL_KEYS)), NaN where
+    ``compare_signatures`` gives None. ``local_mad``: the largest MAD of the 64 blocks of 4x4 pixels
+    of the uncropped 32x32 comparison (grey levels): a small region that differs completely
+    (another name on a certificate, another portrait on a form) counts fully there, while the
+    whole-image MAD averages it away."""
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    nan = np.full(len(pairs), np.nan)
+    out = np.full((len(pairs), len(PIXEL_KEYS)), np.nan)
     if not len(pairs):
-        return nan, nan.copy(), nan.copy()
+        return out
     smalls = _small(sigs) if smalls is None else smalls
-    sums = np.concatenate([np.abs(smalls[pairs[k:k + batch, 0]].astype(np.int16) - smalls[pairs[k:k + batch, 1]])
-                           .sum(axis=(1, 2)) for k in range(0, len(pairs), batch)])
-    mads = np.round(sums / 1024, 3)  # exact: sums of integers, as numpy's float32 mean of the 32x32 differences
-    crop_mad, crop_scale = nan, nan.copy()
+    for k in range(0, len(pairs), batch):
+        diff = np.abs(smalls[pairs[k:k + batch, 0]].astype(np.int16) - smalls[pairs[k:k + batch, 1]])
+        # exact: sums of integers, as numpy's float32 mean of the 32x32 differences
+        out[k:k + batch, 0] = np.round(diff.sum(axis=(1, 2)) / 1024, 3)
+        out[k:k + batch, 3] = np.round(diff.reshape(-1, 8, 4, 8, 4).sum(axis=(2, 4)).max(axis=(1, 2)) / 16, 3)
+    mads = out[:, 0]
     if crop_limits_mad is None:
-        return mads, crop_mad, crop_scale
+        return out
     todo = np.flatnonzero(mads > COPY_MAD)
     # + 2: crops whose MAD rounds (to 0.001) to the limit are searched too
     limits = (np.minimum(np.asarray(crop_limits_mad, dtype=np.float64)[todo], mads[todo] - 3) * 1024).astype(np.int64) + 2
     best, scale = np.zeros(len(todo), np.int64), np.zeros(len(todo), np.int64)
     _crop_search(sigs, smalls, pairs[todo, 0], pairs[todo, 1], limits, *CROP_TAPS, best, scale)
     found = scale >= 0
-    crop_mad[todo[found]] = np.round(best[found] / 1024, 3)
-    crop_scale[todo[found]] = np.asarray(CROP_SCALES)[scale[found]]
-    return mads, crop_mad, crop_scale
+    out[todo[found], 1] = np.round(best[found] / 1024, 3)
+    out[todo[found], 2] = np.asarray(CROP_SCALES)[scale[found]]
+    return out
 
 
 def compare_pixels(a: np.ndarray, b: np.ndarray, crop_search: bool = True,
@@ -273,6 +286,7 @@ def compare_pixels(a: np.ndarray, b: np.ndarray, crop_search: bool = True,
 
     Returns:
         ``mad``: mean absolute difference uncropped, grey levels 0-255 (rounded to 0.001);
+        ``local_mad``: the largest 4x4-block MAD of that comparison (see ``signature_distances``);
         ``crop_mad``, ``crop_scale``: when ``mad`` > ``COPY_MAD``, the best square crop of either
         side (``crop_windows``) against the other, as MAD and scale 0-1, among the crops with
         a MAD of at most ``crop_limit_mad`` and ``mad`` - 3 (the only ones ``verify`` can use:
@@ -319,14 +333,17 @@ def needs_pixels(gap: np.ndarray, burst_pair: np.ndarray) -> np.ndarray:
 
 
 def pair_class(gap: np.ndarray, burst_pair: np.ndarray, mixed_kinds: np.ndarray, live_pair: np.ndarray,
-               mad: np.ndarray, crop_mad: np.ndarray, crop_scale: np.ndarray, max_gap_s: float) -> np.ndarray:
+               mad: np.ndarray, crop_mad: np.ndarray, crop_scale: np.ndarray, local_mad: np.ndarray,
+               max_gap_s: float) -> np.ndarray:
     """The class of candidate pairs (indexes into ``CLASSES``), first rule that applies:
 
     frames of one burst, or photos of one camera with trusted times 0-``max_gap_s`` apart:
     ``burst_sibling``; further apart: ``similar``; a video and a still (``mixed_kinds``) are never
     the same image: ``live_photo`` when ``live_pair`` (``LIVE_CONTENT_ID``: Apple's content
     identifier, or ``LIVE_NAME``: same folder and name stem with a first frame within
-    ``LIVE_PHOTO_MAD``), else ``similar``; uncropped MAD <= ``COPY_MAD``: ``same_image``; a best
+    ``LIVE_PHOTO_MAD``), else ``similar``; uncropped MAD <= ``COPY_MAD``: ``same_image`` when no
+    4x4 block differs by more than ``LOCAL_MAD`` (else ``similar``: one template, another name or
+    portrait in a small region); a best
     crop within ``crop_limit_mad`` and 3 levels better than uncropped: ``same_image`` at scale >=
     ``CROP_MIN_SCALE``, else ``derivative``; MAD <= ``DERIVATIVE_MAD`` or a crop within
     ``CROP_MAD``: ``derivative``; else ``similar``.
@@ -336,16 +353,17 @@ def pair_class(gap: np.ndarray, burst_pair: np.ndarray, mixed_kinds: np.ndarray,
         ``crop_scale`` 0-1.
     Returns: int8 array of the same shape.
     """
-    gap, mad, crop_mad, crop_scale = (np.asarray(x, dtype=np.float64) for x in (gap, mad, crop_mad, crop_scale))
+    gap, mad, crop_mad, crop_scale, local_mad = (np.asarray(x, dtype=np.float64)
+                                                 for x in (gap, mad, crop_mad, crop_scale, local_mad))
     limit = np.where(gap == 0, SAME_SHOT_CROP_MAD, CROP_MAD)
     cropped = (crop_mad <= limit) & (crop_mad < mad - 3)
     code = {c: k for k, c in enumerate(CLASSES)}
     return np.select(
         [np.asarray(burst_pair) | ((gap > 0) & (gap <= max_gap_s)), gap > max_gap_s,
          np.asarray(mixed_kinds) & ((live_pair == LIVE_CONTENT_ID) | ((live_pair == LIVE_NAME) & (mad <= LIVE_PHOTO_MAD))),
-         np.asarray(mixed_kinds), mad <= COPY_MAD, cropped & (crop_scale >= CROP_MIN_SCALE), cropped,
-         (mad <= DERIVATIVE_MAD) | (crop_mad <= CROP_MAD)],
-        [code["burst_sibling"], code["similar"], code["live_photo"], code["similar"], code["same_image"],
+         np.asarray(mixed_kinds), (mad <= COPY_MAD) & (local_mad > LOCAL_MAD), mad <= COPY_MAD,
+         cropped & (crop_scale >= CROP_MIN_SCALE), cropped, (mad <= DERIVATIVE_MAD) | (crop_mad <= CROP_MAD)],
+        [code["burst_sibling"], code["similar"], code["live_photo"], code["similar"], code["similar"], code["same_image"],
          code["same_image"], code["derivative"], code["derivative"]], code["similar"]).astype(np.int8)
 
 
@@ -384,7 +402,7 @@ def verify(a: Item, b: Item, settings: dict[str, Any], pixels: dict | None = Non
     nan = float("nan")
     cls = pair_class(gap_value, burst_pair, (a.media_kind == "video") != (b.media_kind == "video"), live,
                      ev.get("mad", nan), _none_nan(ev.get("crop_mad")), _none_nan(ev.get("crop_scale")),
-                     float(settings["burst_max_gap_s"]))
+                     _none_nan(ev.get("local_mad")), float(settings["burst_max_gap_s"]))
     return CLASSES[int(cls)], ev
 
 
@@ -655,15 +673,17 @@ def detect(session, settings: dict[str, Any], keep_choices: dict[str, str] | Non
         stats["user_not_duplicate"] = int(np.isin(keys, refused).sum())
         keys = keys[~np.isin(keys, refused)]
     t2 = time.perf_counter()
-    edges_a, edges_b, edge_px, other_pairs, classes = _verify_all(nodes, keys, n, len(hashed), settings, session)
+    edges_a, edges_b, edge_cls, edge_px, classes = _verify_all(nodes, keys, n, len(hashed), settings, session)
     t3 = time.perf_counter()
     groups: list[Group] = []
     grouped: set[str] = set()
-    label = _components(n, edges_a, edges_b) if n else np.zeros(0, np.int64)
+    # clusters of near-identical images: same-image and derivative edges (a timelapse drifts from
+    # copies to edits and back); a cluster bigger than a group is one similar-set, nothing inside it is listed
+    related = edge_cls != CLASSES.index("live_photo")
+    label = _components(n, edges_a[related], edges_b[related])
     in_edges = np.zeros(n, bool)
-    in_edges[edges_a], in_edges[edges_b] = True, True
-    sizes = np.bincount(label[in_edges], minlength=n)
-    big = sizes > max_group
+    in_edges[edges_a[related]], in_edges[edges_b[related]] = True, True
+    big = np.bincount(label[in_edges], minlength=n) > max_group
     stats["similar_sets"] = int(big.sum())
     for comp in np.flatnonzero(big):
         members = [nodes[x] for x in np.flatnonzero((label == comp) & in_edges)]
@@ -673,16 +693,16 @@ def detect(session, settings: dict[str, Any], keep_choices: dict[str, str] | Non
         groups.append(Group("similar_set", reason, keeper.asset_id, None, why,
                             [{"asset_id": m.asset_id, "paths": m.paths, "path": None,
                               "class": "keeper" if m is keeper else "similar", "distances": {}} for m in members]))
-    small = ~big[label[edges_a]] if len(edges_a) else np.zeros(0, bool)
+    small = ~big[label[edges_a]]
+    same = small & (edge_cls == CLASSES.index("same_image"))
     evidence: dict[tuple[str, str], dict] = {}
     edges: list[tuple[float, str, str]] = []
-    for x, y, (mad, crop_mad, crop_scale) in zip(edges_a[small].tolist(), edges_b[small].tolist(), edge_px[small].tolist()):
+    for x, y, row in zip(edges_a[same].tolist(), edges_b[same].tolist(), edge_px[same]):
         a, b = nodes[x], nodes[y]
-        px = {"mad": mad, "crop_mad": None if math.isnan(crop_mad) else crop_mad,
-              "crop_scale": None if math.isnan(crop_scale) else crop_scale}
+        px = pixel_doc(row)
         _, ev = verify(a, b, settings, px)  # the evidence; the class is the one _verify_all gave
         evidence[(a.asset_id, b.asset_id)] = {**ev, "class": "same_image", **({"degenerate": True} if x >= len(hashed) else {})}
-        edges.append((min(mad, px["crop_mad"] or 99), a.asset_id, b.asset_id))
+        edges.append((min(px["mad"], px["crop_mad"] or 99), a.asset_id, b.asset_id))
     for cluster in complete_linkage(edges, max_group):
         members = [items[a] for a in sorted(cluster)]
         keeper, why = keeper_order(members, evidence)
@@ -697,9 +717,12 @@ def detect(session, settings: dict[str, Any], keep_choices: dict[str, str] | Non
         cls_reason = "same picture: " + ", ".join(sorted({_reason(d["distances"]) for d in docs if d["distances"]}))
         groups.append(Group("same_image", cls_reason, keeper.asset_id, None, why, docs))
         grouped.update(cluster)
-    for cls, x, y, ev in other_pairs:  # Live Photo links and derivative pairs: reported, never resolved
+    listed = ~related | (small & (edge_cls == CLASSES.index("derivative")))
+    for cls, x, y, row in zip(edge_cls[listed].tolist(), edges_a[listed].tolist(), edges_b[listed].tolist(),
+                              edge_px[listed]):  # Live Photo links and derivative pairs: reported, never resolved
         a, b = nodes[x], nodes[y]
-        if cls == "live_photo":
+        _, ev = verify(a, b, settings, None if np.isnan(row[0]) else pixel_doc(row))
+        if CLASSES[cls] == "live_photo":
             still, video = (a, b) if b.media_kind == "video" else (b, a)
             groups.append(Group("live_photo", f"Live Photo: still and its motion video ({ev['live_photo']})",
                                 still.asset_id, None, "the still image",
@@ -754,9 +777,9 @@ def _verify_all(nodes: list[Item], keys: np.ndarray, n: int, n_hashed: int, sett
     are the same image only when pixel-identical (MAD <= ``PIXEL_IDENTICAL_MAD``, same aspect).
 
     Returns:
-        (edge a, edge b: int64 node indexes of same-image pairs; their (mad, crop_mad, crop_scale)
-        float64 (E, 3); the live_photo and derivative pairs as (class, a, b, evidence); counts of
-        every class).
+        (edge a, edge b: int64 node indexes of the same-image, derivative and live-photo pairs; their
+        class (int8, index into ``CLASSES``); their ``signature_distances`` float64 (E, len(PIXEL_KEYS)),
+        NaN when not compared; counts of every class).
     """
     max_gap = float(settings["burst_max_gap_s"])
     cameras: dict[tuple, int] = {}
@@ -780,39 +803,38 @@ def _verify_all(nodes: list[Item], keys: np.ndarray, n: int, n_hashed: int, sett
     slot[wanted] = np.arange(len(wanted))
     sigs = load_signature_array(session, [nodes[x].asset_id for x in wanted])
     smalls = _small(sigs)
-    edges_a, edges_b, edge_px, others = [], [], [], []
+    edges_a, edges_b, edge_cls, edge_px = [], [], [], []
     classes: dict[str, int] = {}
     for start in range(0, len(keys), VERIFY_CHUNK):
         a, b = np.divmod(keys[start:start + VERIFY_CHUNK], n)
         gap = gap_s(cam[a] == cam[b], utc[a], utc[b], local[a], local[b])
         burst_pair = (burst[a] == burst[b]) & (gap != 0)
         need = needs_pixels(gap, burst_pair) & (slot[a] >= 0) & (slot[b] >= 0)
-        mad, crop_mad, crop_scale = (np.full(len(a), np.nan) for _ in range(3))
+        px = np.full((len(a), len(PIXEL_KEYS)), np.nan)
         limits = np.where(gap[need] == 0, SAME_SHOT_CROP_MAD, CROP_MAD)
         hashed_pair = ~flat[a[need]] | video[a[need]] | video[b[need]]
-        mad[need], crop_mad[need], crop_scale[need] = signature_distances(
-            sigs, np.stack([slot[a[need]], slot[b[need]]], axis=1), np.where(hashed_pair, limits, 0.0), smalls=smalls)
+        px[need] = signature_distances(sigs, np.stack([slot[a[need]], slot[b[need]]], axis=1),
+                                       np.where(hashed_pair, limits, 0.0), smalls=smalls)
+        mad = px[:, 0]
         live = np.zeros(len(a), np.int8)
         for x in np.flatnonzero(video[a] != video[b]):
             live[x] = live_pair_kind(nodes[a[x]], nodes[b[x]])
-        cls = pair_class(gap, burst_pair, video[a] != video[b], live, mad, crop_mad, crop_scale, max_gap)
+        cls = pair_class(gap, burst_pair, video[a] != video[b], live, *px.T, max_gap)
         degenerate = flat[a] & flat[b] & ~video[a] & ~video[b]
         identical = (mad <= PIXEL_IDENTICAL_MAD) & ~(np.abs(aspect[a] - aspect[b]) > 0.01)
         cls[degenerate] = np.where(identical[degenerate], CLASSES.index("same_image"), CLASSES.index("similar"))
         for c, count in zip(*np.unique(cls, return_counts=True)):
             classes[CLASSES[c]] = classes.get(CLASSES[c], 0) + int(count)
-        same = cls == CLASSES.index("same_image")
-        edges_a.append(a[same])
-        edges_b.append(b[same])
-        edge_px.append(np.stack([mad[same], crop_mad[same], crop_scale[same]], axis=1))
-        for x in np.flatnonzero((cls == CLASSES.index("live_photo")) | (cls == CLASSES.index("derivative"))):
-            px = {"mad": float(mad[x]), "crop_mad": None if np.isnan(crop_mad[x]) else float(crop_mad[x]),
-                  "crop_scale": None if np.isnan(crop_scale[x]) else float(crop_scale[x])} if need[x] else None
-            name, ev = verify(nodes[a[x]], nodes[b[x]], settings, px)
-            others.append((name, int(a[x]), int(b[x]), ev))
+        kept = np.isin(cls, KEPT_CLASSES)
+        edges_a.append(a[kept])
+        edges_b.append(b[kept])
+        edge_cls.append(cls[kept])
+        edge_px.append(px[kept])
     if not edges_a:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3)), others, classes
-    return np.concatenate(edges_a), np.concatenate(edges_b), np.concatenate(edge_px), others, classes
+        return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros((0, len(PIXEL_KEYS))),
+                classes)
+    return (np.concatenate(edges_a), np.concatenate(edges_b), np.concatenate(edge_cls), np.concatenate(edge_px),
+            classes)
 
 
 def load_signature_array(session, asset_ids: list[str]) -> np.ndarray:
