@@ -58,9 +58,10 @@ SAME_SHOT_CROP_MAD = 16.0  # when camera and trusted capture time are identical 
 CROP_MIN_SCALE = 0.84  # 8 % off each side
 DERIVATIVE_MAD = 22.0
 PIXEL_KEYS = ("mad", "crop_mad", "crop_scale", "local_mad")  # columns of ``signature_distances``
-# grey levels: the largest 4x4-block MAD of an uncropped copy (calibrated on ../shared/eval/dev,
-# see benchmarks/margins_dev.py and the closing table in the README)
-LOCAL_MAD = 24.0
+# grey levels: the largest 4x4-block MAD of an uncropped copy. Dev copies reach 7.2 (a 25 % resize);
+# template pairs (another portrait on one form, tests/analysis/test_duplicates_library.py) start at
+# 30.6: 16 leaves 8.8 above and 14.6 below (benchmarks/margins_dev.py)
+LOCAL_MAD = 16.0
 VERIFY_CHUNK = 65_536  # candidate pairs verified at a time (arrays of a few MiB)
 SEARCH_BUDGET = 4096  # hashes examined per distinct hash and chunk before the candidate search is capped
 CROP_SCALES = (0.96, 0.92, 0.88, 0.84, 0.80, 0.76, 0.72)
