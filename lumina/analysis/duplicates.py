@@ -469,52 +469,68 @@ def load_items(session) -> dict[str, Item]:
 
 
 def keeper_order(members: list[Item], evidence: dict[tuple[str, str], dict]) -> tuple[Item, str]:
-    """The copy to keep and the rule that decided, with the values compared.
+    """The copy to keep and why, each deciding rule stated once with the values compared.
 
-    Ranking, first difference wins: ``format`` (RAW over everything; for the same pixels a camera
-    format (JPEG, HEIC, TIFF) over a conversion (WebP, PNG, GIF); a lossless file over a lossy one
-    only when their pixels differ, since a lossless re-wrap of a JPEG adds nothing), ``pixels``
-    (more), ``quality`` (pixel quality score, by more than 2 points), ``metadata`` (more of capture
+    Ranking, first difference wins: ``raw`` (RAW over everything), ``camera_format`` (for the same
+    pixels at the same size, a camera format (JPEG, HEIC, TIFF) over a conversion (WebP, PNG, GIF)),
+    ``pixels`` (more), ``lossless`` (a lossless file over a lossy one of the same size only when their
+    pixels differ, since a lossless re-wrap of a JPEG adds nothing), ``quality`` (pixel quality score, by more than 2 points), ``metadata`` (more of capture
     date, camera, lens, GPS, exposure), ``capture_time`` (earliest), ``bytes`` (fewer: padding a
-    file with junk never makes it the keeper), then the path.
+    file with junk never makes it the keeper), then the path. The keeper is the member that wins
+    against every other one by these rules (when the rules are not transitive among three or more
+    members, the one winning most comparisons, then the first path).
     """
     def pixel_same(a: Item, b: Item) -> bool:
         ev = evidence.get((a.asset_id, b.asset_id)) or evidence.get((b.asset_id, a.asset_id)) or {}
-        return ev.get("mad", 99) <= 1.0  # the same pixels up to re-encoding (dev conversions: <= 0.42)
+        # the same pixels up to re-encoding (dev conversions: <= 0.42), at the same size
+        return ev.get("mad", 99) <= 1.0 and a.pixels == b.pixels
 
-    def rules(a: Item, b: Item):
-        raw_a, raw_b = a.file_type == "raw", b.file_type == "raw"
-        if raw_a != raw_b:
-            yield "format", raw_a, f"format: {a.file_type} (RAW) over {b.file_type}" if raw_a else ""
-        camera_a, camera_b = a.file_type in CAMERA_FORMATS, b.file_type in CAMERA_FORMATS
-        if camera_a != camera_b and pixel_same(a, b):
-            yield "format", camera_a, f"format: camera format {a.file_type} over converted {b.file_type}"
-        lossless_a, lossless_b = a.file_type in LOSSLESS, b.file_type in LOSSLESS
-        if lossless_a != lossless_b and not pixel_same(a, b):
-            yield "format", lossless_a, f"format: lossless {a.file_type} over lossy {b.file_type}"
+    def decide(a: Item, b: Item) -> tuple[str, bool]:
+        """The first rule that tells a from b, and whether a wins by it."""
+        if (a.file_type == "raw") != (b.file_type == "raw"):
+            return "raw", a.file_type == "raw"
+        if (a.file_type in CAMERA_FORMATS) != (b.file_type in CAMERA_FORMATS) and pixel_same(a, b):
+            return "camera_format", a.file_type in CAMERA_FORMATS
         if a.pixels != b.pixels:
-            yield "pixels", a.pixels > b.pixels, f"pixels: {a.width}x{a.height} vs {b.width}x{b.height}"
+            return "pixels", a.pixels > b.pixels
+        if (a.file_type in LOSSLESS) != (b.file_type in LOSSLESS) and not pixel_same(a, b):
+            return "lossless", a.file_type in LOSSLESS
         if a.quality is not None and b.quality is not None and abs(a.quality - b.quality) > 2:
-            yield "quality", a.quality > b.quality, f"quality: {a.quality:.1f} vs {b.quality:.1f}"
+            return "quality", a.quality > b.quality
         if a.richness != b.richness:
-            yield "metadata", a.richness > b.richness, f"metadata: {a.richness} vs {b.richness} fields"
+            return "metadata", a.richness > b.richness
         if a.capture_instant and b.capture_instant and a.capture_instant != b.capture_instant:
-            yield "capture_time", a.capture_instant < b.capture_instant, f"capture_time: {a.capture_time} vs {b.capture_time}"
+            return "capture_time", a.capture_instant < b.capture_instant
         if a.size_bytes != b.size_bytes:
-            yield "bytes", a.size_bytes < b.size_bytes, f"bytes: {a.size_bytes} vs {b.size_bytes} (fewer wins)"
-        yield "path", a.paths[0] < b.paths[0], f"path: {a.paths[0]} vs {b.paths[0]}"
+            return "bytes", a.size_bytes < b.size_bytes
+        return "path", a.paths[0] < b.paths[0]
 
-    best = members[0]
-    for other in members[1:]:
-        _, a_wins, _ = next(rules(other, best))
-        if a_wins:
-            best = other
-    deciding = []
+    wins = {m.asset_id: sum(decide(m, o)[1] for o in members if o is not m) for m in members}
+    best = min(members, key=lambda m: (-wins[m.asset_id], m.paths[0]))
+    if len(members) == 1:
+        return best, "only member"
+    beaten: dict[str, list[Item]] = {}
     for other in members:
         if other is not best:
-            rule, _, text = next(rules(best, other))
-            deciding.append(text.replace("vs", "over", 1) if "over" not in text else text)
-    return best, "; ".join(dict.fromkeys(deciding)) or "only member"
+            beaten.setdefault(decide(best, other)[0], []).append(other)
+    texts = {
+        "raw": lambda os: f"RAW original ({best.file_type}) over {_listed(o.file_type for o in os)}",
+        "camera_format": lambda os: (f"camera format ({best.file_type}) over the conversion "
+                                     f"{_listed(o.file_type for o in os)} of the same pixels"),
+        "lossless": lambda os: f"lossless {best.file_type} over lossy {_listed(o.file_type for o in os)}",
+        "pixels": lambda os: f"most pixels: {best.width}x{best.height} (others {_listed(f'{o.width}x{o.height}' for o in os)})",
+        "quality": lambda os: f"best quality score: {best.quality:.1f} (others {_listed(f'{o.quality:.1f}' for o in os)})",
+        "metadata": lambda os: (f"richest metadata: {best.richness} of capture date, camera, lens, GPS, exposure "
+                                f"(others {_listed(str(o.richness) for o in os)})"),
+        "capture_time": lambda os: f"earliest capture time: {best.capture_time} (others {_listed(o.capture_time for o in os)})",
+        "bytes": lambda os: f"fewest bytes: {best.size_bytes} (others {_listed(str(o.size_bytes) for o in os)})",
+        "path": lambda os: "all else equal: first path in name order",
+    }
+    return best, "; ".join(texts[rule](os) for rule, os in beaten.items())
+
+
+def _listed(values) -> str:
+    return ", ".join(dict.fromkeys(str(v) for v in values))
 
 
 @dataclass

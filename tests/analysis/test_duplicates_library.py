@@ -294,3 +294,28 @@ def test_thresholds_sit_between_true_and_false_pairs_of_the_eval_set(eval_catalo
     assert -m["CROP_MIN_SCALE"]["true_max"] > m["CROP_MIN_SCALE"]["value"]  # every dev crop above the limit
     assert m["burst_continuity_bits"]["true_max"] + 3 <= m["burst_continuity_bits"]["value"]
     assert m["burst_continuity_mad"]["true_max"] + 5 <= m["burst_continuity_mad"]["value"]
+
+
+# ---- item 9: keeper and reasons ---------------------------------------------------------------------
+
+def test_keeper_follows_the_documented_rules_and_states_each_once(tmp_path, eval_dev, settle_now):
+    """A lossless PNG master and two smaller JPEG copies: the PNG wins by pixels, and the reason
+    names that rule once for both copies (the lossless-over-lossy rule at one size is in
+    tests/analysis/test_duplicates.py: a same-size lossy copy is "the same pixels" at signature scale)."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    with Image.open(eval_dev / ORIGINALS / "Kodak DC3400.jpg") as im:
+        master = im.convert("RGB")
+    master.save(lib / "master.png")
+    master.resize((master.width // 2, master.height // 2)).save(lib / "half.jpg", quality=90)
+    master.resize((master.width * 2 // 3, master.height * 2 // 3)).save(lib / "twothirds.jpg", quality=90)
+    cat = open_catalog(tmp_path / "cat")
+    scan(cat, [lib])
+    (group,) = report(cat)["groups"]
+    assert group["keeper"]["paths"] == [str(lib / "master.png")]
+    why = group["keeper"]["reason"]
+    assert why == (f"most pixels: {master.width}x{master.height} (others {master.width // 2}x{master.height // 2}, "
+                   f"{master.width * 2 // 3}x{master.height * 2 // 3})") or why == (
+        f"most pixels: {master.width}x{master.height} (others {master.width * 2 // 3}x{master.height * 2 // 3}, "
+        f"{master.width // 2}x{master.height // 2})")
+    cat.close()
