@@ -37,6 +37,8 @@ bench: install
 	$(BIN)/python benchmarks/bench_duplicates.py
 	$(BIN)/python benchmarks/bench_bursts.py
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_clusters.py --files 2000 --synthetic 100000
+	$(BIN)/python benchmarks/margins_dev.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
