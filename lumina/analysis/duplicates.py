@@ -62,6 +62,7 @@ PIXEL_KEYS = ("mad", "crop_mad", "crop_scale", "local_mad")  # columns of ``sign
 # template pairs (another portrait on one form, tests/analysis/test_duplicates_library.py) start at
 # 30.6: 16 leaves 8.8 above and 14.6 below (benchmarks/margins_dev.py)
 LOCAL_MAD = 16.0
+TRANSITIVITY_CHECK = 256  # members: up to this, keeper_order compares every pair (O(n^2))
 VERIFY_CHUNK = 65_536  # candidate pairs verified at a time (arrays of a few MiB)
 SEARCH_BUDGET = 4096  # hashes examined per distinct hash and chunk before the candidate search is capped
 CROP_SCALES = (0.96, 0.92, 0.88, 0.84, 0.80, 0.76, 0.72)
@@ -217,6 +218,24 @@ def _best_crop(src, ref, limit, first, last, positions, pairs, rows, done):
 
 
 @numba.njit(parallel=True, cache=True)
+def _abs_sums(smalls, pa, pb, sums, block_max):
+    """For pairs (pa[p], pb[p]) of 32x32 uint8 images: the sum of absolute differences, and the
+    largest sum over the 64 blocks of 4x4 pixels."""
+    for p in numba.prange(len(pa)):
+        a, b = smalls[pa[p]], smalls[pb[p]]
+        total, worst = 0, 0
+        for br in range(8):
+            for bc in range(8):
+                block = 0
+                for r in range(4 * br, 4 * br + 4):
+                    for c in range(4 * bc, 4 * bc + 4):
+                        block += abs(np.int32(a[r, c]) - np.int32(b[r, c]))
+                total += block
+                worst = max(worst, block)
+        sums[p], block_max[p] = total, worst
+
+
+@numba.njit(parallel=True, cache=True)
 def _crop_search(sigs, smalls, pa, pb, limits, first, last, positions, out_sum, out_scale):
     """``_best_crop`` for the pairs (pa[p], pb[p]): windows of a against b's 32x32, then windows
     of b against a's, b winning only when strictly better (the order of ``crop_windows``)."""
@@ -236,7 +255,7 @@ def compare_signatures(sigs: np.ndarray, pairs: np.ndarray, crop_limits_mad: np.
         sigs: uint8 (M, 64, 64) signatures.
         pairs: int (P, 2) indexes into sigs.
         crop_limits_mad: float (P,) grey levels, or None for no crop search: per pair, the largest
-            crop MAD that can change the pair's verdict (see ``compare_pixels``).
+            crop MAD that can change the pair's verdict (see ``compare_pixels``); 0: none searched.
         smalls: uint8 (M, 32, 32), ``_small(sigs)`` when the caller keeps it across calls.
     Returns:
         P dicts with the keys of ``PIXEL_KEYS``, as ``compare_pixels`` gives them.
@@ -262,15 +281,14 @@ def signature_distances(sigs: np.ndarray, pairs: np.ndarray, crop_limits_mad: np
     if not len(pairs):
         return out
     smalls = _small(sigs) if smalls is None else smalls
-    for k in range(0, len(pairs), batch):
-        diff = np.abs(smalls[pairs[k:k + batch, 0]].astype(np.int16) - smalls[pairs[k:k + batch, 1]])
-        # exact: sums of integers, as numpy's float32 mean of the 32x32 differences
-        out[k:k + batch, 0] = np.round(diff.sum(axis=(1, 2)) / 1024, 3)
-        out[k:k + batch, 3] = np.round(diff.reshape(-1, 8, 4, 8, 4).sum(axis=(2, 4)).max(axis=(1, 2)) / 16, 3)
+    sums, block_max = np.zeros(len(pairs), np.int64), np.zeros(len(pairs), np.int64)
+    _abs_sums(smalls, pairs[:, 0].copy(), pairs[:, 1].copy(), sums, block_max)
+    out[:, 0] = np.round(sums / 1024, 3)  # exact: sums of integers, as numpy's float32 mean of the differences
+    out[:, 3] = np.round(block_max / 16, 3)
     mads = out[:, 0]
     if crop_limits_mad is None:
         return out
-    todo = np.flatnonzero(mads > COPY_MAD)
+    todo = np.flatnonzero((mads > COPY_MAD) & (np.asarray(crop_limits_mad) > 0))  # a limit of 0: no search
     # + 2: crops whose MAD rounds (to 0.001) to the limit are searched too
     limits = (np.minimum(np.asarray(crop_limits_mad, dtype=np.float64)[todo], mads[todo] - 3) * 1024).astype(np.int64) + 2
     best, scale = np.zeros(len(todo), np.int64), np.zeros(len(todo), np.int64)
@@ -478,7 +496,8 @@ def keeper_order(members: list[Item], evidence: dict[tuple[str, str], dict]) -> 
     date, camera, lens, GPS, exposure), ``capture_time`` (earliest), ``bytes`` (fewer: padding a
     file with junk never makes it the keeper), then the path. The keeper is the member that wins
     against every other one by these rules (when the rules are not transitive among three or more
-    members, the one winning most comparisons, then the first path).
+    members, the one winning most comparisons, then the first path; for more than
+    ``TRANSITIVITY_CHECK`` members, a similar-set, the winner of one pass).
     """
     def pixel_same(a: Item, b: Item) -> bool:
         ev = evidence.get((a.asset_id, b.asset_id)) or evidence.get((b.asset_id, a.asset_id)) or {}
@@ -505,8 +524,13 @@ def keeper_order(members: list[Item], evidence: dict[tuple[str, str], dict]) -> 
             return "bytes", a.size_bytes < b.size_bytes
         return "path", a.paths[0] < b.paths[0]
 
-    wins = {m.asset_id: sum(decide(m, o)[1] for o in members if o is not m) for m in members}
-    best = min(members, key=lambda m: (-wins[m.asset_id], m.paths[0]))
+    best = members[0]
+    for other in members[1:]:  # one pass; then check that it beats everyone (the rules may not be transitive)
+        if decide(other, best)[1]:
+            best = other
+    if len(members) <= TRANSITIVITY_CHECK and any(decide(o, best)[1] for o in members if o is not best):
+        wins = {m.asset_id: sum(decide(m, o)[1] for o in members if o is not m) for m in members}
+        best = min(members, key=lambda m: (-wins[m.asset_id], m.paths[0]))
     if len(members) == 1:
         return best, "only member"
     beaten: dict[str, list[Item]] = {}
@@ -529,8 +553,10 @@ def keeper_order(members: list[Item], evidence: dict[tuple[str, str], dict]) -> 
     return best, "; ".join(texts[rule](os) for rule, os in beaten.items())
 
 
-def _listed(values) -> str:
-    return ", ".join(dict.fromkeys(str(v) for v in values))
+def _listed(values, most: int = 5) -> str:
+    """Distinct values, at most ``most`` of them named."""
+    distinct = list(dict.fromkeys(str(v) for v in values))
+    return ", ".join(distinct[:most]) + (f" and {len(distinct) - most:,} more" if len(distinct) > most else "")
 
 
 @dataclass
@@ -788,7 +814,7 @@ def _live_candidates(nodes: list[Item], n: int) -> np.ndarray:
 
 
 def _verify_all(nodes: list[Item], keys: np.ndarray, n: int, n_hashed: int, settings: dict[str, Any], session
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[str, int, int, dict]], dict[str, int]]:
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
     """Verify every candidate pair (keys over ``nodes``), ``VERIFY_CHUNK`` pairs at a time, with
     ``pair_class`` on arrays. Pairs of degenerate nodes (index >= n_hashed, not Live Photo halves)
     are the same image only when pixel-identical (MAD <= ``PIXEL_IDENTICAL_MAD``, same aspect).
@@ -799,6 +825,7 @@ def _verify_all(nodes: list[Item], keys: np.ndarray, n: int, n_hashed: int, sett
         NaN when not compared; counts of every class).
     """
     max_gap = float(settings["burst_max_gap_s"])
+    max_group = int(settings["duplicate_max_group"])
     cameras: dict[tuple, int] = {}
     cam = np.array([cameras.setdefault(it.camera, len(cameras)) if it.camera and it.time_trusted else -1 - x
                     for x, it in enumerate(nodes)], dtype=np.int64)  # -1 - x: never equal to another's
@@ -820,6 +847,27 @@ def _verify_all(nodes: list[Item], keys: np.ndarray, n: int, n_hashed: int, sett
     slot[wanted] = np.arange(len(wanted))
     sigs = load_signature_array(session, [nodes[x].asset_id for x in wanted])
     smalls = _small(sigs)
+    # nodes surely in a similar-set: clusters of the pairs related whatever their crop search finds
+    # (same image uncropped, or within DERIVATIVE_MAD). Pairs of two such nodes skip the crop search,
+    # which is most of the work in a cluster of thousands and changes nothing there.
+    sure_a, sure_b = [], []
+    for start in range(0, len(keys), VERIFY_CHUNK):
+        a, b = np.divmod(keys[start:start + VERIFY_CHUNK], n)
+        hashed = (slot[a] >= 0) & (slot[b] >= 0) & ~flat[a] & ~flat[b] & (video[a] == video[b])
+        px = signature_distances(sigs, np.stack([slot[a[hashed]], slot[b[hashed]]], axis=1), smalls=smalls)
+        gap = gap_s(cam[a] == cam[b], utc[a], utc[b], local[a], local[b])[hashed]
+        burst_pair = ((burst[a] == burst[b])[hashed]) & (gap != 0)
+        surely = needs_pixels(gap, burst_pair) & (px[:, 0] <= DERIVATIVE_MAD) & ~(
+            (px[:, 0] <= COPY_MAD) & (px[:, 3] > LOCAL_MAD))
+        sure_a.append(a[hashed][surely])
+        sure_b.append(b[hashed][surely])
+    sure_a = np.concatenate(sure_a) if sure_a else np.zeros(0, np.int64)
+    sure_b = np.concatenate(sure_b) if sure_b else np.zeros(0, np.int64)
+    label = _components(n, sure_a, sure_b)
+    in_sure = np.zeros(n, bool)
+    in_sure[sure_a], in_sure[sure_b] = True, True
+    in_big = in_sure & (np.bincount(label[in_sure], minlength=n) > max_group)[label]
+    del sure_a, sure_b, label
     edges_a, edges_b, edge_cls, edge_px = [], [], [], []
     classes: dict[str, int] = {}
     for start in range(0, len(keys), VERIFY_CHUNK):
@@ -830,6 +878,9 @@ def _verify_all(nodes: list[Item], keys: np.ndarray, n: int, n_hashed: int, sett
         px = np.full((len(a), len(PIXEL_KEYS)), np.nan)
         limits = np.where(gap[need] == 0, SAME_SHOT_CROP_MAD, CROP_MAD)
         hashed_pair = ~flat[a[need]] | video[a[need]] | video[b[need]]
+        skip = in_big[a[need]] & in_big[b[need]]
+        classes["crop_search_skipped"] = classes.get("crop_search_skipped", 0) + int(skip.sum())
+        limits[skip] = 0.0
         px[need] = signature_distances(sigs, np.stack([slot[a[need]], slot[b[need]]], axis=1),
                                        np.where(hashed_pair, limits, 0.0), smalls=smalls)
         mad = px[:, 0]
