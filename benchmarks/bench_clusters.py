@@ -9,6 +9,9 @@ Two kinds of library:
   duplicate detection runs again in a fresh process, whose time and peak RSS are its own, with this
   implementation and with the previous one (``git show PREVIOUS:lumina/analysis/duplicates.py``,
   loaded as a module), the latter under a memory cap (``--cap-gib``) and a time cap (``--cap-s``).
+* **Signatures** (``--signatures``): the same real-pixel copies, hashed in this process by the
+  hashes stage's own code (``image_hashes``, the 64x64 signature) and written as catalog rows
+  without JPEG files or a scan: detection at sizes whose full scan takes too long here.
 * **Synthetic** (``--synthetic``): catalog rows as bench_duplicates.py writes them, every asset in
   one cluster: hashes 0-4 bits from one centre, signatures 0-2 grey levels from one base.
 
@@ -41,6 +44,18 @@ PHOTOS = ("DSCN0010.jpg", "Canon EOS 7D.jpg", "Nikon E990.jpg", "Kodak DC3400.jp
 
 def build_library(folder: Path, n: int) -> None:
     """n JPEGs: len(PHOTOS) real photos at 640 px, each copy cropped by 0-6 px left and top."""
+    for k, im in copies(n):
+        step = k // len(PHOTOS)
+        sub = folder / f"scene{k % len(PHOTOS)}" / f"{step // 1000:03d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        path = sub / f"frame_{step:06d}.jpg"
+        # the same crop twice would be the same bytes (an exact copy): vary quality too
+        im.save(path, quality=80 + (step // 49) % 15)
+        os.utime(path, (time.time() - 3600,) * 2)  # settled: the scan defers files modified seconds ago
+
+
+def copies(n: int):
+    """The n cropped real-pixel copies of ``build_library``, as (k, PIL image)."""
     from PIL import Image
 
     bases = []
@@ -49,29 +64,20 @@ def build_library(folder: Path, n: int) -> None:
             im = im.convert("RGB")
             bases.append(im.resize((640, round(640 * im.height / im.width)), Image.Resampling.LANCZOS))
     for k in range(n):
-        base = bases[k % len(bases)]
-        step = k // len(bases)
+        base, step = bases[k % len(bases)], k // len(bases)
         dx, dy = step % 7, (step // 7) % 7
-        sub = folder / f"scene{k % len(bases)}" / f"{step // 1000:03d}"
-        sub.mkdir(parents=True, exist_ok=True)
-        # the same crop twice would be the same bytes (an exact copy): vary quality too
-        path = sub / f"frame_{step:06d}.jpg"
-        base.crop((dx, dy, base.width - 6 + dx, base.height - 6 + dy)).save(path, quality=80 + (step // 49) % 15)
-        os.utime(path, (time.time() - 3600,) * 2)  # settled: the scan defers files modified seconds ago
+        yield k, base.crop((dx, dy, base.width - 6 + dx, base.height - 6 + dy))
 
 
-def write_synthetic(catalog: Path, n: int, seed: int = 5) -> None:
-    """A catalog of n photo rows in one cluster (hashes, signatures; no files)."""
+def write_rows(catalog: Path, n: int, rows_of) -> None:
+    """A catalog of n photo assets with one file each; ``rows_of(start, stop)`` gives their
+    perceptual_hashes rows (asset ids ``f"{k:064x}"``)."""
     from sqlalchemy import insert
 
     from lumina.catalog.db import open_catalog
     from lumina.catalog.models import Asset, FileInstance, PerceptualHash, Source
     from lumina.pipeline.scan import now
-    from lumina.stages.hashes import to_signed
 
-    rng = np.random.default_rng(seed)
-    centre = int(rng.integers(0, 2 ** 63))
-    base = rng.integers(40, 200, size=(64, 64), dtype=np.uint8)
     cat = open_catalog(catalog)
     with cat.engine.begin() as conn:
         conn.execute(insert(Source), [{"id": 1, "path_bytes": b"/lib", "path": "/lib", "added_at": now()}])
@@ -83,17 +89,46 @@ def write_synthetic(catalog: Path, n: int, seed: int = 5) -> None:
                                              "path": f"/lib/{k}.jpg", "asset_id": a, "status": "present",
                                              "first_seen_at": now(), "warnings": []} for k, a in enumerate(ids)])
         for start in range(0, n, 10_000):
-            rows = []
-            for k in range(start, min(n, start + 10_000)):
-                code = centre
-                for bit in rng.choice(64, size=int(rng.integers(0, 5)), replace=False):
-                    code ^= 1 << int(bit)
-                c = to_signed(code)
-                sig = np.clip(base.astype(np.int16) + rng.integers(-2, 3, size=(64, 64)), 0, 255).astype(np.uint8)
-                rows.append({"asset_id": ids[k], "ahash": c, "dhash": c, "phash": c, "whash": c, "degenerate": False,
-                             "signature": sig.tobytes()})
-            conn.execute(insert(PerceptualHash), rows)
+            conn.execute(insert(PerceptualHash), rows_of(start, min(n, start + 10_000)))
     cat.close()
+
+
+def write_signatures(catalog: Path, n: int) -> None:
+    """Rows for ``copies(n)``, hashed as the hashes stage does."""
+    from PIL import Image
+
+    from lumina.stages.hashes import HASH_WORKING_PX, SIGNATURE_PX, image_hashes, to_signed
+
+    made = {}
+    for k, im in copies(n):
+        im.thumbnail((HASH_WORKING_PX, HASH_WORKING_PX), Image.Resampling.LANCZOS)
+        sig = np.asarray(im.convert("L").resize((SIGNATURE_PX, SIGNATURE_PX), Image.Resampling.BOX), dtype=np.uint8)
+        made[k] = {"asset_id": f"{k:064x}", **{h: to_signed(v) for h, v in image_hashes(im).items()},
+                   "degenerate": False, "signature": sig.tobytes()}
+    write_rows(catalog, n, lambda start, stop: [made[k] for k in range(start, stop)])
+
+
+def write_synthetic(catalog: Path, n: int, seed: int = 5) -> None:
+    """A catalog of n photo rows in one cluster (hashes, signatures; no files)."""
+    from lumina.stages.hashes import to_signed
+
+    rng = np.random.default_rng(seed)
+    centre = int(rng.integers(0, 2 ** 63))
+    base = rng.integers(40, 200, size=(64, 64), dtype=np.uint8)
+
+    def rows_of(start: int, stop: int) -> list[dict]:
+        rows = []
+        for k in range(start, stop):
+            code = centre
+            for bit in rng.choice(64, size=int(rng.integers(0, 5)), replace=False):
+                code ^= 1 << int(bit)
+            c = to_signed(code)
+            sig = np.clip(base.astype(np.int16) + rng.integers(-2, 3, size=(64, 64)), 0, 255).astype(np.uint8)
+            rows.append({"asset_id": f"{k:064x}", "ahash": c, "dhash": c, "phash": c, "whash": c,
+                         "degenerate": False, "signature": sig.tobytes()})
+        return rows
+
+    write_rows(catalog, n, rows_of)
 
 
 def detect_child(catalog: Path, implementation: str) -> dict:
@@ -171,6 +206,7 @@ def show(label: str, n: int, r: dict | str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", type=int, nargs="*", default=[2000, 5000])
+    ap.add_argument("--signatures", type=int, nargs="*", default=[])
     ap.add_argument("--synthetic", type=int, nargs="*", default=[100_000])
     ap.add_argument("--cap-s", type=int, default=600)
     ap.add_argument("--cap-gib", type=float, default=6.0)
@@ -179,10 +215,10 @@ def main() -> None:
     if args.child:
         print(json.dumps(detect_child(Path(args.child[0]), args.child[1])))
         return
-    for kind, sizes in (("files", args.files), ("synthetic", args.synthetic)):
+    for kind, sizes in (("files", args.files), ("signatures", args.signatures), ("synthetic", args.synthetic)):
         if not sizes:
             continue
-        print(f"{kind}: one cluster per scene" if kind == "files" else f"{kind}: one cluster")
+        print(f"{kind}: one cluster" if kind == "synthetic" else f"{kind}: one cluster per scene ({len(PHOTOS)} scenes)")
         mine: list[tuple[int, dict]] = []
         for n in sizes:
             with tempfile.TemporaryDirectory() as tmp:
@@ -190,6 +226,8 @@ def main() -> None:
                 if kind == "files":
                     build_library(Path(tmp) / "lib", n)
                     print(f"  scan     n={n:>7,}: lumina scan {scan_library(Path(tmp) / 'lib', catalog):.1f} s (all stages)")
+                elif kind == "signatures":
+                    write_signatures(catalog, n)
                 else:
                     write_synthetic(catalog, n)
                 r = child(catalog, "current", args.cap_s, args.cap_gib)

@@ -760,27 +760,36 @@ def detect(session, settings: dict[str, Any], keep_choices: dict[str, str] | Non
         cls_reason = "same picture: " + ", ".join(sorted({_reason(d["distances"]) for d in docs if d["distances"]}))
         groups.append(Group("same_image", cls_reason, keeper.asset_id, None, why, docs))
         grouped.update(cluster)
-    listed = ~related | (small & (edge_cls == CLASSES.index("derivative")))
-    for cls, x, y, row in zip(edge_cls[listed].tolist(), edges_a[listed].tolist(), edges_b[listed].tolist(),
-                              edge_px[listed]):  # Live Photo links and derivative pairs: reported, never resolved
-        a, b = nodes[x], nodes[y]
-        _, ev = verify(a, b, settings, None if np.isnan(row[0]) else pixel_doc(row))
-        if CLASSES[cls] == "live_photo":
-            still, video = (a, b) if b.media_kind == "video" else (b, a)
-            groups.append(Group("live_photo", f"Live Photo: still and its motion video ({ev['live_photo']})",
-                                still.asset_id, None, "the still image",
-                                [{"asset_id": still.asset_id, "paths": still.paths, "path": None, "class": "keeper",
-                                  "distances": {}},
-                                 {"asset_id": video.asset_id, "paths": video.paths, "path": None, "class": "live_photo",
-                                  "distances": ev}]))
-        else:
-            keeper, why = keeper_order([a, b], {})
-            other = b if keeper is a else a
-            groups.append(Group("derivative", "edited or strongly cropped: " + _reason(ev), keeper.asset_id, None, why,
-                                [{"asset_id": keeper.asset_id, "paths": keeper.paths, "path": None, "class": "keeper",
-                                  "distances": {}},
-                                 {"asset_id": other.asset_id, "paths": other.paths, "path": None, "class": "derivative",
-                                  "distances": ev}]))
+    live = edge_cls == CLASSES.index("live_photo")
+    for x, y, row in zip(edges_a[live].tolist(), edges_b[live].tolist(), edge_px[live]):  # reported, never resolved
+        _, ev = verify(nodes[x], nodes[y], settings, None if np.isnan(row[0]) else pixel_doc(row))
+        still, video = (nodes[x], nodes[y]) if nodes[y].media_kind == "video" else (nodes[y], nodes[x])
+        groups.append(Group("live_photo", f"Live Photo: still and its motion video ({ev['live_photo']})",
+                            still.asset_id, None, "the still image",
+                            [{"asset_id": still.asset_id, "paths": still.paths, "path": None, "class": "keeper",
+                              "distances": {}},
+                             {"asset_id": video.asset_id, "paths": video.paths, "path": None, "class": "live_photo",
+                              "distances": ev}]))
+    # derivatives (edits, strong crops): one set per cluster, not one entry per pair (a cluster of 50
+    # near-copies has 1,225 pairs), with each member's distances to the set's keeper when compared
+    derived = small & (edge_cls == CLASSES.index("derivative"))
+    sets: dict[int, dict[str, Any]] = {}
+    for x, y, row in zip(edges_a[derived].tolist(), edges_b[derived].tolist(), edge_px[derived]):
+        entry = sets.setdefault(int(label[x]), {"members": {}, "pairs": {}})
+        entry["members"][x], entry["members"][y] = nodes[x], nodes[y]
+        entry["pairs"][(x, y)] = row
+    for entry in sets.values():
+        members = sorted(entry["members"].values(), key=lambda m: m.paths[0])
+        keeper, why = keeper_order(members, {})
+        k = next(x for x, m in entry["members"].items() if m is keeper)
+        docs = []
+        for x, m in sorted(entry["members"].items(), key=lambda xm: xm[1].paths[0]):
+            row = entry["pairs"].get((min(x, k), max(x, k)))
+            ev = verify(keeper, m, settings, pixel_doc(row))[1] if row is not None and m is not keeper else {}
+            docs.append({"asset_id": m.asset_id, "paths": m.paths, "path": None,
+                         "class": "keeper" if m is keeper else "derivative", "distances": ev})
+        groups.append(Group("derivative", f"edited or strongly cropped versions of one picture "
+                                          f"({len(entry['pairs']):,} derivative pairs)", keeper.asset_id, None, why, docs))
     for it in items.values():  # exact copies not already in a same-image group
         if len(it.paths) > 1 and it.asset_id not in grouped:
             keep_path = sorted(it.paths, key=lambda p: (p.count("/"), len(p), p))[0]
