@@ -75,6 +75,26 @@ def _popcount(x):
 
 
 @numba.njit(inline="always")
+def _first_chunk(x, earlier):
+    """Whether the pair whose XOR is x is not within the threshold of an earlier chunk (rows
+    (shift, mask, max_flips)), which has found it already."""
+    for e in range(earlier.shape[0]):
+        if _popcount((x >> np.uint64(earlier[e, 0])) & np.uint64(earlier[e, 1])) <= earlier[e, 2]:
+            return False
+    return True
+
+
+def _buckets(codes: np.ndarray, shift: int, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One chunk's buckets: (chunk values int64 (N,), the order sorting them, bucket offsets int64
+    (2^bits + 1,)): the hashes of chunk value v are order[starts[v]:starts[v + 1]]."""
+    keys = ((codes >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.int64)
+    order = np.argsort(keys, kind="stable")
+    starts = np.zeros((1 << bits) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys, minlength=1 << bits), out=starts[1:])
+    return keys, order, starts
+
+
+@numba.njit(inline="always")
 def _scan(k, lo, hi, codes, ids, radius, earlier, b, cap, found, out_i, out_j, out_d):
     """Verify hash k against the sorted hashes lo..hi-1; returns the updated pair count."""
     x0 = codes[k]
@@ -83,12 +103,7 @@ def _scan(k, lo, hi, codes, ids, radius, earlier, b, cap, found, out_i, out_j, o
         d = _popcount(x)
         if d > radius:
             continue
-        first = True
-        for e in range(earlier.shape[0]):
-            if _popcount((x >> np.uint64(earlier[e, 0])) & np.uint64(earlier[e, 1])) <= earlier[e, 2]:
-                first = False  # already reported by that earlier chunk
-                break
-        if first:
+        if _first_chunk(x, earlier):
             if found < cap:
                 at = b * cap + found
                 out_i[at], out_j[at], out_d[at] = ids[k], ids[q], d
@@ -140,10 +155,7 @@ def pairs_within(codes: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray
     blocks = -(-n // BLOCK)
     for shift, bits, flips in plan(n, radius) if n > 1 else []:
         if flips >= 0:
-            keys = ((codes >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.int64)
-            order = np.argsort(keys, kind="stable")
-            starts = np.zeros((1 << bits) + 1, dtype=np.int64)
-            np.cumsum(np.bincount(keys, minlength=1 << bits), out=starts[1:])
+            keys, order, starts = _buckets(codes, shift, bits)
             masks = sorted(flip_masks(bits, flips)[1:].tolist(), key=int.bit_length)
             by_top = np.searchsorted([m.bit_length() - 1 for m in masks], np.arange(bits + 1))
             masks = np.array(masks, dtype=np.int64)
@@ -205,12 +217,7 @@ def _scan_nearest(k, lo, hi, codes, ids, radius, earlier, budget, seen, best_j, 
         d = _popcount(x)
         if d > radius:
             continue
-        first = True
-        for e in range(earlier.shape[0]):
-            if _popcount((x >> np.uint64(earlier[e, 0])) & np.uint64(earlier[e, 1])) <= earlier[e, 2]:
-                first = False  # offered from that earlier chunk already
-                break
-        if first:
+        if _first_chunk(x, earlier):
             filled = _offer(row, ids[q], d, best_j, best_d, filled)
     return seen, filled
 
@@ -271,10 +278,7 @@ def nearest_within(codes: np.ndarray, radius: int, k: int, budget: int = 4096
     earlier = np.zeros((0, 3), dtype=np.int64)
     for shift, bits, flips in plan(n, radius) if n > 1 else []:
         if flips >= 0:
-            keys = ((codes >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.int64)
-            order = np.argsort(keys, kind="stable")
-            starts = np.zeros((1 << bits) + 1, dtype=np.int64)
-            np.cumsum(np.bincount(keys, minlength=1 << bits), out=starts[1:])
+            keys, order, starts = _buckets(codes, shift, bits)
             masks = flip_masks(bits, flips)[1:]
             _nearest_chunk(keys[order], codes[order], order, starts, masks, radius, earlier, max(budget, k),
                            best_j, best_d, fill, capped)
