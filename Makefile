@@ -43,6 +43,8 @@ bench: install
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_metadata_groups.py
 	$(BIN)/python benchmarks/bench_web.py
+	$(BIN)/python benchmarks/bench_clusters.py --files 2000 --synthetic 100000
+	$(BIN)/python benchmarks/margins_dev.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

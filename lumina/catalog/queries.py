@@ -10,9 +10,10 @@ import re
 from typing import Any
 
 from sqlalchemy import Text, cast, exists, func, inspect, literal, or_, select, tuple_
+from sqlalchemy.orm import aliased
 
-from lumina.catalog.models import (Asset, CaptureDate, FileInstance, Metadata, PerceptualHash, Place, Quality,
-                                   StageRecord, Thumbnail, UserOverride)
+from lumina.catalog.models import (Asset, CaptureDate, CatalogState, DuplicateGroup, DuplicateMember, FileInstance,
+                                   Metadata, PerceptualHash, Place, Quality, StageRecord, Thumbnail, UserOverride)
 from lumina.errors import ConfigError, NotFoundError
 
 UINT64 = (1 << 64) - 1  # hashes are stored as signed 64-bit SQLite integers; shown as unsigned hex
@@ -65,7 +66,7 @@ def describe(session, ref: str) -> dict[str, Any]:
     doc.update(paths=[], date_flags=[], stages={}, files=[], metadata=None, date_candidates=[], place=None,
                utc_offset_source=None,
                thumbnails=None, hashes=None, quality=None, file_type=None, media_kind=None, size_bytes=None,
-               error=None)
+               error=None, live_photo=None)
     if asset_id is None:  # a file that never became an asset (dangling link, unreadable, unsettled, not a photo)
         doc.update(paths=[os.fsdecode(file_row.path_bytes)], error=file_row.error,
                    files=[_file_doc(file_row)])
@@ -112,7 +113,29 @@ def describe(session, ref: str) -> dict[str, Any]:
         doc["stages"][rec.stage] = {"status": rec.status, "error": rec.error, "version": rec.version,
                                     "duration_ms": round(rec.duration_ms, 3),
                                     "finished_at": rec.finished_at.isoformat() + "Z"}
+    doc["live_photo"] = live_photo_link(session, asset_id)
     return doc
+
+
+def live_photo_link(session, asset_id: str) -> dict[str, Any] | None:
+    """The other half of the asset's Live Photo / Motion Photo in the current duplicate generation:
+    ``{"group", "asset_id", "paths", "media_kind", "matched_by"}``, or None."""
+    state = session.get(CatalogState, "duplicates.generation")
+    if state is None:
+        return None
+    mine = aliased(DuplicateMember)
+    row = session.execute(
+        select(DuplicateGroup.stable_id, DuplicateMember.asset_id, DuplicateMember.distances, mine.distances)
+        .join(DuplicateMember, DuplicateMember.group_id == DuplicateGroup.id)
+        .join(mine, mine.group_id == DuplicateGroup.id)
+        .where(DuplicateGroup.generation_id == state.value, DuplicateGroup.group_class == "live_photo",
+               mine.asset_id == asset_id, DuplicateMember.asset_id != asset_id)).first()
+    if row is None:
+        return None
+    other = session.get(Asset, row.asset_id)
+    matched = (row[2] or {}).get("live_photo") or (row[3] or {}).get("live_photo")  # on the video's member row
+    return {"group": row.stable_id, "asset_id": row.asset_id, "paths": present_paths(session, [row.asset_id]).get(row.asset_id, []),
+            "media_kind": other.media_kind if other else None, "matched_by": matched}
 
 
 def _match_asset_id(session, prefix: str) -> str | None:

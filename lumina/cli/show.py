@@ -71,6 +71,10 @@ def _table(doc: dict) -> str:
         h = doc["hashes"]
         lines.append(f"{'hashes':<25} aHash {h['ahash']} dHash {h['dhash']} pHash {h['phash']} wHash {h['whash']}"
                      + (f" DEGENERATE: {h['degenerate_reason']}" if h["degenerate"] else ""))
+    if doc.get("live_photo"):
+        link = doc["live_photo"]
+        lines.append(f"{'live_photo':<25} {(link['paths'] or [link['asset_id']])[0]} ({link['media_kind']}; "
+                     f"matched by {link['matched_by']}; group {link['group']} in `lumina duplicates`)")
     if doc["thumbnails"]:
         lines.append(f"{'thumbnails':<25} {doc['thumbnails']['grid_path']}, {doc['thumbnails']['preview_path']}")
     for f in doc["files"]:

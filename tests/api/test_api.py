@@ -240,6 +240,11 @@ def test_duplicates_over_http(client):
     assert exact["keeper"]["paths"]
     assert_error(client.post("/api/catalogs/family-photos/duplicates/not-duplicates",
                              json={"asset_a": "xyz", "asset_b": other}, headers=AUTH), 422)
+    # ids are stable across the re-run that the verdict caused: the exact group keeps its id, the
+    # resolved one is gone and says where its members went
+    assert client.get(f"/api/catalogs/family-photos/duplicates/{exact['id']}", headers=AUTH).json()["id"] == exact["id"]
+    gone = client.get(f"/api/catalogs/family-photos/duplicates/{same['id']}", headers=AUTH)
+    assert gone.status_code == 404 and "no longer exists" in gone.json()["error"]["message"]
 
 
 def test_bursts_over_http(client):
