@@ -14,6 +14,8 @@ from lumina.cli.scan import scan_command
 from lumina.cli.serve import serve_command
 from lumina.cli.set_date import set_date_command
 from lumina.cli.show import show_command
+from lumina.cli.sidecars import app as sidecars_app
+from lumina.cli.trash import app as trash_app
 
 app = typer.Typer(name="lumina", help="Catalog a photo library in place and report what it holds and lacks.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -28,6 +30,8 @@ app.command("run")(run_command)
 app.command("worker")(worker_command)
 app.add_typer(jobs_app, name="jobs")
 app.command("serve")(serve_command)
+app.add_typer(sidecars_app, name="sidecars")
+app.add_typer(trash_app, name="trash")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ class ScanCounts:
     ignored: int = 0
     bytes_read: int = 0
     stages: dict = field(default_factory=dict)
+    sidecar_decisions: dict = field(default_factory=dict)  # taken back from sidecars (lumina.pipeline.sidecars)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -126,7 +127,8 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
     cat_st = os.stat(catalog.path)
 
     with catalog.session() as s:
-        scan_row = Scan(started_at=now(), roots=[display(p) for p in root_paths], counts={})
+        scan_started = now()
+        scan_row = Scan(started_at=scan_started, roots=[display(p) for p in root_paths], counts={})
         s.add(scan_row)
         sources = {}
         for p in root_paths:
@@ -212,6 +214,9 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
     if run_stages:
         counts.stages = run_pipeline(catalog, force=force, retry_failed=retry_failed, progress=progress,
                                      reporter=reporter)
+        from lumina.pipeline.sidecars import restore_decisions  # decisions in sidecars of another catalog
+
+        counts.sidecar_decisions = restore_decisions(catalog, since=scan_started)
     with catalog.session() as s:
         row = s.get(Scan, scan_id)
         row.finished_at = now()
