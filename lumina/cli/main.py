@@ -10,6 +10,7 @@ from lumina.cli.evaluate import evaluate_command
 from lumina.cli.gaps import gaps_command
 from lumina.cli.jobs import app as jobs_app
 from lumina.cli.jobs import run_command, worker_command
+from lumina.cli.organise import organise_command
 from lumina.cli.scan import scan_command
 from lumina.cli.serve import serve_command
 from lumina.cli.set_date import set_date_command
@@ -32,6 +33,7 @@ app.add_typer(jobs_app, name="jobs")
 app.command("serve")(serve_command)
 app.add_typer(sidecars_app, name="sidecars")
 app.add_typer(trash_app, name="trash")
+app.command("organise")(organise_command)
 
 
 if __name__ == "__main__":
