@@ -17,6 +17,7 @@ from lumina.cli.set_date import set_date_command
 from lumina.cli.show import show_command
 from lumina.cli.sidecars import app as sidecars_app
 from lumina.cli.trash import app as trash_app
+from lumina.cli.watch import watch_command
 
 app = typer.Typer(name="lumina", help="Catalog a photo library in place and report what it holds and lacks.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -34,6 +35,7 @@ app.command("serve")(serve_command)
 app.add_typer(sidecars_app, name="sidecars")
 app.add_typer(trash_app, name="trash")
 app.command("organise")(organise_command)
+app.command("watch")(watch_command)
 
 
 if __name__ == "__main__":
