@@ -117,7 +117,7 @@ class XmpWriter:
 
 def normalise(tag: str, value: Any) -> Any:
     """A value as it compares after an ExifTool round trip: list tags as lists of str, numbers
-    rounded to 7 decimals (GPS is stored as degrees and decimal minutes), everything else as str."""
+    whole numbers as int, others rounded to 7 decimals (GPS is stored as degrees and decimal minutes), everything else as str."""
     if value is None:
         return None
     if tag in LIST_TAGS:
@@ -125,8 +125,10 @@ def normalise(tag: str, value: Any) -> Any:
         return [str(v) for v in items] or None
     if isinstance(value, bool):
         return str(value)
-    if isinstance(value, (int, float)):
-        return round(float(value), 7)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else round(value, 7)
     return str(value)
 
 

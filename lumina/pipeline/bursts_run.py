@@ -143,6 +143,10 @@ def apply(catalog: Catalog, burst_id: int | None = None, keep: str | None = None
             applied.append({"burst": b["id"], "kept": best, "rejected": others})
         s.merge(CatalogState(key=CHOICES_KEY, value=choices))
         s.commit()
+    from lumina.pipeline.sidecars import write_on_change
+
+    write_on_change(catalog, [a for x in applied for a in (x["kept"], *x["rejected"])])
+    with catalog.session() as s:
         victims = ([p for a in applied for ps in present_paths(s, a["rejected"]).values() for p in ps]
                    if trash else [])
     if not trash:

@@ -170,5 +170,8 @@ def resolve(catalog: Catalog, group_id: int, keep: str, trash: str | None = None
              if e["asset_id"]] if trash else []
 
     run_pipeline(catalog, ["dates", "geo"])
+    from lumina.pipeline.sidecars import write_on_change
+
+    write_on_change(catalog, [keep_id, *(m.asset_id for m in members)])
     return {"group": group_id, "kept": keep_id, "rejected": victims, "merged": sorted(set(merged)), "trashed": moved}
 

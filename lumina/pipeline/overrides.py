@@ -59,6 +59,9 @@ def set_override(catalog: Catalog, ref: str, field: str, value: Any | None) -> d
                   .values(params_hash="stale"))
         s.commit()
         run_pipeline(catalog, list(OVERRIDE_READERS[field]))
+        from lumina.pipeline.sidecars import write_on_change
+
+        write_on_change(catalog, [asset_id])
         return describe(s, asset_id)
 
 

@@ -399,3 +399,15 @@ def _override_time(xmp_value: str) -> dict[str, Any]:
 
     date, _, rest = xmp_value.partition(" ")
     return parse_capture_time(date.replace(":", "-") + "T" + rest)
+
+
+def write_on_change(catalog: Catalog, asset_ids: Sequence[str]) -> dict[str, Any] | None:
+    """With ``sidecars_write_on_change``, write the sidecars of assets a catalog edit just changed
+    (``None`` when the setting is off). Per-file failures are in the returned report, never raised."""
+    if not catalog.settings.get("sidecars_write_on_change") or not asset_ids:
+        return None
+    with catalog.session() as s:  # files trashed by the same edit have no sidecar to write
+        present = set(s.scalars(select(FileInstance.asset_id).where(FileInstance.asset_id.in_(list(asset_ids)),
+                                                                  FileInstance.status == "present")))
+    refs = [a for a in dict.fromkeys(asset_ids) if a in present]
+    return write_sidecars(catalog, refs) if refs else None
