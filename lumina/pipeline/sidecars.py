@@ -343,13 +343,14 @@ def restore_decisions(catalog: Catalog, since: datetime | None = None) -> dict[s
         rows = [r for r in s.execute(q) if r.sidecar_tags and "XMP:LuminaStatus" in r.sidecar_tags]
         if not rows:
             return counts
-        written = set(s.scalars(select(SidecarWrite.path_bytes).where(
-            SidecarWrite.path_bytes.in_([os.fsencode(r.sidecar_path) for r in rows]))))
+        ids = [r.asset_id for r in rows]
+        written = set(s.scalars(select(FileInstance.asset_id).join(
+            SidecarWrite, SidecarWrite.path_bytes == FileInstance.sidecar_path_bytes).where(FileInstance.asset_id.in_(ids))))
         keepers = dict((s.get(CatalogState, KEEP_KEY).value if s.get(CatalogState, KEEP_KEY) else {}) or {})
         choices = dict((s.get(CatalogState, CHOICES_KEY).value if s.get(CatalogState, CHOICES_KEY) else {}) or {})
         stale: set[tuple[str, str]] = set()
         for r in rows:
-            if os.fsencode(r.sidecar_path) in written:
+            if r.asset_id in written:
                 continue  # Lumina wrote it from this catalog: the catalog is the reference
             tags = r.sidecar_tags
             if tags.get("XMP:LuminaStatus") == "rejected":
