@@ -28,6 +28,8 @@ ERROR_KINDS: dict[str, str] = {
     "pixel_limit": "the image is larger than max_image_pixels",
     "invalid_value": "a metadata value was present but malformed or out of range",
     "internal_error": "a bug in Lumina raised on this asset; the run went on (please report it)",
+    "not_writable": "a file or folder Lumina was asked to write (sidecar, organise target) cannot be written",
+    "invalid_xmp": "an existing XMP sidecar is not valid XMP; it was reported and left untouched",
 }
 
 

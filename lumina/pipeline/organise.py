@@ -111,6 +111,16 @@ def _sidecar_dst(photo_src: bytes, sidecar_src: bytes, photo_dst: bytes) -> byte
     return os.path.splitext(photo_dst)[0] + os.path.splitext(sidecar_src)[1]
 
 
+def _sidecar_on_disk(path: bytes, known: bytes | None) -> bytes | None:
+    """The photo's sidecar as it is now: the one the catalog knows, else ``NAME.EXT.xmp`` or ``NAME.xmp``
+    written since the last scan (the order the scan uses)."""
+    stem = os.path.splitext(path)[0]
+    for candidate in (known, path + b".xmp", path + b".XMP", stem + b".xmp", stem + b".XMP"):
+        if candidate and candidate != path and os.path.isfile(candidate):
+            return candidate
+    return None
+
+
 def _sources(session) -> tuple[list[bytes], list[bytes]]:
     state = session.get(CatalogState, TARGETS_KEY)
     targets = [os.fsencode(t) for t in ((state.value if state else None) or [])]
@@ -197,8 +207,8 @@ def plan(catalog: Catalog, target: str | os.PathLike, layout: str, move: bool = 
         claimed.add(candidate)
         op = {**base, "action": action, "dst_bytes": candidate,
               "reason": f"renamed: {display(os.path.basename(dst))} is taken" if n else None}
-        sidecar = r.sidecar_path_bytes
-        if sidecar and os.path.isfile(sidecar):
+        sidecar = _sidecar_on_disk(r.path_bytes, r.sidecar_path_bytes)
+        if sidecar:
             side_dst = _sidecar_dst(r.path_bytes, sidecar, candidate)
             claimed.add(side_dst)
             sst = os.stat(sidecar)

@@ -37,7 +37,7 @@ from lumina.catalog.db import Catalog
 from lumina.catalog.models import (Asset, CatalogState, FileInstance, Metadata, SidecarWrite, StageRecord,
                                    UserOverride)
 from lumina.catalog.queries import describe
-from lumina.errors import LuminaError
+from lumina.errors import LuminaError, error_text
 from lumina.media.fileops import fsync_folder, part_path, sha256_file, writable_folder
 from lumina.media.xmp import XmpWriter, normalise, owned_values
 from lumina.pipeline.scan import display, now
@@ -186,7 +186,8 @@ def write_sidecars(catalog: Catalog, refs: Sequence[str] = (), all_files: bool =
                 not_writable[folder] = None if dry_run else writable_folder(folder)
             entry = {"path": display(row.path_bytes), "sidecar": display(target)}
             if not_writable[folder]:
-                report["failed"].append({**entry, "error": f"not_writable: {display(folder)}: {not_writable[folder]}"})
+                report["failed"].append({**entry, "error": error_text("not_writable",
+                                                                      f"{display(folder)}: {not_writable[folder]}")})
                 continue
             try:
                 _write_one(s, xmp, os.fsencode(tmp), row, target, cache[row.asset_id], entry, report, dry_run)
@@ -195,7 +196,7 @@ def write_sidecars(catalog: Catalog, refs: Sequence[str] = (), all_files: bool =
             except LuminaError as exc:
                 report["failed"].append({**entry, "error": f"exiftool_error: {exc}"})
             except OSError as exc:
-                report["failed"].append({**entry, "error": f"not_writable: {exc.strerror or exc}"})
+                report["failed"].append({**entry, "error": error_text("not_writable", exc.strerror or str(exc))})
         if progress:
             progress("sidecars", len(rows), len(rows))
     return report
@@ -214,7 +215,7 @@ def _write_one(s, xmp: XmpWriter, tmp: bytes, row: FileInstance, target: bytes, 
         tags = xmp.read(os.fsdecode(work))
         if tags.get("File:FileType") != "XMP" or tags.get("ExifTool:Error"):
             why = tags.get("ExifTool:Error") or f"read as {tags.get('File:FileType') or 'unknown'}"
-            report["failed"].append({**entry, "error": f"invalid_xmp: not a valid XMP sidecar ({why}); left untouched"})
+            report["failed"].append({**entry, "error": error_text("invalid_xmp", f"not a valid XMP sidecar ({why}); left untouched")})
             return
         current = owned_values(tags, OWNED_TAGS)
     last = s.get(SidecarWrite, target)
@@ -261,6 +262,8 @@ def _write_one(s, xmp: XmpWriter, tmp: bytes, row: FileInstance, target: bytes, 
                                     "sidecar_value": "the sidecar changed while Lumina was writing it"})
         return
     _install(work, target)
+    if row.sidecar_path_bytes != target:  # the photo has this sidecar now (organise takes it along); the next
+        row.sidecar_path_bytes = target   # scan sees a new signature and re-reads it
     # a conflict stays one until the user settles it: Lumina's last value (or none) stays the baseline
     after.update({t: last.values.get(t) if last else None for t in conflicted})
     s.merge(SidecarWrite(path_bytes=target, asset_id=row.asset_id, values=after, sha256=sha256_file(target),

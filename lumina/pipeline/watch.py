@@ -330,3 +330,24 @@ class Watcher:
             for obs in self._observers.values():
                 obs.join(timeout=5)
         return self.stats
+
+
+def watch_in_background(catalog: Catalog, echo: Echo = lambda _: None) -> threading.Event | None:
+    """Watch every source of the catalog in a daemon thread (``lumina serve`` with ``serve_watch``).
+
+    Returns:
+        The event that stops it, or ``None`` when the catalog has no source folder that exists.
+    """
+    from sqlalchemy import select
+
+    from lumina.catalog.models import Source
+
+    with catalog.session() as s:
+        roots = [p for p in s.scalars(select(Source.path_bytes)) if os.path.isdir(p)]
+    if not roots:
+        echo("serve_watch: the catalog has no source folder to watch yet (run `lumina scan` first)")
+        return None
+    stop = threading.Event()
+    watcher = Watcher(catalog, roots, echo=echo)
+    threading.Thread(target=watcher.run, args=(stop,), name="lumina-watch", daemon=True).start()
+    return stop
