@@ -65,6 +65,7 @@ def xmp_datetime(capture_time: str, utc_offset_minutes: int | None) -> str:
 
 def group_roles(session) -> dict[str, dict[str, Any]]:
     """Lumina's duplicate and burst tags of every asset in a current group or burst (read once per run)."""
+    from lumina.pipeline import generations
     from lumina.pipeline.bursts_run import CHOICES_KEY, bursts_report
     from lumina.pipeline.duplicates_run import duplicates_report
 
@@ -77,8 +78,7 @@ def group_roles(session) -> dict[str, dict[str, Any]]:
             out.setdefault(m["asset_id"], {}).update({
                 "XMP-lumina:LuminaDuplicateRole": "keeper" if m["asset_id"] == keeper else "duplicate",
                 "XMP-lumina:LuminaDuplicateKeeper": keeper})
-    state = session.get(CatalogState, CHOICES_KEY)
-    choices = (state.value if state else None) or {}
+    choices = generations.state(session, CHOICES_KEY, None) or {}
     for b in bursts_report(session)["bursts"]:
         best = b["best"]["asset_id"]
         for f in b["frames"]:
@@ -331,6 +331,7 @@ def restore_decisions(catalog: Catalog, since: datetime | None = None) -> dict[s
     Returns:
         Counts: ``rejected``, ``overrides``, ``duplicate_keepers``, ``burst_choices``.
     """
+    from lumina.pipeline import generations
     from lumina.pipeline.bursts_run import CHOICES_KEY, run_bursts
     from lumina.pipeline.duplicates_run import KEEP_KEY, run_duplicates
     from lumina.pipeline.overrides import OVERRIDE_READERS
@@ -349,8 +350,8 @@ def restore_decisions(catalog: Catalog, since: datetime | None = None) -> dict[s
         ids = [r.asset_id for r in rows]
         written = set(s.scalars(select(FileInstance.asset_id).join(
             SidecarWrite, SidecarWrite.path_bytes == FileInstance.sidecar_path_bytes).where(FileInstance.asset_id.in_(ids))))
-        keepers = dict((s.get(CatalogState, KEEP_KEY).value if s.get(CatalogState, KEEP_KEY) else {}) or {})
-        choices = dict((s.get(CatalogState, CHOICES_KEY).value if s.get(CatalogState, CHOICES_KEY) else {}) or {})
+        keepers = dict(generations.state(s, KEEP_KEY, None) or {})
+        choices = dict(generations.state(s, CHOICES_KEY, None) or {})
         stale: set[tuple[str, str]] = set()
         for r in rows:
             if r.asset_id in written:
