@@ -154,6 +154,16 @@ def test_refused_before_anything_moves(corpus, tmp_path, settle_now):
         organise.apply(cat, blocker / "sub", "{name}")
     with pytest.raises(ConfigError, match="holds the library"):
         organise.apply(cat, tmp_path, "{name}")
+    small = tmp_path / "small"  # a nearly full disk: a 1 MiB tmpfs (needs root to mount)
+    small.mkdir()
+    if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)],
+                                            capture_output=True).returncode == 0:
+        try:
+            with pytest.raises(ConfigError, match="not enough space"):
+                organise.apply(cat, small / "out", "{name}")
+            assert [files for _, _, files in os.walk(small)] == [[], []]  # nothing copied
+        finally:
+            subprocess.run(["umount", str(small)], check=True)
     assert os.listdir(lib) == ["Canon_40D.jpg"]
     photo = lib / "Canon_40D.jpg"
     doc = organise.plan(cat, tmp_path / "out", "{name}")

@@ -178,3 +178,23 @@ def test_read_only_library_gives_one_error_per_file_and_a_summary(corpus, tmp_pa
     assert len(errors) == 2 and all("not_writable" in e and str(lib) in e for e in errors)
     assert "0 wrote, 0 unchanged, 0 conflicts, 2 failed" in res.output
     assert sorted(p.name for p in lib.iterdir()) == ["Canon_40D.jpg", "Nikon_D70.jpg"]
+
+
+def test_into_originals_backs_each_photo_up_in_the_trash_first(corpus, tmp_path, settle_now):
+    from lumina.media.fileops import sha256_file
+    from lumina.pipeline.trash import list_trash
+
+    lib = tmp_path / "lib"
+    photo, = copy_files(corpus, lib, "exif-samples/jpg/Canon_40D.jpg")
+    original_sha = sha256_file(photo)
+    cat = open_catalog(tmp_path / "cat")
+    scan(cat, [lib])
+    set_override(cat, str(photo), "capture_time", parse_capture_time("2011-11-11T11:11:11+01:00"))
+    out = write_sidecars(cat, [str(photo)], into_originals=True)
+    assert out["failed"] == [] and len(out["originals"]) == 1
+    t = exiftool_tags(photo)  # the photo itself now carries the decisions, its EXIF untouched
+    assert t["XMP-exif:DateTimeOriginal"] == "2011:11:11 11:11:11+01:00" and t["IFD0:Model"] == "Canon EOS 40D"
+    (entry,) = list_trash(cat)
+    assert entry["sha256"] == original_sha == sha256_file(entry["trash_path"])  # the backup is the original
+    assert (lib / "Canon_40D.jpg.xmp").is_file() and sha256_file(photo) != original_sha
+    cat.close()

@@ -108,3 +108,25 @@ def test_a_burst_arriving_frame_by_frame_becomes_one_burst(eval_dev, watching):
     assert [f["paths"] for f in burst["frames"]] == [[str(lib / n)] for n in frames]
     with cat.session() as s:
         assert s.scalar(select(func.count()).select_from(FileInstance).where(FileInstance.status == "present")) == 3
+
+
+def test_polling_where_there_are_no_events(corpus, tmp_path):
+    """The fallback for network mounts (forced here: this machine's folders do send events)."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    cat = open_catalog(tmp_path / "cat", overrides={"settle_s": 0.5, "watch_poll_s": 0.1, "watch_rescan_s": 1.0})
+    lines: list[str] = []
+    watcher = Watcher(cat, [lib], echo=lines.append, force_polling=True)
+    stop = threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: watcher.stats.scans >= 1, 30, "the catch-up scan")
+        assert any("no change events; rescanning every 1 s" in line for line in lines)
+        shutil.copy2(corpus / "exif-samples" / "jpg" / "Canon_40D.jpg", lib / "polled.jpg")
+        wait_for(lambda: watcher.stats.catalogued_at.get(os.fsencode(lib / "polled.jpg")), 15, "the polled photo")
+        assert file_row(cat, lib / "polled.jpg").status == "present"
+    finally:
+        stop.set()
+        thread.join(30)
+        cat.close()
