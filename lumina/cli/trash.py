@@ -66,13 +66,10 @@ def empty_command(
     """Delete trash copies for good (asks for --yes)."""
     with errors_to_exit():
         from lumina.catalog.db import open_catalog
-        from lumina.pipeline.trash import empty, list_trash
+        from lumina.pipeline.trash import empty
 
         cat = open_catalog(catalog, create=False)
-        if yes:
-            entries = empty(cat, ids or None, older_than_days)
-        else:
-            entries = [e for e in list_trash(cat) if not ids or e["id"] in ids]
+        entries = empty(cat, ids or None, older_than_days, dry_run=not yes)
         cat.close()
     if fmt is Format.json:
         emit_json(entries)

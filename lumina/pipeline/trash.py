@@ -152,8 +152,10 @@ def restore(catalog: Catalog, ids: Sequence[int] | None = None) -> list[dict[str
     return out
 
 
-def empty(catalog: Catalog, ids: Sequence[int] | None = None, older_than_days: float | None = None) -> list[dict[str, Any]]:
-    """Delete trash copies for good (all trashed entries, the given ids, or those older than a number of days).
+def empty(catalog: Catalog, ids: Sequence[int] | None = None, older_than_days: float | None = None,
+          dry_run: bool = False) -> list[dict[str, Any]]:
+    """Delete trash copies for good (all trashed entries, the given ids, or those older than a number of days);
+    with ``dry_run`` only return the entries that would go.
 
     Raises:
         NotFoundError: an id that is not a trashed entry.
@@ -165,6 +167,9 @@ def empty(catalog: Catalog, ids: Sequence[int] | None = None, older_than_days: f
         limit = now() - timedelta(days=older_than_days) if older_than_days is not None else None
         for e in _entries(s, ids):
             if limit is not None and e.trashed_at > limit:
+                continue
+            if dry_run:
+                out.append(_entry_doc(e))
                 continue
             try:
                 os.unlink(e.trash_path_bytes)

@@ -55,6 +55,7 @@ def test_resolve_and_burst_apply_trash_and_restore(eval_dev, tmp_path, settle_no
     res = runner.invoke(app, ["trash", "restore", str(half_entry["id"]), *c])
     assert res.exit_code == 1 and "no trashed entry" in res.output
 
+    assert lumina("trash", "empty", "--older-than-days", "1", "--yes", *c) == []  # all trashed moments ago
     assert len(lumina("trash", "empty", *c)) == 3 and len(os.listdir(trash)) == 3  # without --yes: a list only
     gone = lumina("trash", "empty", "--yes", *c)
     assert len(gone) == 3 and os.listdir(trash) == [] and lumina("trash", "list", *c) == []
