@@ -176,7 +176,7 @@ def plan(catalog: Catalog, target: str | os.PathLike, layout: str, move: bool = 
             .outerjoin(Metadata, Metadata.asset_id == FileInstance.asset_id)
             .where(FileInstance.status == "present").order_by(FileInstance.path_bytes)).all()
     ops: list[dict[str, Any]] = []
-    claimed: set[bytes] = set()
+    claimed: dict[bytes, str | None] = {}  # destination -> asset id of a file already in place there
     sidecar_sources: dict[bytes, dict[str, Any]] = {}
     action = "move" if move else "copy"
     for r in rows:
@@ -198,19 +198,25 @@ def plan(catalog: Catalog, target: str | os.PathLike, layout: str, move: bool = 
         dst = os.path.join(root, render(pieces, _values(r, os.path.basename(r.path_bytes))))
         if dst == r.path_bytes:
             ops.append({**base, "action": "skip", "dst_bytes": dst, "reason": "already in place"})
-            claimed.add(dst)
+            claimed[dst] = r.asset_id
+            continue
+        if claimed.get(dst) == r.asset_id or (not move and dst not in claimed and os.path.lexists(dst)
+                                              and _same(dst, r.size_bytes, r.asset_id)):
+            # organised before (a copy): the same content is there already
+            ops.append({**base, "action": "skip", "dst_bytes": dst, "reason": "already organised (same content there)"})
+            claimed.setdefault(dst, r.asset_id)
             continue
         n, candidate = 0, dst
         while candidate in claimed or (os.path.lexists(candidate) and not _same(candidate, r.size_bytes, r.asset_id)):
             n += 1
             candidate = _with_suffix(dst, n)
-        claimed.add(candidate)
+        claimed.setdefault(candidate, None)
         op = {**base, "action": action, "dst_bytes": candidate,
               "reason": f"renamed: {display(os.path.basename(dst))} is taken" if n else None}
         sidecar = _sidecar_on_disk(r.path_bytes, r.sidecar_path_bytes)
         if sidecar:
             side_dst = _sidecar_dst(r.path_bytes, sidecar, candidate)
-            claimed.add(side_dst)
+            claimed.setdefault(side_dst, None)
             sst = os.stat(sidecar)
             ops.append({"file_id": r.id, "asset_id": None, "src_bytes": sidecar, "dst_bytes": side_dst,
                         "size_bytes": sst.st_size, "mtime_ns": sst.st_mtime_ns, "sha256": sha256_file(sidecar),
