@@ -15,6 +15,7 @@ keeper), ``LuminaBurstRole`` (best | frame), ``LuminaBurstBest`` (asset id of th
 from __future__ import annotations
 
 import html
+import re
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -135,3 +136,54 @@ def normalise(tag: str, value: Any) -> Any:
 def owned_values(tags: Mapping[str, Any], owned: Sequence[str]) -> dict[str, Any]:
     """The normalised values of the tags in ``owned`` (absent tags as ``None``)."""
     return {t: normalise(t, tags.get(t)) for t in owned}
+
+
+# Where each tag Lumina writes lives in RDF: "Group1:Tag" -> (namespace URI, property name).
+PROPERTIES = {
+    "XMP-exif:DateTimeOriginal": ("http://ns.adobe.com/exif/1.0/", "DateTimeOriginal"),
+    "XMP-exif:GPSLatitude": ("http://ns.adobe.com/exif/1.0/", "GPSLatitude"),
+    "XMP-exif:GPSLongitude": ("http://ns.adobe.com/exif/1.0/", "GPSLongitude"),
+    "XMP-exif:GPSAltitude": ("http://ns.adobe.com/exif/1.0/", "GPSAltitude"),
+    "XMP-exif:GPSAltitudeRef": ("http://ns.adobe.com/exif/1.0/", "GPSAltitudeRef"),
+    "XMP-photoshop:DateCreated": ("http://ns.adobe.com/photoshop/1.0/", "DateCreated"),
+    "XMP-xmp:Rating": ("http://ns.adobe.com/xap/1.0/", "Rating"),
+    "XMP-dc:Subject": ("http://purl.org/dc/elements/1.1/", "subject"),
+    "XMP-dc:Title": ("http://purl.org/dc/elements/1.1/", "title"),
+    "XMP-dc:Description": ("http://purl.org/dc/elements/1.1/", "description"),
+    "XMP-lr:HierarchicalSubject": ("http://ns.adobe.com/lightroom/1.0/", "hierarchicalSubject"),
+    **{f"XMP-lumina:{name}": (NAMESPACE_URI, name) for name in (
+        "LuminaAssetID", "LuminaStatus", "LuminaCaptureTimeSource", "LuminaGPSSource", "LuminaDuplicateRole",
+        "LuminaDuplicateKeeper", "LuminaBurstRole", "LuminaBurstBest")},
+}
+_XMLNS = re.compile(r"""xmlns:([A-Za-z_][\w.-]*)\s*=\s*(["'])(.*?)\2""")
+_DESCRIPTION = re.compile(r"<rdf:Description\b.*?(?:/>|</rdf:Description>)", re.S)
+_EMPTY_DESCRIPTION = re.compile(r"\n?[ \t]*<rdf:Description(?:\s+(?:rdf:about|xmlns:[\w.-]+)\s*=\s*(?:\"[^\"]*\"|'[^']*'))*"
+                                r"\s*(?:/>|>\s*</rdf:Description>)\n?")
+
+
+def splice(original: str, fresh: str, tags: Sequence[str]) -> str | None:
+    """The original packet with the properties of ``tags`` taken out and the ``rdf:Description`` blocks
+    of ``fresh`` (a packet ExifTool wrote with just the new values) put in before ``</rdf:RDF>``: every
+    other byte of the original stays as it was. ``None`` when the packet is not one this can edit (the
+    caller then keeps ExifTool's whole rewrite). The result must be read back and checked by the caller.
+    """
+    end = original.rfind("</rdf:RDF>")
+    if end < 0 or "<rdf:RDF" not in original:
+        return None
+    prefixes: dict[str, set[str]] = {}
+    for prefix, _, uri in _XMLNS.findall(original):
+        prefixes.setdefault(uri, set()).add(prefix)
+    head, tail = original[:end], original[end:]
+    for tag in tags:
+        uri, name = PROPERTIES[tag]
+        for p in prefixes.get(uri, ()):
+            q = re.escape(f"{p}:{name}")
+            head = re.sub(rf"\s+{q}\s*=\s*(\"[^\"]*\"|'[^']*')", "", head)  # attribute form
+            head = re.sub(rf"\n?[ \t]*<{q}(\s[^>]*)?/>", "", head)  # empty element
+            head = re.sub(rf"\n?[ \t]*<{q}(\s[^>]*)?>.*?</{q}\s*>", "", head, flags=re.S)  # element form
+    owned_uris = {uri for uri, _ in PROPERTIES.values()}
+    for block in set(_EMPTY_DESCRIPTION.findall(head)):  # left empty by removals (now or in an earlier write)
+        if {uri for _, _, uri in _XMLNS.findall(block)} <= owned_uris:
+            head = head.replace(block, "")
+    insert = "".join(f"\n {b}\n" for b in _DESCRIPTION.findall(fresh))
+    return head.rstrip() + "\n" + insert + tail if insert else head + tail

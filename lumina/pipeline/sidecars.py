@@ -39,7 +39,7 @@ from lumina.catalog.models import (Asset, CatalogState, FileInstance, Metadata, 
 from lumina.catalog.queries import describe
 from lumina.errors import LuminaError, error_text
 from lumina.media.fileops import fsync_folder, part_path, sha256_file, writable_folder
-from lumina.media.xmp import XmpWriter, normalise, owned_values
+from lumina.media.xmp import XmpWriter, normalise, owned_values, splice
 from lumina.pipeline.scan import display, now
 
 OWNED_TAGS = (
@@ -209,6 +209,7 @@ def _write_one(s, xmp: XmpWriter, tmp: bytes, row: FileInstance, target: bytes, 
         os.unlink(work)
     before_sha = None
     current: dict[str, Any] = dict.fromkeys(OWNED_TAGS)
+    tags: dict[str, Any] = {}
     if os.path.isfile(target):
         shutil.copyfile(target, work)
         before_sha = sha256_file(work)
@@ -246,10 +247,11 @@ def _write_one(s, xmp: XmpWriter, tmp: bytes, row: FileInstance, target: bytes, 
     if dry_run:
         report["written"].append({**entry, "tags": sorted(assignments)})
         return
-    error = xmp.write(os.fsdecode(work), assignments)
-    if error:
-        report["failed"].append({**entry, "error": f"exiftool_error: {error}"})
-        return
+    if before_sha is None or not _splice_into(xmp, tmp, work, tags, {**current, **assignments}, assignments):
+        error = xmp.write(os.fsdecode(work), assignments)  # a new sidecar, or one splicing cannot edit
+        if error:
+            report["failed"].append({**entry, "error": f"exiftool_error: {error}"})
+            return
     after = owned_values(xmp.read(os.fsdecode(work)), OWNED_TAGS)
     wrong = [t for t, v in assignments.items() if after[t] != v]
     if wrong:
@@ -270,6 +272,47 @@ def _write_one(s, xmp: XmpWriter, tmp: bytes, row: FileInstance, target: bytes, 
                          written_at=now()))
     s.commit()
     report["written"].append({**entry, "tags": sorted(assignments)})
+
+
+UNOWNED_SKIP = ("SourceFile", "System:", "File:", "ExifTool:", "XMP-x:XMPToolkit")
+
+
+def foreign_tags(tags: dict[str, Any]) -> dict[str, Any]:
+    """The tags of a sidecar that Lumina does not own (file-system facts and the toolkit name left out)."""
+    return {k: v for k, v in tags.items() if not k.startswith(UNOWNED_SKIP) and k not in OWNED_TAGS}
+
+
+def _splice_into(xmp: XmpWriter, tmp: bytes, work: bytes, before: dict[str, Any], expected: dict[str, Any],
+                 assignments: dict[str, Any]) -> bool:
+    """Edit ``work`` (a copy of an existing sidecar) so that every byte outside Lumina's changed properties
+    stays as it was: ExifTool writes the new values into a fresh packet, whose descriptions replace the
+    old properties (``lumina.media.xmp.splice``). Kept only when ExifTool reads the result back with
+    the expected values and every other tag unchanged; ``False`` leaves ``work`` for ExifTool's own merge."""
+    fresh = os.path.join(tmp, b"fresh.xmp")
+    spliced = os.path.join(tmp, b"spliced.xmp")
+    for p in (fresh, spliced):
+        if os.path.lexists(p):
+            os.unlink(p)
+    values = {t: v for t, v in assignments.items() if v is not None}
+    if values and xmp.write(os.fsdecode(fresh), values):
+        return False
+    try:
+        with open(work, "rb") as f:
+            original = f.read().decode("utf-8")
+        with open(fresh, "rb") if values else open(os.devnull, "rb") as f:
+            new = splice(original, f.read().decode("utf-8"), list(assignments))
+    except (OSError, UnicodeDecodeError):
+        return False
+    if new is None:
+        return False
+    with open(spliced, "wb") as f:
+        f.write(new.encode("utf-8"))
+    back = xmp.read(os.fsdecode(spliced))
+    if back.get("File:FileType") != "XMP" or back.get("ExifTool:Error") or \
+            owned_values(back, OWNED_TAGS) != expected or foreign_tags(back) != foreign_tags(before):
+        return False
+    os.replace(spliced, work)
+    return True
 
 
 def _signature(path: bytes) -> str | None:

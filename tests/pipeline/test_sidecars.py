@@ -19,7 +19,7 @@ from lumina.cli.main import app
 from lumina.pipeline.duplicates_run import duplicates_report, resolve
 from lumina.pipeline.overrides import parse_capture_time, set_override
 from lumina.pipeline.scan import scan
-from lumina.pipeline.sidecars import OWNED_TAGS, write_sidecars
+from lumina.pipeline.sidecars import foreign_tags, write_sidecars
 from tests.conftest import copy_files
 
 # A darktable sidecar (attributes and a structured history) plus a namespace no program knows.
@@ -42,18 +42,11 @@ FOREIGN_XMP = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 </x:xmpmeta>
 <?xpacket end="w"?>
 """
-UNOWNED_SKIP = ("SourceFile", "System:", "File:", "ExifTool:", "XMP-x:XMPToolkit")
-
-
 def exiftool_tags(path) -> dict:
     """Every tag as ExifTool itself reads it (family-1 groups, structures, binary as base64)."""
     out = subprocess.run(["exiftool", "-G1", "-n", "-j", "-struct", "-b", str(path)], capture_output=True,
                          check=True, text=True).stdout
     return json.loads(out)[0]
-
-
-def foreign(tags: dict) -> dict:
-    return {k: v for k, v in tags.items() if not k.startswith(UNOWNED_SKIP) and k not in OWNED_TAGS}
 
 
 @pytest.fixture
@@ -119,7 +112,7 @@ def test_foreign_tags_are_kept_and_outside_edits_are_conflicts(corpus, tmp_path,
     sidecar.write_text(FOREIGN_XMP, encoding="utf-8")
     bad = lib / "Nikon_D70.xmp"  # the name.xmp form, and not XMP at all
     bad.write_bytes(b"this is not XMP <rdf:oops\n")
-    before = foreign(exiftool_tags(sidecar))
+    before = foreign_tags(exiftool_tags(sidecar))
     assert before["XMP-acme:Note"] == "keep me: <exactly> \u00fc" and len(before) >= 5
     cat = open_catalog(tmp_path / "cat")
     scan(cat, [lib])
@@ -130,7 +123,9 @@ def test_foreign_tags_are_kept_and_outside_edits_are_conflicts(corpus, tmp_path,
     assert failed["sidecar"] == str(bad) and failed["error"].startswith("invalid_xmp")
     assert bad.read_bytes() == b"this is not XMP <rdf:oops\n"  # left untouched
     after = exiftool_tags(sidecar)
-    assert foreign(after) == before  # every tag Lumina does not own: same value, byte for byte
+    assert foreign_tags(after) == before  # every tag Lumina does not own: same value
+    head = FOREIGN_XMP[:FOREIGN_XMP.rfind("</rdf:RDF>")].rstrip(" \t")
+    assert sidecar.read_text(encoding="utf-8").startswith(head)  # ... and the same bytes: Lumina's part is added
     assert (after["XMP-xmp:Rating"], after["XMP-exif:DateTimeOriginal"]) == (2, "2020:02:29 23:59:58")
 
     subprocess.run(["exiftool", "-overwrite_original", "-XMP-xmp:Rating=5", str(sidecar)], check=True,
@@ -140,7 +135,7 @@ def test_foreign_tags_are_kept_and_outside_edits_are_conflicts(corpus, tmp_path,
     assert [(c["tag"], c["sidecar_value"], c["catalog"]) for c in out["conflicts"]] == [("XMP-xmp:Rating", 5.0, 2.0)]
     after = exiftool_tags(sidecar)
     assert (after["XMP-xmp:Rating"], after["XMP-exif:DateTimeOriginal"]) == (5, "2021:03:01 08:00:00")
-    assert foreign(after) == before
+    assert foreign_tags(after) == before
     assert write_sidecars(cat, [str(photo)])["conflicts"]  # still a conflict until the user settles it
     assert not [p for p in os.listdir(lib) if p.startswith(".")]  # no temporary file left behind
     cat.close()
