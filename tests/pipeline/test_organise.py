@@ -128,16 +128,20 @@ def test_killed_mid_apply_then_rerun_loses_and_doubles_nothing(tmp_path, settle_
     half = Counter(files_under(os.fsencode(lib)).values()) + Counter(files_under(os.fsencode(target)).values())
     assert set(half) == set(before) and all(half[k] >= before[k] for k in before)  # nothing lost
 
+    with closing(sqlite3.connect(f"file:{cat_dir / 'catalog.db'}?mode=ro", uri=True)) as db:
+        touched = db.execute("SELECT src_bytes FROM organise_ops WHERE status = 'planned' ORDER BY seq DESC").fetchone()[0]
+    os.utime(touched, ns=(0, os.stat(touched).st_mtime_ns + 10**9))  # edited between plan and apply
+
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
-    assert "resumed and applied" in res.stdout
-    assert not files_under(os.fsencode(lib))
+    assert "resumed and applied" in res.stdout and f"skipped {os.fsdecode(touched)}: changed since the plan" in res.stdout
+    assert list(files_under(os.fsencode(lib))) == [touched]  # left where it was
     after = files_under(os.fsencode(target))
-    assert Counter(after.values()) == before  # every file exactly once, every SHA-256 unchanged
+    assert Counter(after.values()) + Counter([sha256_file(touched)]) == before  # every file once, SHA-256 unchanged
     assert not [n for d, _, ns in os.walk(target) for n in ns if n.startswith(".")]  # no part file left
     cat = open_catalog(cat_dir)
     counts = scan(cat, [lib, target], run_stages=False)
-    assert (counts.new, counts.changed, counts.unchanged, counts.missing) == (0, 0, 3 * len(photos), 0)
+    assert (counts.new, counts.changed, counts.unchanged, counts.missing) == (0, 1, 3 * len(photos) - 1, 0)
     assert organise.undo(cat)["problems"] == []
     assert Counter(files_under(os.fsencode(lib)).values()) == before and not files_under(os.fsencode(target))
     cat.close()
