@@ -482,6 +482,9 @@ def _undo_copy(s, op: OrganiseOp, problems: list[dict[str, Any]]) -> bool:
             row.size_bytes, row.mtime_ns, row.inode, row.device = st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
             side = s.scalar(select(OrganiseOp.src_bytes).where(
                 OrganiseOp.plan_id == op.plan_id, OrganiseOp.file_id == op.file_id, OrganiseOp.kind == "sidecar"))
+            if row.sidecar_path_bytes and side:  # Lumina's record of what it wrote follows the sidecar back
+                s.execute(update(SidecarWrite).where(SidecarWrite.path_bytes == row.sidecar_path_bytes)
+                          .values(path_bytes=side))
             row.sidecar_path_bytes = side
             row.source_id = _source_of(s, op.src_bytes) or row.source_id
         elif row is not None:

@@ -15,12 +15,13 @@ import pytest
 from sqlalchemy import select
 
 from lumina.catalog.db import open_catalog
-from lumina.catalog.models import FileInstance
+from lumina.catalog.models import FileInstance, SidecarWrite
 from lumina.errors import ConfigError
 from lumina.media.fileops import sha256_file
 from lumina.pipeline import organise
 from lumina.pipeline.duplicates_run import duplicates_report, resolve
 from lumina.pipeline.scan import scan
+from lumina.pipeline.sidecars import write_sidecars
 from lumina.pipeline.trash import list_trash
 from tests.conftest import ROOT, copy_files
 
@@ -57,6 +58,8 @@ def test_plan_apply_undo_with_collisions_sidecars_and_odd_names(corpus, eval_dev
     with cat.session() as s:
         (group,) = [g for g in duplicates_report(s)["groups"] if g["class"] == "same_image"]
     resolve(cat, group["id"], str(orig))  # the half-size copy is rejected: organise trashes it
+    assert len(write_sidecars(cat, [os.fsdecode(odd)])["written"]) == 1  # into the NAME.xmp it has
+    before = files_under(os.fsencode(lib))
 
     with pytest.raises(ConfigError, match="inside the library"):
         organise.plan(cat, lib / "sorted", "{year}/{name}")
@@ -85,11 +88,15 @@ def test_plan_apply_undo_with_collisions_sidecars_and_odd_names(corpus, eval_dev
         rows = s.scalars(select(FileInstance).where(FileInstance.status == "present")).all()
         assert all(r.path_bytes.startswith(os.fsencode(target)) for r in rows) and len(rows) == 4
         assert {r.sidecar_path_bytes for r in rows} >= {os.path.join(os.fsencode(target), b"Nikon/" + LATIN1 + b".xmp")}
+        assert s.scalars(select(SidecarWrite.path_bytes)).all() == [os.path.join(os.fsencode(target),
+                                                                                  b"Nikon/" + LATIN1 + b".xmp")]
     counts = scan(cat, [lib, target])
     assert (counts.new, counts.changed, counts.unchanged) == (1, 0, 4)  # the new one: the other program's file
 
     undone = organise.undo(cat)
     assert undone["problems"] == []
+    with cat.session() as s:  # the record of what Lumina wrote into the sidecar followed it there and back
+        assert s.scalars(select(SidecarWrite.path_bytes)).all() == [os.path.join(os.fsencode(lib / "b"), LATIN1 + b".xmp")]
     assert files_under(os.fsencode(lib)) == before
     assert sorted(os.listdir(target)) == ["Canon"] and os.listdir(target / "Canon") == ["IMG.jpg"]
     assert list_trash(cat) == []
