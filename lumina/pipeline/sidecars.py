@@ -6,8 +6,10 @@ Lightroom/darktable reject), keywords, title, description, and Lumina's own name
 identity, which values are user overrides, duplicate and burst decisions; ``lumina.media.xmp``).
 
 Safety rules:
-* An existing sidecar is merged: ExifTool edits only the tags in ``OWNED_TAGS``; every other tag keeps
-  its value (ExifTool re-serialises the packet; values are unchanged byte for byte).
+* An existing sidecar is merged: only the tags in ``OWNED_TAGS`` that change are edited. ExifTool writes
+  their new values into a fresh packet that replaces just those properties in the original text, so every
+  other byte stays (``lumina.media.xmp.splice``), checked by reading it back; where that check fails,
+  ExifTool's own merge is used (every other tag keeps its value; the packet is re-serialised).
 * A value edited outside Lumina since Lumina last wrote it (``sidecar_writes``), or since the scan
   read the sidecar when Lumina never wrote it, is a conflict: reported and left as it is.
 * A sidecar ExifTool does not read as XMP is reported (``invalid_xmp``) and left untouched.
@@ -37,7 +39,7 @@ from lumina.catalog.db import Catalog
 from lumina.catalog.models import (Asset, CatalogState, FileInstance, Metadata, SidecarWrite, StageRecord,
                                    UserOverride)
 from lumina.catalog.queries import describe
-from lumina.errors import LuminaError, error_text
+from lumina.errors import ConfigError, LuminaError, NotFoundError, error_text
 from lumina.media.fileops import fsync_folder, part_path, sha256_file, writable_folder
 from lumina.media.xmp import XmpWriter, normalise, owned_values, splice
 from lumina.pipeline.scan import display, now
@@ -139,8 +141,6 @@ def _files(session, refs: Sequence[str], all_files: bool) -> list[FileInstance]:
         matched = [r for r in rows if r.path_bytes == raw or r.path_bytes.startswith(raw.rstrip(b"/") + b"/")
                    or r.asset_id == ref or (len(ref) >= 8 and r.asset_id.startswith(ref.lower()))]
         if not matched:
-            from lumina.errors import NotFoundError
-
             raise NotFoundError(f"{ref!r} matches no present catalogued file or asset")
         out.extend(r for r in matched if r not in out)
     return out
@@ -163,8 +163,6 @@ def write_sidecars(catalog: Catalog, refs: Sequence[str] = (), all_files: bool =
         ConfigError / NotFoundError: nothing to write. ExifToolError: ExifTool missing.
         CatalogError: another writer holds the catalog.
     """
-    from lumina.errors import ConfigError
-
     if not refs and not all_files:
         raise ConfigError("give files, folders or asset ids, or --all")
     report: dict[str, Any] = {"written": [], "unchanged": [], "conflicts": [], "failed": [], "dry_run": dry_run}
