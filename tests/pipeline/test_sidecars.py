@@ -175,7 +175,7 @@ def test_read_only_library_gives_one_error_per_file_and_a_summary(corpus, tmp_pa
     assert sorted(p.name for p in lib.iterdir()) == ["Canon_40D.jpg", "Nikon_D70.jpg"]
 
 
-def test_into_originals_backs_each_photo_up_in_the_trash_first(corpus, tmp_path, settle_now):
+def test_write_on_change_and_into_originals_with_a_backup_in_the_trash(corpus, tmp_path, settle_now):
     from lumina.media.fileops import sha256_file
     from lumina.pipeline.trash import list_trash
 
@@ -184,7 +184,9 @@ def test_into_originals_backs_each_photo_up_in_the_trash_first(corpus, tmp_path,
     original_sha = sha256_file(photo)
     cat = open_catalog(tmp_path / "cat")
     scan(cat, [lib])
-    set_override(cat, str(photo), "capture_time", parse_capture_time("2011-11-11T11:11:11+01:00"))
+    on_change = cat.with_settings({"sidecars_write_on_change": True})
+    set_override(on_change, str(photo), "capture_time", parse_capture_time("2011-11-11T11:11:11+01:00"))
+    assert exiftool_tags(lib / "Canon_40D.jpg.xmp")["XMP-exif:DateTimeOriginal"] == "2011:11:11 11:11:11+01:00"
     out = write_sidecars(cat, [str(photo)], into_originals=True)
     assert out["failed"] == [] and len(out["originals"]) == 1
     t = exiftool_tags(photo)  # the photo itself now carries the decisions, its EXIF untouched
