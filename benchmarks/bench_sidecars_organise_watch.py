@@ -3,7 +3,8 @@
 A library of real corpus JPEGs (``exif-samples/jpg``, repeated into ``--files`` files with distinct
 names) is scanned once (every stage), then:
 
-* sidecars: ``write_sidecars --all`` (create), a second run (nothing changed: read and compare only),
+* sidecars: ``write_sidecars --all`` (create), a second run (nothing changed: read and compare only), a
+  third after a keyword was added to every asset (merge into the existing sidecars),
   against a peer in the same run: one ``exiftool`` process per file writing the same tags (what a
   shell loop does), without merge checks or read-back;
 * organise: plan + apply (copy, verified) and undo, against ``shutil.copy2`` of the same files without
@@ -50,6 +51,8 @@ def main() -> None:
     ap.add_argument("--watch-files", type=int, default=5)
     args = ap.parse_args()
     os.environ["LUMINA_SETTLE_S"] = "0"
+    from sqlalchemy import select
+
     from lumina.catalog.db import open_catalog
     from lumina.pipeline import organise
     from lumina.pipeline.scan import scan
@@ -72,6 +75,18 @@ def main() -> None:
         again = write_sidecars(cat, all_files=True)
         second = time.perf_counter() - t
         assert len(out["written"]) == len(files) and len(again["unchanged"]) == len(files), (out["failed"][:3])
+        with cat.session() as s:  # a new keyword on every asset (as a bulk keyword edit would do)
+            from lumina.catalog.models import Metadata, UserOverride
+            from lumina.pipeline.scan import now
+
+            for asset_id, keywords in s.execute(select(Metadata.asset_id, Metadata.keywords)):
+                s.merge(UserOverride(asset_id=asset_id, field="keywords", value=[*(keywords or []), "bench"],
+                                     set_at=now()))
+            s.commit()
+        t = time.perf_counter()
+        merged = write_sidecars(cat, all_files=True)
+        third = time.perf_counter() - t
+        assert len(merged["written"]) == len(files), merged["failed"][:3]
         peer_dir = tmp / "peer"
         peer_dir.mkdir()
         t = time.perf_counter()
@@ -82,7 +97,8 @@ def main() -> None:
         peer = time.perf_counter() - t
         n = len(files)
         print(f"sidecars: write {n / first:.1f} files/s (create, merge checks, read back, atomic install); "
-              f"unchanged re-run {n / second:.1f} files/s; peer exiftool-per-file {n / peer:.1f} files/s "
+              f"unchanged re-run {n / second:.1f} files/s; merge into existing sidecars (byte-preserving splice, "
+              f"checked) {n / third:.1f} files/s; peer exiftool-per-file {n / peer:.1f} files/s "
               f"(ratio ours/peer {peer / first:.2f})")
 
         target = tmp / "organised"
