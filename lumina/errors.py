@@ -36,6 +36,8 @@ ERROR_KINDS: dict[str, str] = {
     "invalid_value": "a metadata value was present but malformed or out of range",
     "internal_error": "a bug in Lumina raised on this asset; the run went on (please report it)",
     "empty": "the file has 0 bytes (each empty file is its own failure, never one shared asset)",
+    "not_writable": "a file or folder Lumina was asked to write (sidecar, organise target) cannot be written",
+    "invalid_xmp": "an existing XMP sidecar is not valid XMP; it was reported and left untouched",
 }
 
 

@@ -52,6 +52,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("date_conflict_s", 86400.0, "Strong capture-time sources further apart than this are flagged conflicting", minimum=0),
     Setting("gps_conflict_m", 1000.0, "A sidecar position further than this from the file's is flagged conflicting", minimum=0),
     Setting("geohash_precision", 12, "Characters of the stored geohash (12 = about 3.7 cm x 1.9 cm)", minimum=1),
+    Setting("trash_dir", "", "Trash folder of commands that remove files (verified copies, undoable); empty: <catalog>/trash"),
+    Setting("sidecars_write_on_change", False, "Write an asset's XMP sidecar at once whenever a catalog edit changes its decisions"),
+    Setting("watch_poll_s", 0.5, "How often `lumina watch` checks pending files for settling (seconds)", minimum=0.05),
+    Setting("watch_rescan_s", 30.0, "Rescan period of `lumina watch` where change events are not available (network mounts)", minimum=1),
+    Setting("serve_watch", False, "`lumina serve` also watches the catalog's sources (as `lumina watch` does)"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -363,3 +363,76 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class TrashEntry(Base):
+    """A file moved into a trash folder: a verified copy (size + SHA-256) was made there before the
+    original was removed. ``status``: trashed | restored | emptied."""
+
+    __tablename__ = "trash_entries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    asset_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    original_path_bytes: Mapped[bytes] = mapped_column(LargeBinary)
+    original_path: Mapped[str] = mapped_column(Text)
+    trash_path_bytes: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)  # the command that removed it
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    trashed_at: Mapped[datetime]
+    restored_at: Mapped[datetime | None]
+    emptied_at: Mapped[datetime | None]
+
+
+class SidecarWrite(Base):
+    """What ``lumina sidecars write`` last wrote into one sidecar: the values of the tags Lumina owns
+    (to tell an edit made outside Lumina from Lumina's own) and the SHA-256 of the file afterwards."""
+
+    __tablename__ = "sidecar_writes"
+    path_bytes: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    asset_id: Mapped[str] = mapped_column(String(64), index=True)
+    values: Mapped[dict] = mapped_column(JSON)  # "Group:Tag" -> value as ExifTool reads it back
+    sha256: Mapped[str] = mapped_column(String(64))
+    written_at: Mapped[datetime]
+
+
+class OrganisePlan(Base):
+    """One ``lumina organise --apply``: its parameters and state (applying | applied | undone)."""
+
+    __tablename__ = "organise_plans"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_bytes: Mapped[bytes] = mapped_column(LargeBinary)
+    target: Mapped[str] = mapped_column(Text)
+    layout: Mapped[str] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(8))  # copy | move
+    rejected: Mapped[str] = mapped_column(String(8))  # trash | skip | include
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    totals: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class OrganiseOp(Base):
+    """One step of an organise plan, in ``seq`` order: the journal that apply, resume and undo follow.
+
+    ``action``: copy | move | trash | remove (a moved sidecar's source, once its photos are done) | skip.
+    ``status``: planned | copied (the verified copy is in place) | done | skipped | undone.
+    """
+
+    __tablename__ = "organise_ops"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("organise_plans.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    file_id: Mapped[int | None] = mapped_column(Integer)
+    asset_id: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # photo | sidecar
+    action: Mapped[str] = mapped_column(String(8))
+    src_bytes: Mapped[bytes] = mapped_column(LargeBinary)
+    dst_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str | None] = mapped_column(Text)
+    trash_entry_id: Mapped[int | None] = mapped_column(Integer)

@@ -60,10 +60,12 @@ def apply_command(
     burst: Annotated[int | None, typer.Argument(help="Burst id from `lumina bursts`")] = None,
     keep: Annotated[str | None, typer.Option("--keep", help="Frame to keep: asset id (or unique prefix) or path")] = None,
     all_recommended: Annotated[bool, typer.Option("--all-recommended", help="Keep every burst's best frame")] = False,
+    trash: Annotated[str | None, typer.Option("--trash", help="Move the rejected frames' files to this trash folder "
+                                                               "(verified copies; `lumina trash restore` undoes it)")] = None,
     catalog: CatalogOpt = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format")] = Format.table,
 ) -> None:
-    """Keep one frame per burst: the others are marked rejected in the catalog (files untouched)."""
+    """Keep one frame per burst: the others are marked rejected in the catalog (files move only with --trash)."""
     with errors_to_exit():
         from lumina.catalog.db import open_catalog
         from lumina.errors import ConfigError
@@ -72,10 +74,12 @@ def apply_command(
         if burst is not None and keep is None:
             raise ConfigError("BURST needs --keep ASSET (or use --all-recommended)")
         cat = open_catalog(catalog or ctx.obj, create=False)
-        out = apply(cat, burst, keep, all_recommended)
+        out = apply(cat, burst, keep, all_recommended, trash)
         cat.close()
     if fmt is Format.json:
         emit_json(out)
     else:
         for a in out["applied"]:
             typer.echo(f"burst {a['burst']}: kept {a['kept']}; rejected {len(a['rejected'])} frames")
+        if trash:
+            typer.echo(f"moved {len(out['trashed'])} files to the trash {trash}")

@@ -10,10 +10,14 @@ from lumina.cli.evaluate import evaluate_command
 from lumina.cli.gaps import gaps_command
 from lumina.cli.jobs import app as jobs_app
 from lumina.cli.jobs import run_command, worker_command
+from lumina.cli.organise import organise_command
 from lumina.cli.scan import scan_command
 from lumina.cli.serve import serve_command
 from lumina.cli.set_date import set_date_command
 from lumina.cli.show import show_command
+from lumina.cli.sidecars import app as sidecars_app
+from lumina.cli.trash import app as trash_app
+from lumina.cli.watch import watch_command
 
 app = typer.Typer(name="lumina", help="Catalog a photo library in place and report what it holds and lacks.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -44,6 +48,10 @@ app.command("run")(run_command)
 app.command("worker")(worker_command)
 app.add_typer(jobs_app, name="jobs")
 app.command("serve")(serve_command)
+app.add_typer(sidecars_app, name="sidecars")
+app.add_typer(trash_app, name="trash")
+app.command("organise")(organise_command)
+app.command("watch")(watch_command)
 
 
 

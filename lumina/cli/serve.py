@@ -32,5 +32,13 @@ def serve_command(
         if created:
             typer.echo(f"API token (shown once; also in {home / 'api-token'}, mode 0600): {token}")
         app = create_app(home, token, worker=worker)
+        if (home / "catalog.db").exists():  # serve_watch: new photos in the sources are catalogued as they arrive
+            from lumina.catalog.db import open_catalog
+
+            watched = open_catalog(home, create=False)
+            if watched.settings["serve_watch"]:
+                from lumina.pipeline.watch import watch_in_background
+
+                watch_in_background(watched, typer.echo)
         typer.echo(f"Lumina on http://{host}:{port}/  (web UI: sign in with the API token; API docs: /docs)")
         uvicorn.run(app, host=host, port=port, log_level="warning")

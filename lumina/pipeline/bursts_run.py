@@ -146,8 +146,9 @@ def bursts_report(session, burst_id: int | None = None) -> dict[str, Any]:
 
 
 def apply(catalog: Catalog, burst_id: int | None = None, keep: str | None = None,
-          all_recommended: bool = False) -> dict[str, Any]:
-    """Keep one frame per burst: the others are marked rejected in the catalog (files untouched).
+          all_recommended: bool = False, trash: str | None = None) -> dict[str, Any]:
+    """Keep one frame per burst: the others are marked rejected in the catalog; with ``trash`` (a
+    folder) their files go to the trash (``lumina.pipeline.trash``), else files are untouched.
 
     ``burst_id`` with ``keep`` (asset id, unique prefix or path of a frame) applies one burst with the
     user's choice, which later runs respect; ``all_recommended`` applies every burst's best frame.
@@ -180,4 +181,15 @@ def apply(catalog: Catalog, burst_id: int | None = None, keep: str | None = None
             applied.append({"burst": b["id"], "kept": best, "rejected": others})
         s.merge(CatalogState(key=CHOICES_KEY, value=choices))
         s.commit()
-    return {"applied": applied}
+    from lumina.pipeline.sidecars import write_on_change
+
+    write_on_change(catalog, [a for x in applied for a in (x["kept"], *x["rejected"])])
+    with catalog.session() as s:
+        victims = ([p for a in applied for ps in present_paths(s, a["rejected"]).values() for p in ps]
+                   if trash else [])
+    if not trash:
+        return {"applied": applied}
+    from lumina.pipeline.trash import trash_paths
+
+    moved = trash_paths(catalog, victims, "bursts apply", trash)
+    return {"applied": applied, "trashed": [e["trash_path"] for e in moved if e["asset_id"]]}

@@ -5,9 +5,6 @@ and given "not duplicates" feedback.
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -17,7 +14,7 @@ from lumina.catalog.db import Catalog
 from lumina.catalog.models import (Asset, CatalogState, DuplicateFeedback, DuplicateGeneration, DuplicateGroup,
                                    DuplicateMember, StageRecord, UserOverride)
 from lumina.catalog.queries import check_row_id, match_member, present_paths, resolve_asset_id
-from lumina.errors import CatalogError, ConfigError, NotFoundError
+from lumina.errors import ConfigError, NotFoundError
 from lumina.pipeline import generations, stable_ids
 from lumina.pipeline.scan import now
 
@@ -167,8 +164,8 @@ def not_duplicates(catalog: Catalog, asset_a: str, asset_b: str) -> None:
 def resolve(catalog: Catalog, group_id: int, keep: str, trash: str | None = None) -> dict[str, Any]:
     """Keep one member: the other members are marked rejected in the catalog, the keeper gains the
     rating, keywords, GPS and capture date it lacks (as user overrides, never written to files).
-    With ``trash``, the other files are copied to that folder, verified by SHA-256, and only then
-    removed from the library.
+    With ``trash`` (a folder), the other files go to the trash (``lumina.pipeline.trash``: copied there,
+    verified by SHA-256, recorded for ``lumina trash restore``, and only then removed from the library).
 
     Raises:
         NotFoundError: unknown group. ConfigError: keeper not in the group, or an unusable trash folder.
@@ -230,36 +227,15 @@ def resolve(catalog: Catalog, group_id: int, keep: str, trash: str | None = None
         s.merge(CatalogState(key=KEEP_KEY, value=choices))
         g.resolved_at = now()
         s.commit()
-    moved = _trash(victims, trash) if trash else []
     from lumina.pipeline.runner import run_pipeline
+    from lumina.pipeline.trash import trash_paths
+
+    moved = [e["trash_path"] for e in trash_paths(catalog, victims, f"duplicates resolve group {group_id}", trash)
+             if e["asset_id"]] if trash else []
 
     run_pipeline(catalog, ["dates", "geo"])
+    from lumina.pipeline.sidecars import write_on_change
+
+    write_on_change(catalog, [keep_id, *(m.asset_id for m in members)])
     return {"group": group_id, "kept": keep_id, "rejected": victims, "merged": sorted(set(merged)), "trashed": moved}
 
-
-def _trash(paths: list[str], folder: str) -> list[str]:
-    """Copy each file into ``folder``, verify its SHA-256, then remove the original."""
-    target = Path(folder)
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot use trash folder {folder}: {exc}") from exc
-    moved = []
-    for p in paths:
-        src = Path(p)
-        dst = target / f"{hashlib.sha256(p.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}-{src.name}"
-        shutil.copy2(src, dst)
-        if _sha256(src) != _sha256(dst):
-            dst.unlink()
-            raise CatalogError(f"copy of {p} in the trash does not verify; the original was left in place")
-        src.unlink()
-        moved.append(str(dst))
-    return moved
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()

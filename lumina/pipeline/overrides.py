@@ -65,6 +65,10 @@ def set_override(catalog: Catalog, ref: str, field: str, value: Any | None) -> d
             pending = None
         except CatalogError:  # a scan or job is writing: the readers run after it (queued for a worker)
             pending = _queue_readers(catalog, field)
+        if pending is None:  # sidecars_write_on_change; with a job writing, `lumina sidecars write` catches up
+            from lumina.pipeline.sidecars import write_on_change
+
+            write_on_change(catalog, [asset_id])
         return {**describe(s, asset_id), "pending_job": pending}
 
 

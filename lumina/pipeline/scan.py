@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -51,6 +52,7 @@ class ScanCounts:
     ignored: int = 0
     bytes_read: int = 0
     stages: dict = field(default_factory=dict)
+    sidecar_decisions: dict = field(default_factory=dict)  # taken back from sidecars (lumina.pipeline.sidecars)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -99,7 +101,7 @@ def _sidecar_for(path: bytes, sidecars: dict[bytes, os.stat_result],
 
 def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: Any = False,
          retry_failed: bool = False, run_stages: bool = True, progress: Progress | None = None,
-         reporter: Any = None) -> ScanCounts:
+         reporter: Any = None, files: Sequence[bytes] | None = None) -> ScanCounts:
     """Scan library folders into the catalog and run the stages that are due.
 
     Args:
@@ -110,6 +112,8 @@ def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: Any = F
         run_stages: False to only register files (used by benchmarks and tests).
         progress: callback ``(phase, done, total)``.
         reporter: a job's ``lumina.pipeline.runner.Reporter``.
+        files: only these paths under the roots (``lumina watch``): each is registered, or marked
+            ``missing`` when it no longer exists; nothing else is walked or marked.
     Returns:
         Counts of what the scan found and did; ``stages`` holds per-stage counts.
     Raises:
@@ -117,11 +121,27 @@ def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: Any = F
         CatalogError: another scan is writing to this catalog.
     """
     with catalog.writer():
-        return _scan(catalog, roots, force, retry_failed, run_stages, progress, reporter)
+        return _scan(catalog, roots, force, retry_failed, run_stages, progress, reporter, files)
+
+
+def _given(files: Sequence[bytes], root_paths: list[bytes]) -> Iterator[tuple[bytes, WalkEntry]]:
+    """(root, entry) for each given file that still exists under a root, and its sidecars."""
+    for path in dict.fromkeys(os.path.abspath(f) for f in files):
+        root = max((r for r in root_paths if path.startswith(r.rstrip(b"/") + b"/")), key=len, default=None)
+        if root is None:
+            continue
+        stem = path.rsplit(b".", 1)[0] if b"." in os.path.basename(path) else path
+        for p in (path, path + b".xmp", path + b".XMP", stem + b".xmp", stem + b".XMP"):
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                yield root, WalkEntry(p, st)
 
 
 def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: bool,
-          progress: Progress | None, reporter: Any) -> ScanCounts:
+          progress: Progress | None, reporter: Any, files: Sequence[bytes] | None = None) -> ScanCounts:
     from lumina.pipeline.runner import run_pipeline  # the runner imports scan's helpers
 
     settings = catalog.settings
@@ -132,7 +152,8 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
     cat_st = os.stat(catalog.path)
 
     with catalog.session() as s:
-        scan_row = Scan(started_at=now(), roots=[display(p) for p in root_paths], counts={})
+        scan_started = now()
+        scan_row = Scan(started_at=scan_started, roots=[display(p) for p in root_paths], counts={})
         s.add(scan_row)
         sources = {}
         for p in root_paths:
@@ -155,18 +176,19 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
         entries: list[tuple[bytes, WalkEntry]] = []
         sidecars: dict[bytes, os.stat_result] = {}
         json_names: dict[bytes, list[bytes]] = {}  # folder -> names of its JSON files (Takeout sidecars)
-        for root in root_paths:
-            for e in walk(root, skip={(cat_st.st_dev, cat_st.st_ino)}):
-                check_stop()  # nothing written yet: stop at once
-                if e.st is not None and e.error is None and is_sidecar(os.path.basename(e.path).decode("utf-8", "replace")):
-                    sidecars[e.path] = e.st
-                    continue
-                if e.st is not None and e.error is None and is_takeout_name(e.path):  # also an ordinary (ignored) file
-                    sidecars[e.path] = e.st
-                    json_names.setdefault(os.path.dirname(e.path), []).append(os.path.basename(e.path))
-                entries.append((root, e))
-                if progress and len(entries) % 500 == 0:
-                    progress("walk", len(entries), None)
+        found = (_given(files, root_paths) if files is not None else
+                 ((root, e) for root in root_paths for e in walk(root, skip={(cat_st.st_dev, cat_st.st_ino)})))
+        for root, e in found:
+            check_stop()  # nothing written yet: stop at once
+            if e.st is not None and e.error is None and is_sidecar(os.path.basename(e.path).decode("utf-8", "replace")):
+                sidecars[e.path] = e.st
+                continue
+            if e.st is not None and e.error is None and is_takeout_name(e.path):  # also an ordinary (ignored) file
+                sidecars[e.path] = e.st
+                json_names.setdefault(os.path.dirname(e.path), []).append(os.path.basename(e.path))
+            entries.append((root, e))
+            if progress and len(entries) % 500 == 0:
+                progress("walk", len(entries), None)
 
         # 2. register new/changed files; stat-only for unchanged ones
         seen: set[bytes] = set()
@@ -220,7 +242,9 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
                       .values(last_seen_scan=scan_id))
 
         # 3. files no longer on disk under the scanned roots
-        gone = [old.id for path, old in prev.items()
+        candidates = ((p, prev[p]) for p in map(os.path.abspath, files) if p in prev) if files is not None \
+            else prev.items()
+        gone = [old.id for path, old in candidates
                 if path not in seen and old.status != "missing"
                 and any(path.startswith(r.rstrip(b"/") + b"/") for r in root_paths)]
         for i in range(0, len(gone), 900):
@@ -231,6 +255,9 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
     if run_stages:
         counts.stages = run_pipeline(catalog, force=force, retry_failed=retry_failed, progress=progress,
                                      reporter=reporter)
+        from lumina.pipeline.sidecars import restore_decisions  # decisions in sidecars of another catalog
+
+        counts.sidecar_decisions = restore_decisions(catalog, since=scan_started)
     with catalog.session() as s:
         row = s.get(Scan, scan_id)
         row.finished_at = now()

@@ -17,7 +17,6 @@ Normalisation rules:
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -420,7 +419,7 @@ class MetadataStage(Stage):
         if isinstance(sidecar, str):
             values["flags"].append(f"sidecar_unreadable:{sidecar}")
         values.update(tags=tags, sidecar_tags=sidecar_tags,
-                      sidecar_path=os.fsdecode(asset.sidecar) if asset.sidecar else None)
+                      sidecar_path=asset.sidecar.decode("utf-8", "backslashreplace") if asset.sidecar else None)
         error = tags.get("ExifTool:Error")
         if error:
             return StageResult("failed", values, error_text("exiftool_error", str(error)))

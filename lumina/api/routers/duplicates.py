@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from lumina.api.deps import ASSET_ID, ApiError, guarded, registry
+from lumina.api.deps import ASSET_ID, guarded, registry
 from lumina.api.registry import Registry
 from lumina.api.schemas import DuplicateReport, GroupDoc, Open
 from lumina.pipeline import duplicates_run
