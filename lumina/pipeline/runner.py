@@ -123,6 +123,7 @@ class StageGroup:
             (name, stage), = self.stages.items()
             return [(name, d) for d in _run_batch_in(stage, [view for view, _ in items])]
         out: list[tuple[str, _Done]] = []
+        pending: dict[str, list[tuple[AssetView, Any, float]]] = {}  # batched stages: inputs taken from each decode
         for view, due in items:
             start = time.perf_counter()
             self.decodes += 1
@@ -139,10 +140,23 @@ class StageGroup:
                 t = time.perf_counter()
                 if decoded is None:
                     result = StageResult("failed", reason=failure)
+                elif getattr(self.stages[name], "batched", False):
+                    prepared = _guarded_value(lambda: self.stages[name].prepare_pixels(view, decoded))
+                    if not isinstance(prepared, StageResult):
+                        pending.setdefault(name, []).append((view, prepared, share + (time.perf_counter() - t) * 1000))
+                        continue
+                    result = prepared
                 else:
                     result = _guarded(lambda: self.stages[name].run_pixels(view, decoded))
                 out.append((name, _Done(view.asset_id, result, share + (time.perf_counter() - t) * 1000)))
             del decoded  # one buffer at a time: memory per worker stays bounded
+        for name, batch in pending.items():  # one model call per batch (PixelStage.finish_batch)
+            t = time.perf_counter()
+            results = _guarded_value(lambda: self.stages[name].finish_batch([(v, p) for v, p, _ in batch]))
+            ms = (time.perf_counter() - t) * 1000 / len(batch)
+            for i, (view, _, before_ms) in enumerate(batch):
+                result = results if isinstance(results, StageResult) else results[i]
+                out.append((name, _Done(view.asset_id, result, before_ms + ms)))
         return out
 
     def close(self) -> None:
@@ -153,6 +167,11 @@ class StageGroup:
 def _guarded(fn) -> StageResult:
     """Run one stage call; a bug becomes this asset's ``internal_error`` record, never the run's end.
     A missing tool (``MediaError``) is not the asset's fault: it ends the run."""
+    return _guarded_value(fn)
+
+
+def _guarded_value(fn) -> Any:
+    """``fn()``, or the ``internal_error`` ``StageResult`` of the bug it raised (see ``_guarded``)."""
     try:
         return fn()
     except MediaError:
