@@ -57,7 +57,8 @@ def auto_tags(class_scores: dict[str, float], colours: dict[str, float]) -> list
 
     Args:
         class_scores: ImageNet class index (string) -> probability (0-1), as the embeddings stage stores.
-        colours: colour name -> fraction of the frame (0-1).
+        colours: colour name -> fraction of the frame (0-1); a colour covering at least
+            ``COLOUR_MIN_FRACTION`` of it becomes a tag scored by its share of the coloured pixels.
     Returns:
         ``(tag, score 0-1, kind)`` with kind ``"tag"`` (everyday tag), ``"label"`` (ImageNet class)
         or ``"colour"``, highest score first.
@@ -73,7 +74,10 @@ def auto_tags(class_scores: dict[str, float], colours: dict[str, float]) -> list
             summed[t] = summed.get(t, 0.0) + float(p)
     limits = tag_thresholds()
     out += [(t, min(1.0, s), "tag") for t, s in summed.items() if s >= limits[t]]
-    out += [(name, f, "colour") for name, f in colours.items() if f >= COLOUR_MIN_FRACTION]
+    coloured = sum(f for name, f in colours.items() if name != "black and white")
+    # a colour's score is its share of the coloured pixels: a red circle on white is "red" with 1.0
+    out += [(name, f / coloured if coloured else 1.0, "colour") for name, f in colours.items()
+            if f >= COLOUR_MIN_FRACTION]
     best: dict[str, tuple[str, float, str]] = {}
     for tag in out:  # a label equal to a tag ("cliff") is one tag with the higher score
         if tag[0] not in best or tag[1] > best[tag[0]][1]:

@@ -14,6 +14,7 @@ from lumina.cli.scan import scan_command
 from lumina.cli.serve import serve_command
 from lumina.cli.set_date import set_date_command
 from lumina.cli.show import show_command
+from lumina.cli.similar import search_command, similar_command
 
 app = typer.Typer(name="lumina", help="Catalog a photo library in place and report what it holds and lacks.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -28,6 +29,8 @@ app.command("run")(run_command)
 app.command("worker")(worker_command)
 app.add_typer(jobs_app, name="jobs")
 app.command("serve")(serve_command)
+app.command("similar")(similar_command)
+app.command("search")(search_command)
 
 
 if __name__ == "__main__":
