@@ -233,6 +233,9 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
         return _error(500, "internal_error", f"{type(exc).__name__}: {exc}")
 
     # ---- service -------------------------------------------------------------------------------
+    from lumina.api.routers import search as search_router
+    app.include_router(search_router.router(registry), dependencies=guarded)
+
     @app.get("/health", tags=["service"])
     def health() -> dict:
         """Liveness, without a token."""

@@ -105,11 +105,27 @@ def describe(session, ref: str) -> dict[str, Any]:
     quality = session.get(Quality, asset_id)
     if quality is not None:
         doc["quality"] = _row(quality, skip=("asset_id",))
+    _describe_semantic(session, asset_id, doc)
     for rec in session.scalars(select(StageRecord).where(StageRecord.asset_id == asset_id)):
         doc["stages"][rec.stage] = {"status": rec.status, "error": rec.error, "version": rec.version,
                                     "duration_ms": round(rec.duration_ms, 3),
                                     "finished_at": rec.finished_at.isoformat() + "Z"}
     return doc
+
+
+def _describe_semantic(session, asset_id: str, doc: dict[str, Any]) -> None:
+    """``embedding`` (model ids and sizes, never the vector), ``tags`` and ``description`` of one asset."""
+    from lumina.catalog.models import AssetTags, Description, Embedding
+
+    emb = session.get(Embedding, asset_id)
+    doc["embedding"] = None if emb is None else {
+        "model_id": emb.model_id, "dim": emb.dim, "clip_model_id": emb.clip_model_id, "clip_dim": emb.clip_dim,
+        "clip_error": emb.clip_error, "colours": emb.colours}
+    tags = session.get(AssetTags, asset_id)
+    doc["tags"] = list(tags.tags) if tags is not None else []
+    desc = session.get(Description, asset_id)
+    doc["description"] = None if desc is None else {"text": desc.text, "source": desc.source,
+                                                    "model_id": desc.model_id}
 
 
 def _match_asset_id(session, prefix: str) -> str | None:

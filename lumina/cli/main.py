@@ -15,6 +15,7 @@ from lumina.cli.serve import serve_command
 from lumina.cli.set_date import set_date_command
 from lumina.cli.show import show_command
 from lumina.cli.similar import search_command, similar_command
+from lumina.cli.tags import tags_command
 
 app = typer.Typer(name="lumina", help="Catalog a photo library in place and report what it holds and lacks.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -31,6 +32,7 @@ app.add_typer(jobs_app, name="jobs")
 app.command("serve")(serve_command)
 app.command("similar")(similar_command)
 app.command("search")(search_command)
+app.command("tags")(tags_command)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""FastAPI routers by resource, included by ``lumina.api.app.create_app``."""
