@@ -273,6 +273,11 @@ def to_markdown(report: dict[str, Any]) -> str:
         reasons = _md("; ".join(f"{k} ({v})" for k, v in m["reasons"].items()) or "-")
         out.append(f"| {m['type']} | {m['applicable']} | {m['count']} | {m['coverage']:.1%} | {m['gap']} | "
                    f"{m['status']} | {reasons} | {m['fill_job']} |")
+    semantic = [m for m in report["metadata"] if "models" in m or "by_source" in m]
+    if semantic:  # which model made the vectors, where the tags and sentences come from
+        out += ["", "## Embeddings, tags and descriptions", "", "| type | by source | models |", "|---|---|---|"]
+        out += [f"| {m['type']} | {_md(', '.join(f'{k}: {v}' for k, v in m.get('by_source', {}).items()) or '-')} | "
+                f"{_md(', '.join(f'{k}: {v}' for k, v in m.get('models', {}).items()) or '-')} |" for m in semantic]
     d = report["dates"]
     out += ["", "## Capture dates", "", f"Dated: {d['dated']}; confidence >= 95: {d['confidence_ge_95']}; "
             f"known UTC offset: {d['known_utc_offset']}; estimated: {d['estimated']}; suspicious: {d['suspicious']}; "
