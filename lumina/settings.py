@@ -60,6 +60,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("description_timeout_s", 60.0, "Longest wait for one caption request before it is retried", minimum=0.1),
     Setting("description_retries", 2, "Retries of a failed caption request (then the asset gets a template sentence and a recorded reason)", minimum=0),
     Setting("description_concurrency", 4, "Caption requests in flight at once", minimum=1),
+    Setting("derivative_max_cosine_distance", 0.17, "Embedding neighbours this close (cosine distance) that duplicate detection did not group are reported as derivatives", minimum=0),
     Setting("search_max_distance", 0.5, "Default cut-off of text search: hits with a cosine distance (1 - similarity) above it are not shown", minimum=0),
 )
 

@@ -395,3 +395,16 @@ class Description(Base):
     text_model_id: Mapped[str | None] = mapped_column(String(128))
     text_dim: Mapped[int | None]
     text_vector: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class EmbeddingPair(Base):
+    """The ``embedding_pairs`` stage: cosine distance of image embeddings for each verified duplicate
+    (member to keeper), each burst (consecutive frames) and each ``derivative`` pair found through
+    embedding neighbours that duplicate detection did not group. ``asset_a`` < ``asset_b``."""
+
+    __tablename__ = "embedding_pairs"
+    asset_a: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asset_b: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    relation: Mapped[str] = mapped_column(String(16), primary_key=True)  # duplicate | burst | derivative
+    distance: Mapped[float] = mapped_column(Float)
+    model_id: Mapped[str] = mapped_column(String(128))

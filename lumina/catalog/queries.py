@@ -114,8 +114,10 @@ def describe(session, ref: str) -> dict[str, Any]:
 
 
 def _describe_semantic(session, asset_id: str, doc: dict[str, Any]) -> None:
-    """``embedding`` (model ids and sizes, never the vector), ``tags`` and ``description`` of one asset."""
-    from lumina.catalog.models import AssetTags, Description, Embedding
+    """``embedding`` (model ids and sizes, never the vector), ``tags``, ``description`` and
+    ``embedding_pairs`` (cosine distance to its duplicate keeper or members, burst neighbours and
+    derivatives: ``[{"asset_id", "relation", "distance", "model_id"}]``, nearest first) of one asset."""
+    from lumina.catalog.models import AssetTags, Description, Embedding, EmbeddingPair
 
     emb = session.get(Embedding, asset_id)
     doc["embedding"] = None if emb is None else {
@@ -123,6 +125,12 @@ def _describe_semantic(session, asset_id: str, doc: dict[str, Any]) -> None:
         "clip_error": emb.clip_error, "colours": emb.colours}
     tags = session.get(AssetTags, asset_id)
     doc["tags"] = list(tags.tags) if tags is not None else []
+    doc["embedding_pairs"] = [
+        {"asset_id": p.asset_b if p.asset_a == asset_id else p.asset_a, "relation": p.relation,
+         "distance": p.distance, "model_id": p.model_id}
+        for p in session.scalars(select(EmbeddingPair).where((EmbeddingPair.asset_a == asset_id)
+                                                              | (EmbeddingPair.asset_b == asset_id))
+                                 .order_by(EmbeddingPair.distance))]
     desc = session.get(Description, asset_id)
     doc["description"] = None if desc is None else {"text": desc.text, "source": desc.source,
                                                     "model_id": desc.model_id}

@@ -35,6 +35,9 @@ def list_groups(
             run_duplicates(cat, force=True)
         with cat.session() as s:
             doc = duplicates_report(s)
+            from lumina.pipeline.embedding_pairs_run import derivatives_report
+
+            doc["derivatives"] = derivatives_report(s)  # edits found through embeddings: never in groups
         cat.close()
     if fmt is Format.json:
         emit_json(doc)
@@ -52,6 +55,9 @@ def list_groups(
                 signals = ", ".join(f"{k} {d[k]}" for k in ("phash", "dhash", "mad", "crop_scale") if d.get(k) is not None)
                 typer.echo(f"  dup   {m['paths'][0] if m['paths'] else m['asset_id']}  ({m['class']}; {signals or 'sha256'})")
     typer.echo(f"{len(doc['groups'])} groups (generation {doc['generation']})")
+    if doc["derivatives"]:
+        typer.echo(f"{len(doc['derivatives'])} derivative pairs (edits found through image embeddings; "
+                   "--format json lists them)")
 
 
 @app.command("resolve")

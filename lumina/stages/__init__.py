@@ -12,7 +12,7 @@ from typing import Any
 
 from lumina.errors import StageError
 from lumina.stages.base import CatalogStage, Stage, StageSpec
-from lumina.stages.catalog import BurstsStage, DuplicatesStage
+from lumina.stages.catalog import BurstsStage, DuplicatesStage, EmbeddingPairsStage
 from lumina.stages.dates import DatesStage
 from lumina.stages.descriptions import DescriptionsStage
 from lumina.stages.embeddings import EmbeddingsStage
@@ -26,7 +26,8 @@ from lumina.stages.thumbnails import ThumbnailsStage
 STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (MetadataStage, GeoStage, DatesStage,
                                                              ThumbnailsStage, HashesStage, QualityStage,
                                                              EmbeddingsStage, TagsStage, DescriptionsStage)}
-CATALOG_STAGES: dict[str, type[CatalogStage]] = {cls.name: cls for cls in (BurstsStage, DuplicatesStage)}
+CATALOG_STAGES: dict[str, type[CatalogStage]] = {cls.name: cls for cls in (BurstsStage, DuplicatesStage,
+                                                                            EmbeddingPairsStage)}
 
 _PRODUCES = {
     "metadata": "typed EXIF/XMP/IPTC/QuickTime values via ExifTool",
@@ -40,6 +41,7 @@ _PRODUCES = {
     "embeddings": "image embeddings (MobileNetV2; CLIP when configured), class scores, colours",
     "tags": "tags with score, source (auto, file, manual) and model",
     "descriptions": "one sentence per photo (a vision-language model, or a template)",
+    "embedding_pairs": "embedding distances of duplicate and burst pairs; derivatives from embedding neighbours",
 }
 
 

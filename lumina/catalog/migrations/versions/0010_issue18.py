@@ -1,4 +1,4 @@
-"""issue 18: embeddings, tags and descriptions
+"""issue 18: embeddings, tags, descriptions and embedding pairs
 
 Revision ID: 0010
 Revises: 0006
@@ -47,9 +47,20 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['asset_id'], ['assets.asset_id'], ),
     sa.PrimaryKeyConstraint('asset_id')
     )
+    op.create_table('embedding_pairs',
+    sa.Column('asset_a', sa.String(length=64), nullable=False),
+    sa.Column('asset_b', sa.String(length=64), nullable=False),
+    sa.Column('relation', sa.String(length=16), nullable=False),
+    sa.Column('distance', sa.Float(), nullable=False),
+    sa.Column('model_id', sa.String(length=128), nullable=False),
+    sa.PrimaryKeyConstraint('asset_a', 'asset_b', 'relation')
+    )
+    op.create_index('ix_embedding_pairs_asset_b', 'embedding_pairs', ['asset_b'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_embedding_pairs_asset_b', table_name='embedding_pairs')
+    op.drop_table('embedding_pairs')
     op.drop_table('descriptions')
     op.drop_table('asset_tags')
     op.drop_index('ix_embeddings_model_id', table_name='embeddings')

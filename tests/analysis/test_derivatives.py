@@ -1,0 +1,41 @@
+"""Embedding pairs on the eval set: every labelled edit is found as a derivative through embedding
+neighbours, never inside a duplicate group; verified duplicate pairs carry their embedding distance."""
+
+import json
+
+from typer.testing import CliRunner
+
+from lumina.catalog.queries import describe, find_file
+from lumina.cli.main import app
+from lumina.pipeline.embedding_pairs_run import derivatives_report
+
+
+def test_every_labelled_edit_is_a_derivative_and_never_grouped(semantic_catalog, semantic_library, eval_dev):
+    truth = json.loads((eval_dev / "truth.json").read_text())
+    with semantic_catalog.session() as s:
+        def aid(rel):
+            return find_file(s, str(semantic_library / rel)).asset_id
+
+        family = {aid(p): i for i, g in enumerate(truth["duplicate_groups"]) for p in g}
+        fam = lambda a: family.get(a, a)  # noqa: E731 - copies of one original are one family
+        labelled = {frozenset((fam(aid(a)), fam(aid(b)))) for a, b in truth["derivative_pairs"]}
+        found = derivatives_report(s)
+    pairs = {frozenset((fam(r["asset_a"]), fam(r["asset_b"]))) for r in found}
+    assert labelled <= pairs  # all 10 labelled edits (colour grades, strong crops) are found
+    assert len(pairs - labelled) <= 2  # measured: two second shots of one scene (HDR on/off; Issue 247-1/-2)
+    assert all(len(p) == 2 for p in pairs)  # never a pair inside one duplicate family
+    assert all(0 <= r["distance"] <= 0.17 and r["model_id"].startswith("mobilenet_v2") for r in found)
+
+
+def test_duplicates_json_lists_derivatives_apart_and_show_gives_distances(semantic_catalog, semantic_library):
+    res = CliRunner().invoke(app, ["duplicates", "--format", "json", "-c", str(semantic_catalog.path)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    grouped = {m["asset_id"] for g in doc["groups"] for m in g["members"]} | {g["keeper"]["asset_id"] for g in doc["groups"]}
+    assert doc["derivatives"] and all(not ({d["asset_a"], d["asset_b"]} <= grouped and any(
+        {d["asset_a"], d["asset_b"]} <= ({m["asset_id"] for m in g["members"]} | {g["keeper"]["asset_id"]})
+        for g in doc["groups"])) for d in doc["derivatives"])
+    with semantic_catalog.session() as s:
+        shown = describe(s, str(semantic_library / "resize" / "Panasonic NV-GX7_50.jpg"))
+    dup = [p for p in shown["embedding_pairs"] if p["relation"] == "duplicate"]
+    assert dup and all(0 <= p["distance"] < 0.3 for p in dup)  # a half-size copy: near its keeper
