@@ -54,8 +54,8 @@ def stages_run(paths: list[Path], names: tuple[str, ...], catalog_dir: str) -> f
               names) for i, p in enumerate(paths)]
     start = time.perf_counter()
     results = []
-    for i in range(0, len(items), 16):  # the embeddings stage's batch size, as the runner sends them
-        results += group.run(items[i:i + 16])
+    for i in range(0, len(items), 8):  # the embeddings stage's batch size, as the runner sends them
+        results += group.run(items[i:i + 8])
     for name, d in results:
         if name == "embeddings" and d.result.status == "ok":
             auto_tags(d.result.values["class_scores"], d.result.values["colours"])

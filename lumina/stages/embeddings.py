@@ -70,7 +70,9 @@ class EmbeddingsStage(PixelStage):
     setting_names = ("clip_image_model_path",)
     table = Embedding
     batched = True
-    batch_size = 16
+    # 8 crops per onnxruntime call: per image as fast as 16 (36 vs 41 ms here, one thread) with a
+    # smaller peak RSS per worker (285 vs 367 MiB: MobileNetV2's activations grow with the batch)
+    batch_size = 8
 
     def __init__(self, settings):
         super().__init__(settings)
