@@ -15,7 +15,8 @@ are then matched:
   name in the catalog; a word's score on an image is the best ``similarity x tag score`` over the
   image's tags (similarity raised to ``SIMILARITY_POWER``; below ``TERM_MIN_SIMILARITY`` it counts as
   0) and the image's score is the mean over the words that match some tag of the catalog (the others
-  are listed as ``unmatched_terms``; a query none of whose words match returns nothing); a model-made description (source ``model``) also scores by the similarity
+  are listed as ``unmatched_terms``; a query none of whose words match returns nothing); a
+  model-made description (source ``model``) also scores by the similarity
   of the whole query to it, and the higher of the two counts. Template descriptions are built from
   the tags, so they add nothing and are not used.
 
@@ -37,7 +38,8 @@ import numpy as np
 from sqlalchemy import select
 
 from lumina.analysis.similar import VectorIndex
-from lumina.catalog.models import Asset, AssetTags, CaptureDate, Description, FileInstance, Metadata, Place, StageRecord
+from lumina.catalog.models import (Asset, AssetTags, CaptureDate, Description, FileInstance, Metadata, Place,
+                                   StageRecord)
 from lumina.catalog.queries import find_file, present_paths, resolve_asset_id
 from lumina.catalog.vectors import asset_vector, default_model_id, load_vectors, vectors_version
 from lumina.errors import ConfigError, NotFoundError
@@ -292,7 +294,8 @@ def search(catalog, text: str, limit: int = 20, max_distance: float | None = Non
         return {"asset_id": a, "paths": paths.get(a, []), "score": round(score, 4),
                 "distance": round(1.0 - score, 4), "matched": matched_filters + matched}
 
-    return {"query": text, "filters": matched_filters, "terms": words, "unmatched_terms": unmatched, "mode": mode, "text_model_id": encoder_id,
+    return {"query": text, "filters": matched_filters, "terms": words, "unmatched_terms": unmatched, "mode": mode,
+            "text_model_id": encoder_id,
             "image_model_id": image_model, "max_distance": max_distance,
             "results": [doc(*h) for h in hits], "low_confidence": [doc(*h) for h in low]}
 

@@ -23,7 +23,7 @@ from PIL import Image
 
 from lumina.catalog.models import Embedding
 from lumina.errors import error_text
-from lumina.media.encoders import ModelError, file_model_id, image_encoder, MOBILENET_PATH
+from lumina.media.encoders import MOBILENET_PATH, ModelError, file_model_id, image_encoder
 from lumina.stages.base import AssetView, PixelStage, StageResult
 
 CLASS_SCORE_MIN = 0.005  # classes kept per asset; the softmax tail below it never makes a tag
