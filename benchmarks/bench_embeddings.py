@@ -7,7 +7,7 @@
 2. Similar-image search at 10k and 100k synthetic vectors (1280-d, non-negative like MobileNetV2's
    pooled ReLU6 features, L2-normalised, float16 as stored): the FAISS fp16 flat index Lumina uses
    against an exact numpy float32 scan (argpartition of one matrix-vector product); p50/p95 over
-   200 warm queries, FAISS on one thread and on every core (as ``lumina serve`` runs it), build time
+   200 warm queries, FAISS on one thread (what ``VectorIndex`` sets) and on every core, build time
    and resident bytes of the vectors.
 
     python benchmarks/bench_embeddings.py [--runs N] [--sizes 10000 100000]
@@ -88,12 +88,12 @@ def search_bench(n: int, threads: int, queries: int = 200, k: int = 10) -> None:
 
     from lumina.analysis.similar import VectorIndex
 
-    faiss.omp_set_num_threads(threads)
     x16 = vectors(n)
     ids = [f"{i:064x}" for i in range(n)]
     t = time.perf_counter()
     index = VectorIndex(ids, x16, "bench")
     build_s = time.perf_counter() - t
+    faiss.omp_set_num_threads(threads)  # after VectorIndex, which sets one thread for Lumina
     x32 = x16.astype(np.float32)
     qs = x32[np.random.default_rng(1).integers(0, n, queries)]
 

@@ -25,6 +25,9 @@ class VectorIndex:
     def __init__(self, ids: list[str], vectors: np.ndarray, model_id: str | None):
         import faiss
 
+        # One query is one flat scan: on a busy 2-core machine OpenMP's threads made it slower, not
+        # faster (p50 at 10k vectors 1.4 ms on one thread, 26 ms on two; benchmarks/bench_embeddings.py)
+        faiss.omp_set_num_threads(1)
         self.ids, self.model_id = list(ids), model_id
         self.dim = int(vectors.shape[1]) if len(ids) else 0
         self.index = None

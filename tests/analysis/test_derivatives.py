@@ -31,10 +31,9 @@ def test_duplicates_json_lists_derivatives_apart_and_show_gives_distances(semant
     res = CliRunner().invoke(app, ["duplicates", "--format", "json", "-c", str(semantic_catalog.path)])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.output)
-    grouped = {m["asset_id"] for g in doc["groups"] for m in g["members"]} | {g["keeper"]["asset_id"] for g in doc["groups"]}
-    assert doc["derivatives"] and all(not ({d["asset_a"], d["asset_b"]} <= grouped and any(
-        {d["asset_a"], d["asset_b"]} <= ({m["asset_id"] for m in g["members"]} | {g["keeper"]["asset_id"]})
-        for g in doc["groups"])) for d in doc["derivatives"])
+    groups = [{m["asset_id"] for m in g["members"]} | {g["keeper"]["asset_id"]} for g in doc["groups"]]
+    assert len(doc["derivatives"]) >= 10
+    assert not any({d["asset_a"], d["asset_b"]} <= g for d in doc["derivatives"] for g in groups)
     with semantic_catalog.session() as s:
         shown = describe(s, str(semantic_library / "resize" / "Panasonic NV-GX7_50.jpg"))
     dup = [p for p in shown["embedding_pairs"] if p["relation"] == "duplicate"]
