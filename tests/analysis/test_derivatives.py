@@ -38,3 +38,27 @@ def test_duplicates_json_lists_derivatives_apart_and_show_gives_distances(semant
         shown = describe(s, str(semantic_library / "resize" / "Panasonic NV-GX7_50.jpg"))
     dup = [p for p in shown["embedding_pairs"] if p["relation"] == "duplicate"]
     assert dup and all(0 <= p["distance"] < 0.3 for p in dup)  # a half-size copy: near its keeper
+
+
+def test_burst_frames_carry_their_embedding_distance_and_a_rescan_does_nothing(eval_dev, tmp_path, settle_now):
+    import shutil
+
+    from sqlalchemy import select
+
+    from lumina.catalog.db import open_catalog
+    from lumina.catalog.models import EmbeddingPair
+    from lumina.pipeline.runner import run_pipeline
+    from lumina.pipeline.scan import scan
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for i in range(1, 6):  # five frames of one iPhone burst (eval set, labelled burst)
+        shutil.copy2(eval_dev / "bursts" / f"IMG_410{i}.JPG", lib)
+    cat = open_catalog(tmp_path / "cat", overrides={"workers": 1})
+    scan(cat, [lib])
+    with cat.session() as s:
+        pairs = s.scalars(select(EmbeddingPair)).all()
+    assert [p.relation for p in pairs] == ["burst"] * 4  # consecutive frames; never derivatives
+    assert all(0 < p.distance < 0.1 for p in pairs)  # measured 0.038-0.053
+    assert run_pipeline(cat)["embedding_pairs"] == {"ok": 0, "failed": 0, "skipped": 0}
+    cat.close()
