@@ -26,8 +26,8 @@ It writes:
 * ``minilm_tokenizer.json``: the model's own tokenizer file (``tokenizers`` package format).
 * ``imagenet_tags.json``: for each of the 1000 ImageNet-1k classes (torchvision's order), its
   WordNet id, a readable label and the everyday tags it folds into through WordNet hypernyms
-  (``EVERYDAY`` below: a class gets every listed synset among its ancestors, so
-  ``Italian greyhound`` -> ``dog``, ``animal``).
+  (``EVERYDAY`` below, WordNet lemmas with their sense numbers: a class gets every listed synset
+  among its ancestors, so ``Italian greyhound`` -> ``dog``, ``animal``).
 """
 
 from __future__ import annotations
@@ -37,41 +37,57 @@ import json
 import sys
 from pathlib import Path
 
-# Everyday tags: WordNet 3.0 noun synsets (offset) -> tag. Chosen by hand as the words people
-# type; a class folds into every one of these that is among its hypernym ancestors.
-EVERYDAY: dict[str, str] = {
-    "02084071": "dog", "02121808": "cat", "02121620": "cat", "01503061": "bird", "02512053": "fish",
-    "01661091": "reptile", "01627424": "amphibian", "02159955": "insect", "01767661": "arthropod",
-    "02075296": "carnivore", "01886756": "mammal", "00015388": "animal", "01905661": "invertebrate",
-    "02274259": "butterfly", "01674464": "lizard", "01726692": "snake", "01662784": "turtle",
-    "02131653": "bear", "02083346": "canine", "02120997": "feline", "02469914": "primate",
-    "02370806": "hoofed animal", "01316949": "work animal", "02329401": "rodent", "02062744": "marine mammal",
-    "01517565": "bird of prey", "01844917": "water bird", "02002075": "water bird", "01789740": "poultry",
-    "03791235": "vehicle", "02958343": "car", "04490091": "truck", "02924116": "bus",
-    "03790512": "motorcycle", "02834778": "bicycle", "02858304": "boat", "04194289": "ship",
-    "02691156": "aircraft", "04576211": "wheeled vehicle", "04468005": "train", "03095699": "boat",
-    "04341686": "building", "04361260": "structure", "02913152": "building", "03385557": "fortress",
-    "03956922": "place of worship", "04311004": "bridge", "03743902": "monument",
-    "03405725": "furniture", "04105893": "room", "03051540": "clothing", "03419014": "garment",
-    "02728440": "clothing", "03381126": "footwear", "03502509": "headwear", "02740764": "bag",
-    "03800933": "musical instrument", "03183080": "electronic device", "03082979": "computer",
-    "04401088": "phone", "04402449": "phone", "02942699": "camera", "03085013": "computer",
-    "04044716": "screen", "06359193": "website", "03699975": "machine", "03574816": "kitchen appliance",
-    "04451818": "tool", "02876657": "bottle", "03438257": "glass",
-    "04571292": "weapon", "04379243": "table", "03001627": "chair", "02818832": "bed",
-    "04314914": "sports equipment", "02778669": "ball", "03135532": "cross",
-    "07566340": "food", "00021265": "food", "07557434": "dish", "07707451": "vegetable", "13134947": "fruit",
-    "07705931": "fruit", "07800740": "food", "07881800": "drink", "07679356": "bread", "07609840": "dessert",
-    "11669921": "flower", "13083586": "plant", "00017222": "plant", "12992868": "mushroom",
-    "09287968": "landscape", "09366317": "landscape", "09376198": "water", "09433442": "coast",
-    "09428293": "beach", "09359803": "mountain", "09246464": "cliff", "09472597": "volcano",
-    "09406793": "reef", "09399592": "promontory", "09474162": "valley", "09193705": "alp",
-    "09411430": "coast", "09332890": "lake", "09468604": "valley", "00007846": "person",
-    "10148035": "person", "03547054": "toy", "03932203": "toy",
-    "04576002": "wheel", "03649909": "home", "03546340": "house",
-    "04190052": "shelter", "03257586": "lamp", "03636248": "lamp", "04564698": "watercraft",
-    "04530566": "vessel", "03513137": "helmet", "04077430": "sign", "02797295": "road equipment",
+# Everyday tags: tag -> WordNet 3.0 noun (lemma, sense number), chosen by hand as the words people
+# type and resolved to synsets through the database's index.noun (sense numbers checked against the
+# glosses). A class folds into every one of these that is among its hypernym ancestors.
+EVERYDAY: dict[str, tuple[str, int]] = {
+    "dog": ("dog", 1), "cat": ("cat", 1), "bird": ("bird", 1), "fish": ("fish", 1), "reptile": ("reptile", 1),
+    "amphibian": ("amphibian", 3), "insect": ("insect", 1), "arthropod": ("arthropod", 1),
+    "carnivore": ("carnivore", 1), "mammal": ("mammal", 1), "animal": ("animal", 1),
+    "invertebrate": ("invertebrate", 1), "butterfly": ("butterfly", 1), "lizard": ("lizard", 1),
+    "snake": ("snake", 1), "turtle": ("turtle", 2), "bear": ("bear", 1), "canine": ("canine", 2),
+    "feline": ("feline", 1), "primate": ("primate", 2), "hoofed animal": ("ungulate", 1),
+    "rodent": ("rodent", 1), "marine mammal": ("aquatic_mammal", 1), "bird of prey": ("bird_of_prey", 1),
+    "water bird": ("aquatic_bird", 1), "poultry": ("poultry", 1),
+    "vehicle": ("motor_vehicle", 1), "car": ("car", 1), "truck": ("truck", 1), "bus": ("bus", 1),
+    "motorcycle": ("motorcycle", 1), "bicycle": ("bicycle", 1), "boat": ("boat", 1), "ship": ("ship", 1),
+    "aircraft": ("aircraft", 1), "wheeled vehicle": ("wheeled_vehicle", 1), "train": ("train", 1),
+    "watercraft": ("vessel", 2),
+    "building": ("building", 1), "fortress": ("fortification", 1), "place of worship": ("place_of_worship", 1),
+    "bridge": ("bridge", 1), "monument": ("memorial", 3), "house": ("house", 1), "shelter": ("shelter", 1),
+    "furniture": ("furniture", 1), "table": ("table", 2), "chair": ("chair", 1), "bed": ("bed", 1),
+    "lamp": ("lamp", 1),
+    "clothing": ("clothing", 1), "garment": ("garment", 1), "footwear": ("footwear", 1),
+    "headwear": ("headdress", 1), "helmet": ("helmet", 2), "bag": ("bag", 1),
+    "musical instrument": ("musical_instrument", 1), "electronic device": ("electronic_device", 1),
+    "computer": ("computer", 1), "phone": ("telephone", 1), "camera": ("camera", 1), "screen": ("screen", 3),
+    "website": ("web_site", 1), "home appliance": ("home_appliance", 1),
+    "kitchen appliance": ("kitchen_appliance", 1), "tool": ("tool", 1), "bottle": ("bottle", 1),
+    "glass": ("glass", 2), "weapon": ("weapon", 1), "sports equipment": ("sports_equipment", 1),
+    "ball": ("ball", 1), "toy": ("toy", 1),
+    "food": ("food", 1), "dish": ("dish", 2), "vegetable": ("vegetable", 1), "fruit": ("edible_fruit", 1),
+    "drink": ("beverage", 1), "bread": ("bread", 1), "dessert": ("dessert", 1),
+    "flower": ("flower", 1), "plant": ("plant", 2), "mushroom": ("fungus", 1),
+    "landscape": ("geological_formation", 1), "water": ("body_of_water", 1), "coast": ("shore", 1),
+    "beach": ("seashore", 1), "mountain": ("mountain", 1), "cliff": ("cliff", 1), "volcano": ("volcano", 2),
+    "reef": ("reef", 1), "promontory": ("promontory", 1), "valley": ("valley", 1), "lake": ("lakeside", 1),
+    "person": ("person", 1),
 }
+
+
+def resolve_everyday(index_noun: Path) -> dict[str, str]:
+    """WordNet offset -> everyday tag, from ``EVERYDAY``'s (lemma, sense) through index.noun.
+
+    Raises:
+        KeyError: a lemma WordNet does not have.
+    """
+    senses: dict[str, list[str]] = {}
+    for line in index_noun.read_text(encoding="latin-1").splitlines():
+        if line.startswith(" "):
+            continue
+        fields = line.split()
+        senses[fields[0]] = fields[-int(fields[2]):]
+    return {senses[lemma][sense - 1]: tag for tag, (lemma, sense) in EVERYDAY.items()}
 
 
 def synset_hypernyms(data_noun: Path) -> dict[str, list[str]]:
@@ -111,10 +127,11 @@ def build_tags(out_dir: Path) -> None:
     wnids = json.loads((pkg / "imagenet1k_to_21k.json").read_text())
     names = json.loads((pkg / "imagenet1k_clean_names.json").read_text())
     parents = synset_hypernyms(Path("/usr/share/wordnet/data.noun"))
+    everyday = resolve_everyday(Path("/usr/share/wordnet/index.noun"))
     classes = []
     for i in range(1000):
         wnid = wnids[str(i)]
-        tags = list(dict.fromkeys(EVERYDAY[a] for a in ancestors(wnid[1:], parents) if a in EVERYDAY))
+        tags = list(dict.fromkeys(everyday[a] for a in ancestors(wnid[1:], parents) if a in everyday))
         classes.append({"index": i, "wnid": wnid, "label": names[i], "tags": tags})
     untagged = sum(1 for c in classes if not c["tags"])
     vocabulary = sorted({t for c in classes for t in c["tags"]})

@@ -35,7 +35,7 @@ def asset_tag_list(asset: AssetView) -> list[dict]:
 
 class TagsStage(Stage):
     name = "tags"
-    version = 1
+    version = 2  # 2: WordNet senses of the everyday tags corrected, precision thresholds
     requires = ("metadata", "embeddings")
     table = AssetTags
     parallel = False  # a dictionary look-up per asset: cheaper than shipping batches to workers
