@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_clusters.py --files 2000 --synthetic 100000
 	$(BIN)/python benchmarks/margins_dev.py
 	$(BIN)/python benchmarks/bench_sidecars_organise_watch.py
+	$(BIN)/python benchmarks/bench_embeddings.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -34,6 +34,8 @@ ERROR_KINDS: dict[str, str] = {
     "decode_error": "the decoder rejected the data (corrupt or fuzzed file)",
     "pixel_limit": "the image is larger than max_image_pixels",
     "invalid_value": "a metadata value was present but malformed or out of range",
+    "model_error": "an embedding model file is missing, truncated or of the wrong shape (the stage is skipped)",
+    "endpoint_error": "the description endpoint was down, too slow or answered garbage for this asset",
     "internal_error": "a bug in Lumina raised on this asset; the run went on (please report it)",
     "empty": "the file has 0 bytes (each empty file is its own failure, never one shared asset)",
     "not_writable": "a file or folder Lumina was asked to write (sidecar, organise target) cannot be written",

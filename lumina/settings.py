@@ -57,6 +57,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("watch_poll_s", 0.5, "How often `lumina watch` checks pending files for settling (seconds)", minimum=0.05),
     Setting("watch_rescan_s", 30.0, "Rescan period of `lumina watch` where change events are not available (network mounts)", minimum=1),
     Setting("serve_watch", False, "`lumina serve` also watches the catalog's sources (as `lumina watch` does)"),
+    Setting("clip_image_model_path", "", "A CLIP/SigLIP image encoder (ONNX, (N,3,S,S) -> (N,d)); with the text encoder it enables text-to-image search"),
+    Setting("clip_text_model_path", "", "The matching CLIP/SigLIP text encoder (ONNX, input_ids (N,T) -> (N,d))"),
+    Setting("clip_tokenizer_path", "", "tokenizer.json (Hugging Face tokenizers format) of the CLIP text encoder"),
+    Setting("description_endpoint", "", "Ollama-compatible server for photo captions (http://HOST:11434); empty writes template sentences"),
+    Setting("description_model", "llava", "Vision-language model name sent to description_endpoint"),
+    Setting("description_timeout_s", 60.0, "Longest wait for one caption request before it is retried", minimum=0.1),
+    Setting("description_retries", 2, "Retries of a failed caption request (then the asset gets a template sentence and a recorded reason)", minimum=0),
+    Setting("description_concurrency", 4, "Caption requests in flight at once", minimum=1),
+    Setting("derivative_max_cosine_distance", 0.17, "Embedding neighbours this close (cosine distance) that duplicate detection did not group are reported as derivatives", minimum=0),
+    Setting("search_max_distance", 0.5, "Default cut-off of text search: hits with a cosine distance (1 - similarity) above it are not shown", minimum=0),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

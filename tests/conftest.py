@@ -99,3 +99,27 @@ def eval_catalog(eval_dev, tmp_path_factory):
     scan(cat, [eval_dev])
     yield cat
     cat.close()
+
+
+SEMANTIC_DIRS = ("originals", "crop", "edited", "exact", "format", "orientation", "reencode", "resize", "stripped")
+
+
+@pytest.fixture(scope="session")
+def semantic_library(eval_dev, cases, corpus, tmp_path_factory) -> Path:
+    """Every photo of the eval set but bursts (originals and all their copies and edits), field case
+    B26's four drawings, and one truncated corpus JPEG; folders are symbolic links (nothing copied)."""
+    lib = tmp_path_factory.mktemp("semantic-library")
+    for d in SEMANTIC_DIRS:
+        os.symlink(eval_dev / d, lib / d)
+    os.symlink(cases / "B26" / "input", lib / "b26")
+    os.symlink(corpus / "metadata-extractor/jpg/ImageTestSuite/28968137f4fc75fbf56f16d7a7a8551a.jpg", lib / "truncated.jpg")
+    return lib
+
+
+@pytest.fixture(scope="session")
+def semantic_catalog(semantic_library, tmp_path_factory):
+    """``semantic_library`` scanned once for the session with every stage (read-only for tests)."""
+    cat = open_catalog(tmp_path_factory.mktemp("semantic-catalog"))
+    scan(cat, [semantic_library])
+    yield cat
+    cat.close()

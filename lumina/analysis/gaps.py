@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from lumina.catalog.db import Catalog
-from lumina.catalog.models import (CaptureDate, FileInstance, Metadata, PerceptualHash, Place, Quality,
-                                   StageRecord, Thumbnail)
+from lumina.catalog.models import (AssetTags, CaptureDate, Description, Embedding, FileInstance, Metadata,
+                                   PerceptualHash, Place, Quality, StageRecord, Thumbnail)
 from lumina.errors import error_kind
 from lumina.pipeline.runner import asset_views, plan
 from lumina.stages import CATALOG_STAGES, GRAPH, SPECS, STAGES, make_stage, topological_order
@@ -36,9 +36,10 @@ TYPES: tuple[tuple[str, str, str, str], ...] = (
     ("thumbnails", "thumbnails", "all", "no thumbnail"),
     ("perceptual_hashes", "hashes", "all", "no hashes"),
     ("quality_score", "quality", "all", "no quality score"),
-    ("clip_embeddings", "embeddings", "all", "no embedding"),
-    ("descriptions", "tags", "all", "no description in file"),
-    ("tags", "tags", "all", "no keywords in file"),
+    ("embeddings", "embeddings", "all", "no embedding"),
+    ("clip_embeddings", "embeddings", "all", "no CLIP embedding"),
+    ("descriptions", "descriptions", "all", "no description"),
+    ("tags", "tags", "all", "no tag (no keyword in file, none auto-tagged, none set by hand)"),
     ("bursts", "bursts", "all", "not checked for bursts"),
     ("duplicates", "duplicates", "all", "not checked for duplicates"),
 )
@@ -76,6 +77,7 @@ def gap_report(catalog: Catalog, with_assets: bool = False) -> dict[str, Any]:
                   for name, model in (("thumbnails", Thumbnail), ("perceptual_hashes", PerceptualHash),
                                       ("quality_score", Quality))}
         degenerate = set(s.scalars(select(PerceptualHash.asset_id).where(PerceptualHash.degenerate))) & ids
+        semantic = _semantic_rows(s, ids, catalog.settings)
         file_types = Counter(v.file_type for v in views.values())
         file_status = dict(s.execute(select(FileInstance.status, func.count()).group_by(FileInstance.status)).all())
         file_failures = s.execute(select(FileInstance.path, FileInstance.error)
@@ -113,8 +115,11 @@ def gap_report(catalog: Catalog, with_assets: bool = False) -> dict[str, Any]:
         "gps": has_gps,
         "geohash": lambda a: a in places and places[a].geohash is not None,
         "place": lambda a: a in places and places[a].country_code is not None,
-        "descriptions": lambda a: a in meta and bool(meta[a].description or meta[a].title),
-        "tags": lambda a: a in meta and bool(meta[a].keywords),
+        "descriptions": lambda a: a in semantic["descriptions"]["have"] or (
+            a in meta and bool(meta[a].description or meta[a].title)),
+        "tags": lambda a: a in semantic["tags"]["have"],
+        "embeddings": lambda a: a in semantic["embeddings"]["have"],
+        "clip_embeddings": lambda a: a in semantic["clip_embeddings"]["have"],
         "duplicates": lambda a: generation is not None and a in pixels["perceptual_hashes"] and a not in degenerate,
         "bursts": lambda a: burst_generation is not None and a in frames and (
             frames[a].burst_uuid is not None or ineligible_reason(frames[a]) is None),
@@ -147,10 +152,14 @@ def gap_report(catalog: Catalog, with_assets: bool = False) -> dict[str, Any]:
             r = records.get(req, {}).get(a)
             if r is not None and r.status == "failed" and rec is None:
                 return f"{req} failed: {error_kind(r.error)}"
+        if type_name == "clip_embeddings" and semantic["clip_embeddings"]["reason"]:
+            return semantic["clip_embeddings"]["reason"]
         if rec is None:
             return f"stage not run yet: {stage}"
         if rec.status == "failed":
             return f"{stage} failed: {error_kind(rec.error)}"
+        if rec.status == "skipped":
+            return f"{stage} skipped: {error_kind(rec.error) if rec.error else 'no reason recorded'}"
         if type_name == "gps" and a in places and places[a].rejected:
             return "GPS rejected: " + "; ".join(sorted({r["reason"] for r in places[a].rejected}))
         return default
@@ -168,6 +177,7 @@ def gap_report(catalog: Catalog, with_assets: bool = False) -> dict[str, Any]:
             "type": type_name, "applicable": len(applicable), "count": len(got), "coverage": coverage,
             "gap": len(applicable) - len(got), "status": status_of(coverage, stage in available),
             "reasons": dict(reasons.most_common()), "fill_job": stage,
+            **{k: v for k, v in semantic.get(type_name, {}).items() if k in ("by_source", "models")},
         })
         if with_assets:
             metadata_rows[-1]["reason_assets"] = {r: sorted(a for a, w in why.items() if w == r) for r in reasons}
@@ -255,6 +265,34 @@ DATE_ROWS = (("total_with_date", "total with any date"), ("high_confidence", "hi
              ("estimated_from_file_time", "estimated from the file time"),
              ("known_utc_offset", "known UTC offset (metadata, GPS or user)"), ("suspicious", "suspicious"),
              ("conflicting", "conflicting"))
+def _semantic_rows(s, ids: set[str], settings: dict) -> dict[str, dict[str, Any]]:
+    """What the embeddings, tags and descriptions stages filled, per row: ``have`` (asset ids),
+    ``by_source`` (assets per tag or description source; an asset with tags of two sources counts
+    in both), ``models`` (assets per model id) and, for ``clip_embeddings``, the ``reason`` every
+    asset lacks one when no CLIP model is configured or it is unusable."""
+    emb = [e for e in s.execute(select(Embedding.asset_id, Embedding.model_id, Embedding.clip_model_id,
+                                       Embedding.clip_error)) if e.asset_id in ids]
+    tags = [t for t in s.scalars(select(AssetTags)) if t.asset_id in ids and t.tags]
+    descs = [d for d in s.execute(select(Description.asset_id, Description.source, Description.model_id))
+             if d.asset_id in ids]
+    clip_reason = None
+    if not settings.get("clip_image_model_path"):
+        clip_reason = ("no CLIP model configured: text search matches tags instead; set clip_image_model_path, "
+                       "clip_text_model_path and clip_tokenizer_path")
+    elif emb and all(e.clip_model_id is None for e in emb):
+        clip_reason = next((e.clip_error for e in emb if e.clip_error), None)
+    tag_sources: Counter = Counter()
+    for t in tags:
+        tag_sources.update({r["source"] for r in t.tags})
+    return {
+        "embeddings": {"have": {e.asset_id for e in emb}, "models": dict(Counter(e.model_id for e in emb))},
+        "clip_embeddings": {"have": {e.asset_id for e in emb if e.clip_model_id},
+                            "models": dict(Counter(e.clip_model_id for e in emb if e.clip_model_id)),
+                            "reason": clip_reason},
+        "tags": {"have": {t.asset_id for t in tags}, "by_source": dict(tag_sources.most_common())},
+        "descriptions": {"have": {d.asset_id for d in descs}, "by_source": dict(Counter(d.source for d in descs)),
+                         "models": dict(Counter(d.model_id for d in descs if d.model_id))},
+    }
 
 
 def _md(value: Any) -> str:
@@ -271,6 +309,11 @@ def to_markdown(report: dict[str, Any]) -> str:
         reasons = _md("; ".join(f"{k} ({v})" for k, v in m["reasons"].items()) or "-")
         out.append(f"| {m['type']} | {m['applicable']} | {m['count']} | {m['coverage']:.1%} | {m['gap']} | "
                    f"{m['status']} | {reasons} | {m['fill_job']} |")
+    semantic = [m for m in report["metadata"] if "models" in m or "by_source" in m]
+    if semantic:  # which model made the vectors, where the tags and sentences come from
+        out += ["", "## Embeddings, tags and descriptions", "", "| type | by source | models |", "|---|---|---|"]
+        out += [f"| {m['type']} | {_md(', '.join(f'{k}: {v}' for k, v in m.get('by_source', {}).items()) or '-')} | "
+                f"{_md(', '.join(f'{k}: {v}' for k, v in m.get('models', {}).items()) or '-')} |" for m in semantic]
     d = report["dates"]
     out += ["", "## Capture dates", "", "| dates | assets |", "|---|---|"]
     out += [f"| {label} | {d[key]} |" for key, label in DATE_ROWS]

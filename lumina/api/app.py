@@ -29,13 +29,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from lumina import __version__
 from lumina.api.deps import MAX_BODY_BYTES, ApiError, BodyLimit, error_response, known_query, load_token
 from lumina.api.registry import Registry
-from lumina.api.routers import bursts, catalogs, duplicates, gaps, images, jobs as jobs_router, service
+from lumina.api.routers import bursts, catalogs, duplicates, gaps, images, jobs as jobs_router, search, service
 from lumina.errors import CatalogError, ConfigError, ConflictError, LuminaError, NotFoundError
 from lumina.pipeline import jobs
 
 __all__ = ["create_app", "load_token"]
 log = logging.getLogger("lumina.api")
-ROUTERS = (service, catalogs, gaps, jobs_router, images, duplicates, bursts)
+ROUTERS = (service, catalogs, gaps, jobs_router, images, search, duplicates, bursts)
 
 
 class AsciiJSONResponse(JSONResponse):

@@ -436,3 +436,64 @@ class OrganiseOp(Base):
     status: Mapped[str] = mapped_column(String(8))
     reason: Mapped[str | None] = mapped_column(Text)
     trash_entry_id: Mapped[int | None] = mapped_column(Integer)
+class Embedding(Base):
+    """The ``embeddings`` stage: image vectors, each with the model that produced it.
+
+    ``vector``: float16 little-endian, ``dim`` values, L2-normalised (``model_id``, e.g.
+    ``mobilenet_v2-imagenet@e673a87cc9e9``). ``class_scores``: ImageNet class index (as a string) ->
+    probability, for the classes at or above 0.005 (what the ``tags`` stage reads).
+    ``colours``: colour name -> fraction of the frame. ``clip_*``: the user's CLIP/SigLIP image
+    embedding (same layout) when one is configured; ``clip_error`` says why it is absent when it is set but
+    unusable.
+    """
+
+    __tablename__ = "embeddings"
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.asset_id"), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(128), index=True)
+    dim: Mapped[int]
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    class_scores: Mapped[dict] = mapped_column(JSON, default=dict)
+    colours: Mapped[dict] = mapped_column(JSON, default=dict)
+    clip_model_id: Mapped[str | None] = mapped_column(String(128))
+    clip_dim: Mapped[int | None]
+    clip_vector: Mapped[bytes | None] = mapped_column(LargeBinary)
+    clip_error: Mapped[str | None] = mapped_column(Text)
+
+
+class AssetTags(Base):
+    """The ``tags`` stage: every tag of an asset as ``[{"tag", "score", "source", "model_id"}]``,
+    ``source`` one of ``auto`` (a model; ``score`` 0-1), ``file`` (keywords read from the file or its
+    sidecar; score 1) and ``manual`` (the user's; score 1). Auto-tags the user removed are never
+    written back (they are kept in ``user_overrides`` as ``tags_removed``)."""
+
+    __tablename__ = "asset_tags"
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.asset_id"), primary_key=True)
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class Description(Base):
+    """The ``descriptions`` stage: one sentence per asset. ``source``: ``model`` (a vision-language
+    model's caption; ``model_id`` names it) or ``template`` (built from tags, place, date, camera).
+    ``text_vector``: float16 (``text_dim``) embedding of the sentence by ``text_model_id``."""
+
+    __tablename__ = "descriptions"
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.asset_id"), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))
+    model_id: Mapped[str | None] = mapped_column(String(128))
+    text_model_id: Mapped[str | None] = mapped_column(String(128))
+    text_dim: Mapped[int | None]
+    text_vector: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class EmbeddingPair(Base):
+    """The ``embedding_pairs`` stage: cosine distance of image embeddings for each verified duplicate
+    (member to keeper), each burst (consecutive frames) and each ``derivative`` pair found through
+    embedding neighbours that duplicate detection did not group. ``asset_a`` < ``asset_b``."""
+
+    __tablename__ = "embedding_pairs"
+    asset_a: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asset_b: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    relation: Mapped[str] = mapped_column(String(16), primary_key=True)  # duplicate | burst | derivative
+    distance: Mapped[float] = mapped_column(Float)
+    model_id: Mapped[str] = mapped_column(String(128))

@@ -109,6 +109,7 @@ def describe(session, ref: str) -> dict[str, Any]:
     quality = session.get(Quality, asset_id)
     if quality is not None:
         doc["quality"] = _row(quality, skip=("asset_id",))
+    _describe_semantic(session, asset_id, doc)
     for rec in session.scalars(select(StageRecord).where(StageRecord.asset_id == asset_id)):
         doc["stages"][rec.stage] = {"status": rec.status, "error": rec.error, "version": rec.version,
                                     "duration_ms": round(rec.duration_ms, 3),
@@ -136,6 +137,27 @@ def live_photo_link(session, asset_id: str) -> dict[str, Any] | None:
     matched = (row[2] or {}).get("live_photo") or (row[3] or {}).get("live_photo")  # on the video's member row
     return {"group": row.stable_id, "asset_id": row.asset_id, "paths": present_paths(session, [row.asset_id]).get(row.asset_id, []),
             "media_kind": other.media_kind if other else None, "matched_by": matched}
+def _describe_semantic(session, asset_id: str, doc: dict[str, Any]) -> None:
+    """``embedding`` (model ids and sizes, never the vector), ``tags``, ``description`` and
+    ``embedding_pairs`` (cosine distance to its duplicate keeper or members, burst neighbours and
+    derivatives: ``[{"asset_id", "relation", "distance", "model_id"}]``, nearest first) of one asset."""
+    from lumina.catalog.models import AssetTags, Description, Embedding, EmbeddingPair
+
+    emb = session.get(Embedding, asset_id)
+    doc["embedding"] = None if emb is None else {
+        "model_id": emb.model_id, "dim": emb.dim, "clip_model_id": emb.clip_model_id, "clip_dim": emb.clip_dim,
+        "clip_error": emb.clip_error, "colours": emb.colours}
+    tags = session.get(AssetTags, asset_id)
+    doc["tags"] = list(tags.tags) if tags is not None else []
+    doc["embedding_pairs"] = [
+        {"asset_id": p.asset_b if p.asset_a == asset_id else p.asset_a, "relation": p.relation,
+         "distance": p.distance, "model_id": p.model_id}
+        for p in session.scalars(select(EmbeddingPair).where((EmbeddingPair.asset_a == asset_id)
+                                                              | (EmbeddingPair.asset_b == asset_id))
+                                 .order_by(EmbeddingPair.distance))]
+    desc = session.get(Description, asset_id)
+    doc["description"] = None if desc is None else {"text": desc.text, "source": desc.source,
+                                                    "model_id": desc.model_id}
 
 
 def _match_asset_id(session, prefix: str) -> str | None:

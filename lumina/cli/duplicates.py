@@ -35,6 +35,9 @@ def list_groups(
             run_duplicates(cat, force=True)
         with cat.session() as s:
             doc = duplicates_report(s)
+            from lumina.pipeline.embedding_pairs_run import derivatives_report
+
+            doc["derivative_pairs"] = derivatives_report(s)  # edits found through embeddings: never in groups
         cat.close()
     if fmt is Format.json:
         emit_json(doc)
@@ -57,8 +60,11 @@ def list_groups(
         still, video = (m["paths"][0] if m["paths"] else m["asset_id"] for m in g["members"])
         typer.echo(f"live photo {g['id']}: {still} + {video} ({g['reason']})")
     typer.echo(f"{len(doc['groups'])} groups, {len(doc['live_photos'])} Live Photo links, "
-               f"{len(doc['similar_sets'])} similar-sets, {len(doc['derivatives'])} derivative pairs "
+               f"{len(doc['similar_sets'])} similar-sets, {len(doc['derivatives'])} derivative sets "
                f"(generation {doc['generation']})")
+    if doc["derivative_pairs"]:
+        typer.echo(f"{len(doc['derivative_pairs'])} derivative pairs (edits found through image embeddings; "
+                   "--format json lists them)")
 
 
 @app.command("resolve")

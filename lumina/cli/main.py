@@ -18,6 +18,8 @@ from lumina.cli.show import show_command
 from lumina.cli.sidecars import app as sidecars_app
 from lumina.cli.trash import app as trash_app
 from lumina.cli.watch import watch_command
+from lumina.cli.similar import search_command, similar_command
+from lumina.cli.tags import tags_command
 
 app = typer.Typer(name="lumina", help="Catalog a photo library in place and report what it holds and lacks.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -53,6 +55,9 @@ app.add_typer(trash_app, name="trash")
 app.command("organise")(organise_command)
 app.command("watch")(watch_command)
 
+app.command("similar")(similar_command)
+app.command("search")(search_command)
+app.command("tags")(tags_command)
 
 
 if __name__ == "__main__":

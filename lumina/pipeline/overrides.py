@@ -16,7 +16,8 @@ from lumina.pipeline.scan import now
 from lumina.stages.dates import Rejected, parse_datetime
 
 # field -> stages that read it (they are re-run when it changes)
-OVERRIDE_READERS = {"capture_time": ("dates",), "gps": ("geo", "dates")}
+OVERRIDE_READERS = {"capture_time": ("dates",), "gps": ("geo", "dates"),
+                    "tags_manual": ("tags", "descriptions"), "tags_removed": ("tags", "descriptions")}
 
 
 def set_override(catalog: Catalog, ref: str, field: str, value: Any | None) -> dict[str, Any]:

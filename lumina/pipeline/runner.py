@@ -133,6 +133,7 @@ class StageGroup:
             (name, stage), = self.stages.items()
             return [(name, d) for d in _run_batch_in(stage, [view for view, _ in items], catalog_dir)]
         out: list[tuple[str, _Done]] = []
+        pending: dict[str, list[tuple[AssetView, Any, float]]] = {}  # batched stages: inputs taken from each decode
         for view, due in items:
             check_stop()  # run in the writer's process: a Ctrl-C drops this batch between assets
             start = time.perf_counter()
@@ -152,10 +153,23 @@ class StageGroup:
                 t = time.perf_counter()
                 if decoded is None:
                     result = StageResult("failed", reason=failure)
+                elif getattr(self.stages[name], "batched", False):
+                    prepared = _guarded_value(lambda: self.stages[name].prepare_pixels(view, decoded), catalog_dir)
+                    if not isinstance(prepared, StageResult):
+                        pending.setdefault(name, []).append((view, prepared, share + (time.perf_counter() - t) * 1000))
+                        continue
+                    result = prepared
                 else:
                     result = _guarded(lambda: self.stages[name].run_pixels(view, decoded), catalog_dir)
                 out.append((name, _Done(view.asset_id, result, share + (time.perf_counter() - t) * 1000)))
             del decoded  # one buffer at a time: memory per worker stays bounded
+        for name, batch in pending.items():  # one model call per batch (PixelStage.finish_batch)
+            t = time.perf_counter()
+            results = _guarded_value(lambda: self.stages[name].finish_batch([(v, p) for v, p, _ in batch]), catalog_dir)
+            ms = (time.perf_counter() - t) * 1000 / len(batch)
+            for i, (view, _, before_ms) in enumerate(batch):
+                result = results if isinstance(results, StageResult) else results[i]
+                out.append((name, _Done(view.asset_id, result, before_ms + ms)))
         return out
 
     def close(self) -> None:
@@ -168,6 +182,11 @@ def _guarded(fn, catalog_dir: str | None = None) -> StageResult:
     A missing tool (``MediaError``) or the machine's state (``RunError``: disk full, out of memory,
     catalog folder gone, see ``lumina.errors.run_error``) is not the asset's fault: it ends the run
     and nothing is recorded for the asset."""
+    return _guarded_value(fn, catalog_dir)
+
+
+def _guarded_value(fn, catalog_dir: str | None = None) -> Any:
+    """``fn()``, or the ``internal_error`` ``StageResult`` of the bug it raised (see ``_guarded``)."""
     try:
         return fn()
     except MediaError:

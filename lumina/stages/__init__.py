@@ -12,17 +12,22 @@ from typing import Any
 
 from lumina.errors import StageError
 from lumina.stages.base import CatalogStage, Stage, StageSpec
-from lumina.stages.catalog import BurstsStage, DuplicatesStage
+from lumina.stages.catalog import BurstsStage, DuplicatesStage, EmbeddingPairsStage
 from lumina.stages.dates import DatesStage
+from lumina.stages.descriptions import DescriptionsStage
+from lumina.stages.embeddings import EmbeddingsStage
 from lumina.stages.geo import GeoStage
 from lumina.stages.hashes import HashesStage
 from lumina.stages.metadata import MetadataStage
 from lumina.stages.quality import QualityStage
+from lumina.stages.tags import TagsStage
 from lumina.stages.thumbnails import ThumbnailsStage
 
 STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (MetadataStage, GeoStage, DatesStage,
-                                                             ThumbnailsStage, HashesStage, QualityStage)}
-CATALOG_STAGES: dict[str, type[CatalogStage]] = {cls.name: cls for cls in (BurstsStage, DuplicatesStage)}
+                                                             ThumbnailsStage, HashesStage, QualityStage,
+                                                             EmbeddingsStage, TagsStage, DescriptionsStage)}
+CATALOG_STAGES: dict[str, type[CatalogStage]] = {cls.name: cls for cls in (BurstsStage, DuplicatesStage,
+                                                                            EmbeddingPairsStage)}
 
 _PRODUCES = {
     "metadata": "typed EXIF/XMP/IPTC/QuickTime values via ExifTool",
@@ -33,12 +38,11 @@ _PRODUCES = {
     "quality": "pixel quality score and file fidelity",
     "bursts": "burst stacks and best frames",
     "duplicates": "exact and near-duplicate groups with keepers",
+    "embeddings": "image embeddings (MobileNetV2; CLIP when configured), class scores, colours",
+    "tags": "tags with score, source (auto, file, manual) and model",
+    "descriptions": "one sentence per photo (a vision-language model, or a template)",
+    "embedding_pairs": "embedding distances of duplicate and burst pairs; derivatives from embedding neighbours",
 }
-# Declared, not implemented yet: shown in the job order as "not yet".
-PLANNED: tuple[StageSpec, ...] = (
-    StageSpec("embeddings", ("thumbnails",), "asset", "CLIP image embeddings"),
-    StageSpec("tags", ("embeddings",), "asset", "tags and descriptions from embeddings"),
-)
 
 
 def _spec(cls: Any, scope: str) -> StageSpec:
@@ -50,7 +54,6 @@ def _spec(cls: Any, scope: str) -> StageSpec:
 # Declaration order is the tie-break of the topological order.
 GRAPH: tuple[StageSpec, ...] = (
     *(_spec(c, "asset") for c in STAGES.values()),
-    PLANNED[0], PLANNED[1],
     *(_spec(c, "catalog") for c in CATALOG_STAGES.values()),
 )
 SPECS: dict[str, StageSpec] = {s.name: s for s in GRAPH}

@@ -115,8 +115,19 @@ class PixelStage(Stage):
     def params(self) -> dict[str, Any]:
         return {k: self.settings[k] for k in self.decode_settings + self.setting_names}
 
+    batched: ClassVar[bool] = False  # True: prepare_pixels per asset, then finish_batch per batch
+
     def run_pixels(self, asset: AssetView, decoded: Any) -> StageResult:
         raise StageError(f"pixel stage {self.name} does not implement run_pixels()")
+
+    def prepare_pixels(self, asset: AssetView, decoded: Any) -> Any:
+        """Batched stages: what ``finish_batch`` needs from this asset's buffer (kept small: the
+        buffer itself is freed before the next asset is decoded)."""
+        raise StageError(f"pixel stage {self.name} does not implement prepare_pixels()")
+
+    def finish_batch(self, prepared: Sequence[tuple[AssetView, Any]]) -> list[StageResult]:
+        """Batched stages: one result per ``(asset, prepare_pixels output)``, in that order."""
+        raise StageError(f"pixel stage {self.name} does not implement finish_batch()")
 
 
 class CatalogStage:

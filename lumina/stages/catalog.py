@@ -23,3 +23,12 @@ class DuplicatesStage(CatalogStage):
     setting_names = duplicates.SETTING_NAMES
     outputs = ("duplicate_generations", "duplicate_groups", "duplicate_members")
     module, runner = "lumina.pipeline.duplicates_run", "run_duplicates"
+
+
+class EmbeddingPairsStage(CatalogStage):
+    name = "embedding_pairs"
+    version = 1
+    requires = ("embeddings", "duplicates", "bursts")
+    setting_names = ("derivative_max_cosine_distance",)
+    outputs = ("embedding_pairs",)
+    module, runner = "lumina.pipeline.embedding_pairs_run", "run_embedding_pairs"

@@ -20,8 +20,11 @@ def test_report_shape_and_honest_applicability(corpus_catalog):
     assert any("placeholder 0,0" in k for k in rows["gps"]["reasons"])
     assert rows["camera"]["reasons"]["no camera in file"] > 0
     assert any(k.startswith("metadata failed: exiftool_error") for k in rows["camera"]["reasons"])
-    assert rows["clip_embeddings"]["status"] == "not computed"
-    assert rows["clip_embeddings"]["reasons"] == {"stage not available yet: embeddings": total}
+    # without a CLIP model configured the row says so (and where to set one), never "not computed"
+    assert rows["clip_embeddings"]["status"] == "missing" and len(rows["clip_embeddings"]["reasons"]) == 1
+    assert "clip_image_model_path" in next(iter(rows["clip_embeddings"]["reasons"]))
+    assert rows["embeddings"]["count"] == rows["thumbnails"]["count"]  # every decodable asset has a vector
+    assert all(k.startswith("embeddings failed: ") for k in rows["embeddings"]["reasons"])
     # bursts: every photo is checked unless it lacks what burst detection needs; the reasons say what
     assert rows["bursts"]["status"] != "not computed" and rows["bursts"]["count"] > 0
     assert rows["bursts"]["reasons"]["not checked: no camera in file"] > 0

@@ -16,7 +16,7 @@ from lumina.catalog.models import (Asset, CaptureDate, Job, Metadata, Perceptual
 from lumina.errors import ConflictError, ConfigError, NotFoundError
 from lumina.pipeline import jobs
 from lumina.pipeline.scan import scan
-from lumina.stages import STAGES, dependants
+from lumina.stages import CATALOG_STAGES, STAGES, dependants
 from tests.conftest import copy_files
 
 
@@ -60,9 +60,10 @@ def test_changing_one_stages_parameters_reruns_exactly_it_and_its_dependants(sma
     after = records(cat)
     rerun = {stage for (aid, stage), rec in after.items() if before[(aid, stage)][0] != rec[0]}
     expected = {"geo", *(d for d in dependants("geo") if d in STAGES)}
-    assert rerun == expected == {"geo", "dates"}
+    assert rerun == expected == {"geo", "dates", "descriptions"}  # a template sentence names the place
     ran = {name for name, c in changed["stages"].items() if sum(c.values())}
-    assert ran == {"geo", "dates", "bursts", "duplicates"}  # and the catalog-wide dependants, once each
+    # and the catalog-wide dependants, once each
+    assert ran == {"geo", "dates", "descriptions", "bursts", "duplicates", "embedding_pairs"}
     with cat.session() as s:
         assert all(len(g) <= 7 for g in s.scalars(select(Place.geohash)) if g)
     cat.close()
@@ -152,7 +153,8 @@ def test_worker_survives_sigkill_without_loss(corpus, tmp_path, settle_now):
     assert len(after) == assets * len(STAGES)  # nothing lost
     with cat.session() as s:
         assert s.scalar(select(func.count()).select_from(StageRecord)) == len(after)  # nothing written twice
-    assert doc["done"] + doc["failed"] == len(after) + 2  # every asset-stage unit, plus bursts and duplicates
+    assert doc["done"] + doc["failed"] == len(after) + len(CATALOG_STAGES)  # every asset-stage unit, plus
+    # one per catalog-wide stage (bursts, duplicates, embedding_pairs)
     cat.close()
 
 

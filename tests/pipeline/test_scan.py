@@ -50,10 +50,10 @@ def test_fuzzed_files_get_failure_records_and_other_files_are_unaffected(corpus_
         failed = s.execute(select(FileInstance.path, StageRecord.stage, StageRecord.error)
                            .join(StageRecord, StageRecord.asset_id == FileInstance.asset_id)
                            .where(StageRecord.status == "failed")).all()
-    assert {stage for _, stage, _ in failed} == {"metadata", "thumbnails", "hashes", "quality"}
+    assert {stage for _, stage, _ in failed} == {"metadata", "thumbnails", "hashes", "quality", "embeddings"}
     allowed = {"metadata": ("exiftool_error", "exiftool_timeout"),
                **{st: ("decode_error", "unsupported_format", "truncated", "pixel_limit")
-                  for st in ("thumbnails", "hashes", "quality")}}
+                  for st in ("thumbnails", "hashes", "quality", "embeddings")}}
     for path, stage, error in failed:
         assert error.split(":")[0] in allowed[stage], (path, stage, error)
     doc = show(corpus_catalog, corpus / "exif-samples/jpg/Canon_40D.jpg")

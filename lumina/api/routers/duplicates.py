@@ -9,6 +9,7 @@ from lumina.api.deps import ASSET_ID, guarded, registry
 from lumina.api.registry import Registry
 from lumina.api.schemas import DuplicateReport, GroupDoc, Open
 from lumina.pipeline import duplicates_run
+from lumina.pipeline.embedding_pairs_run import derivatives_report
 
 router = APIRouter(dependencies=guarded, tags=["duplicates"])
 
@@ -33,6 +34,7 @@ def duplicates(catalog_id: str, reg: Registry = Depends(registry)) -> dict:  # n
     plus ``total``: the number of groups)."""
     with reg.get(catalog_id).session() as s:
         doc = duplicates_run.duplicates_report(s)
+        doc["derivative_pairs"] = derivatives_report(s)  # edits found through embeddings: never in groups
     return {**doc, "total": len(doc["groups"])}
 
 

@@ -1,14 +1,14 @@
 """web UI: capture-time order index for the grid's keyset paging
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-01 09:30:00
 """
 from alembic import op
 
 
 revision = '0011'
-down_revision = '0009'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,50 @@
+"""Search endpoints: ``GET /api/images/{asset_id}/similar`` and ``GET /api/catalogs/{id}/search``.
+
+Both return what ``lumina similar`` / ``lumina search --format json`` print. Unknown query
+parameters are refused with 422 by the app-wide ``known_query`` check (a misspelt ``max_distanse``
+must not silently use the default). Indexes are cached per catalog and rebuilt when an embedding
+changes, so warm queries do not reload vectors.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from lumina.api.deps import guarded, registry
+from lumina.api.registry import Registry
+from lumina.catalog.queries import resolve_asset_id
+from lumina.errors import NotFoundError
+
+router = APIRouter(dependencies=guarded, tags=["search"])
+
+
+@router.get("/api/images/{asset_id}/similar")
+def similar_images(asset_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+                   reg: Registry = Depends(registry)) -> dict:  # noqa: B008
+    """Nearest images by cosine distance of their embeddings, nearest first, the image itself excluded:
+    ``{"query", "model_id", "results": [{"asset_id", "paths", "distance"}], "catalog_id"}``."""
+    from lumina.analysis.search import similar
+
+    for cid in reg.ids():
+        cat = reg.get(cid)
+        with cat.session() as s:
+            try:
+                full = resolve_asset_id(s, asset_id)
+            except NotFoundError:
+                continue
+        return {**similar(cat, full, limit), "catalog_id": cid}
+    raise NotFoundError(f"no image {asset_id}")
+
+
+@router.get("/api/catalogs/{catalog_id}/search")
+def search_catalog(catalog_id: str, q: Annotated[str, Query(min_length=1, max_length=500)],
+                   limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+                   max_distance: Annotated[float | None, Query(ge=0.0, le=2.0)] = None,
+                   reg: Registry = Depends(registry)) -> dict:  # noqa: B008
+    """Text search (see ``lumina.analysis.search``): ``{"results": [{"asset_id", "paths", "score",
+    "distance", "matched"}], "low_confidence", "filters", "mode", "text_model_id", "image_model_id", ...}``."""
+    from lumina.analysis.search import search
+
+    return search(reg.get(catalog_id), q, limit, max_distance)

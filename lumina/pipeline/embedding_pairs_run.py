@@ -1,0 +1,115 @@
+"""The ``embedding_pairs`` catalog stage: after duplicates and bursts, store the embedding distance of
+every verified duplicate pair (member to keeper) and burst pair (consecutive frames), and the
+``derivative`` pairs found through embedding neighbours (``lumina.analysis.derivatives``).
+
+The table is rewritten whole in one transaction (readers see the old rows or the new, never a mix).
+Its run time and parameters are kept in ``catalog_state['embedding_pairs.run']``.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, select
+
+from lumina.analysis.derivatives import derivative_pairs
+from lumina.catalog.db import Catalog
+from lumina.catalog.models import Burst, BurstFrame, CatalogState, DuplicateGroup, DuplicateMember, EmbeddingPair
+from lumina.pipeline import bursts_run, duplicates_run, generations
+from lumina.pipeline.scan import now
+
+KEY = "embedding_pairs.run"
+RULE_VERSION = 1
+SETTING_NAMES = ("derivative_max_cosine_distance",)
+INPUT_STAGES = ("embeddings",)
+
+
+def current_generation(session) -> Any | None:
+    """The last run as an object with ``started_at``, ``rule_version`` and ``params`` (or None)."""
+    doc = generations.state(session, KEY, None)
+    if doc is None:
+        return None
+    from datetime import datetime
+
+    return SimpleNamespace(started_at=datetime.fromisoformat(doc["started_at"]), rule_version=doc["rule_version"],
+                           params=doc["params"])
+
+
+def params_of(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: settings[k] for k in SETTING_NAMES}
+
+
+def is_stale(session, settings: dict[str, Any]) -> bool:
+    """True when never run, its parameters changed, or embeddings, duplicates or bursts are newer."""
+    newer = [g.started_at for g in (duplicates_run.current_generation(session), bursts_run.current_generation(session))
+             if g is not None]
+    return generations.is_stale(session, current_generation(session), RULE_VERSION, params_of(settings),
+                                INPUT_STAGES, newer)
+
+
+def run_embedding_pairs(catalog: Catalog, force: bool = False) -> dict[str, Any]:
+    """Recompute the table (see the module docstring); returns counts per relation."""
+    from lumina.analysis.search import vector_index
+
+    with catalog.writer(), catalog.session() as s:
+        if not force and not is_stale(s, catalog.settings):
+            return {"skipped": "up to date"}
+        started = now()
+        index = vector_index(catalog)
+        row_of = {a: i for i, a in enumerate(index.ids)}
+        linked: dict[str, set[str]] = {}
+        rows: list[dict[str, Any]] = []
+
+        def pair(a: str, b: str, relation: str) -> None:
+            linked.setdefault(a, set()).add(b)
+            linked.setdefault(b, set()).add(a)
+            if a in row_of and b in row_of and a != b:
+                va, vb = (np.asarray(index.index.reconstruct(row_of[x]), np.float32) for x in (a, b))
+                lo, hi = sorted((a, b))
+                rows.append({"asset_a": lo, "asset_b": hi, "relation": relation, "model_id": index.model_id,
+                             "distance": round(max(0.0, 1.0 - float(va @ vb)), 4)})
+
+        dup = duplicates_run.current_generation(s)
+        if dup is not None:
+            for g in s.scalars(select(DuplicateGroup).where(DuplicateGroup.generation_id == dup.id)):
+                members = s.scalars(select(DuplicateMember.asset_id).where(DuplicateMember.group_id == g.id)).all()
+                for m in dict.fromkeys(members):
+                    pair(g.keeper_asset_id, m, "duplicate")
+                for a in members:  # members of one group are related to each other too
+                    linked.setdefault(a, set()).update(members)
+        bursts = bursts_run.current_generation(s)
+        if bursts is not None:
+            for b in s.scalars(select(Burst).where(Burst.generation_id == bursts.id)):
+                frames = s.scalars(select(BurstFrame.asset_id).where(BurstFrame.burst_id == b.id)
+                                   .order_by(BurstFrame.position)).all()
+                for x, y in zip(frames, frames[1:]):
+                    pair(x, y, "burst")
+                for a in frames:
+                    linked.setdefault(a, set()).update(frames)
+        derivatives = derivative_pairs(index, linked, float(catalog.settings["derivative_max_cosine_distance"]))
+        rows += [{"asset_a": a, "asset_b": b, "relation": "derivative", "distance": d, "model_id": index.model_id}
+                 for a, b, d in derivatives]
+        unique = {(r["asset_a"], r["asset_b"], r["relation"]): r for r in rows}
+        s.execute(delete(EmbeddingPair))
+        if unique:
+            s.execute(EmbeddingPair.__table__.insert(), list(unique.values()))
+        s.merge(CatalogState(key=KEY, value={"started_at": started.isoformat(), "rule_version": RULE_VERSION,
+                                             "params": params_of(catalog.settings)}))
+        s.commit()
+        counts: dict[str, int] = {}
+        for r in unique.values():
+            counts[r["relation"]] = counts.get(r["relation"], 0) + 1
+        return counts
+
+
+def derivatives_report(session) -> list[dict[str, Any]]:
+    """``[{"asset_a", "paths_a", "asset_b", "paths_b", "distance", "model_id"}]``, nearest first."""
+    from lumina.catalog.queries import present_paths
+
+    rows = session.scalars(select(EmbeddingPair).where(EmbeddingPair.relation == "derivative")
+                           .order_by(EmbeddingPair.distance, EmbeddingPair.asset_a)).all()
+    paths = present_paths(session, sorted({r.asset_a for r in rows} | {r.asset_b for r in rows}))
+    return [{"asset_a": r.asset_a, "paths_a": paths.get(r.asset_a, []), "asset_b": r.asset_b,
+             "paths_b": paths.get(r.asset_b, []), "distance": r.distance, "model_id": r.model_id} for r in rows]
