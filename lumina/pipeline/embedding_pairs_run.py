@@ -27,14 +27,15 @@ INPUT_STAGES = ("embeddings",)
 
 
 def current_generation(session) -> Any | None:
-    """The last run as an object with ``started_at``, ``rule_version`` and ``params`` (or None)."""
+    """The last run as an object with ``started_at``, ``rule_version``, ``params`` and ``stats``
+    (``present_files`` when it ran, as ``generations.is_stale`` reads it), or None."""
     doc = generations.state(session, KEY, None)
     if doc is None:
         return None
     from datetime import datetime
 
     return SimpleNamespace(started_at=datetime.fromisoformat(doc["started_at"]), rule_version=doc["rule_version"],
-                           params=doc["params"])
+                           params=doc["params"], stats=doc.get("stats"))
 
 
 def params_of(settings: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +97,8 @@ def run_embedding_pairs(catalog: Catalog, force: bool = False) -> dict[str, Any]
         if unique:
             s.execute(EmbeddingPair.__table__.insert(), list(unique.values()))
         s.merge(CatalogState(key=KEY, value={"started_at": started.isoformat(), "rule_version": RULE_VERSION,
-                                             "params": params_of(catalog.settings)}))
+                                             "params": params_of(catalog.settings),
+                                             "stats": {"present_files": generations.present_files(s)}}))
         s.commit()
         counts: dict[str, int] = {}
         for r in unique.values():
