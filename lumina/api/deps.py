@@ -161,3 +161,12 @@ def find_asset(reg: Registry, asset_id: str) -> tuple[str, Catalog, dict]:
             except NotFoundError:
                 continue
     raise ApiError(404, "not_found", f"no image {asset_id}")
+
+
+def generation_item(doc: dict, key: str, item_id: int, what: str) -> dict:
+    """The item ``item_id`` of a generation report's list ``doc[key]`` with the report's
+    ``generation``; ApiError 404 when the current generation has none."""
+    item = next((x for x in doc[key] if x["id"] == item_id), None)
+    if item is None:
+        raise ApiError(404, "not_found", f"no {what} {item_id} in the current generation")
+    return {**item, "generation": doc["generation"]}

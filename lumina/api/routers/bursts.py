@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from lumina.api.deps import ApiError, guarded, registry
+from lumina.api.deps import generation_item, guarded, registry
 from lumina.api.registry import Registry
 from lumina.api.routers.duplicates import ResolveIn
 from lumina.api.schemas import BurstDoc, BurstReport, Open
@@ -25,10 +25,7 @@ def bursts(catalog_id: str, reg: Registry = Depends(registry)) -> dict:  # noqa:
 @router.get("/api/catalogs/{catalog_id}/bursts/{burst_id}", response_model=BurstDoc)
 def burst(catalog_id: str, burst_id: int, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
     with reg.get(catalog_id).session() as s:
-        doc = bursts_run.bursts_report(s, burst_id)
-    if not doc["bursts"]:
-        raise ApiError(404, "not_found", f"no burst {burst_id} in the current generation")
-    return {**doc["bursts"][0], "generation": doc["generation"]}
+        return generation_item(bursts_run.bursts_report(s, burst_id), "bursts", burst_id, "burst")
 
 
 @router.post("/api/catalogs/{catalog_id}/bursts/{burst_id}/apply", response_model=Open)

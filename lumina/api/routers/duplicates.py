@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from lumina.api.deps import ASSET_ID, ApiError, guarded, registry
+from lumina.api.deps import ASSET_ID, generation_item, guarded, registry
 from lumina.api.registry import Registry
 from lumina.api.schemas import DuplicateReport, GroupDoc, Open
 from lumina.pipeline import duplicates_run
@@ -40,11 +40,7 @@ def duplicates(catalog_id: str, reg: Registry = Depends(registry)) -> dict:  # n
 def duplicate_group(catalog_id: str, group_id: int, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
     """One group with per-signal distances and the keeper's reason."""
     with reg.get(catalog_id).session() as s:
-        doc = duplicates_run.duplicates_report(s)
-    group = next((g for g in doc["groups"] if g["id"] == group_id), None)
-    if group is None:
-        raise ApiError(404, "not_found", f"no duplicate group {group_id} in the current generation")
-    return {**group, "generation": doc["generation"]}
+        return generation_item(duplicates_run.duplicates_report(s), "groups", group_id, "duplicate group")
 
 
 @router.post("/api/catalogs/{catalog_id}/duplicates/{group_id}/resolve", response_model=Open)
