@@ -11,6 +11,9 @@ Printed (medians over the repeats):
     thumbnails have loaded;
   * the grid's first page of 200 items (GET /api/catalogs/default/images?limit=200) and a page deep in
     the timeline (cursor after 50 pages, fewer for a small catalog);
+  * scrolling: 40 times to the end of what is loaded (each loads and lays out the next 200 items):
+    time per page, the layout's own time for the first and the 41st page, and how many tiles the page
+    holds at the end (virtual scrolling keeps only those near the viewport);
   * thumbnail endpoint latency p50/p95 over random assets, against the same server's static file
     serving of a file of like size (the peer: Starlette's StaticFiles in the same process).
 
@@ -171,11 +174,15 @@ def run(conn: http.client.HTTPConnection, port: int, args) -> dict:
     timed_get(conn, f"/api/images/{ids[0]}/thumbnail?v=bench000")
     thumbs = [timed_get(conn, f"/api/images/{a}/thumbnail?v=bench000") for a in ids]
     static = [timed_get(conn, "/static/.bench-peer.webp") for _ in range(args.requests)]
-    grid = browser_first_thumbnails(port, args.repeats)
+    grid, scroll, tiles = browser_first_thumbnails(port, args.repeats)
     ms = lambda v: round(v * 1000, 1)  # noqa: E731
     return {
         "assets": args.assets,
         "grid_first_12_thumbnails_ms": {"median": ms(statistics.median(grid)), "runs": [ms(v) for v in grid]},
+        "scroll_next_page_ms": {"median": ms(statistics.median(t for t, _ in scroll)),
+                                "last": ms(scroll[-1][0]), "pages": len(scroll)},
+        "layout_per_page_ms": {"first": scroll[0][1], "last_at_8000_items": scroll[-1][1]},
+        "tiles_in_dom_after_scrolling": tiles,
         "images_first_page_200_ms": ms(statistics.median(first_page)),
         f"images_page_{deep_pages + 1}_200_ms": ms(statistics.median(deep)),
         "thumbnail_ms": {"p50": ms(pct(thumbs, 0.5)), "p95": ms(pct(thumbs, 0.95)), "n": len(thumbs)},
@@ -204,8 +211,17 @@ def browser_first_thumbnails(port: int, repeats: int) -> list[float]:
             while page.evaluate("[...document.querySelectorAll('.tile img')].filter(i => i.complete && i.naturalWidth).length") < 12:
                 time.sleep(0.005)
             out.append(time.perf_counter() - t0)
+        scroll = []  # then scroll to the end of what is loaded, 40 times: each loads and lays out one page
+        for _ in range(40):
+            loaded = int(page.evaluate("document.getElementById('grid').dataset.loaded"))
+            t0 = time.perf_counter()
+            page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+            while int(page.evaluate("document.getElementById('grid').dataset.loaded")) == loaded:
+                time.sleep(0.005)
+            scroll.append((time.perf_counter() - t0, float(page.evaluate("document.getElementById('grid').dataset.layoutMs"))))
+        tiles = page.evaluate("document.querySelectorAll('.tile').length")
         browser.close()
-    return out
+    return out, scroll, tiles
 
 
 if __name__ == "__main__":

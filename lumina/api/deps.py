@@ -161,3 +161,4 @@ def find_asset(reg: Registry, asset_id: str) -> tuple[str, Catalog, dict]:
             except NotFoundError:
                 continue
     raise ApiError(404, "not_found", f"no image {asset_id}")
+

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qs, quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 

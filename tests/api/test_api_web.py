@@ -137,3 +137,12 @@ def test_offline_tiles(client):
     assert tile.status_code == 200 and tile.content[:8] == b"\x89PNG\r\n\x1a\n"
     assert client.get("/tiles/7/0/0.png", headers=AUTH).status_code == 404  # the basemap stops at zoom 6
     assert client.get("/tiles/0/0/0.png").status_code == 401
+
+
+def test_fill_every_gap_can_retry_failed_records(client):
+    out = client.post("/api/catalogs/default/gaps/fill", params={"retry_failed": True}, headers=AUTH).json()
+    queued = {j["type"]: j for j in out["jobs"]}
+    assert {"thumbnails", "hashes", "quality"} <= set(queued)  # the stages whose records failed with pixel_limit
+    assert all(j["params"]["retry_failed"] is True and j["status"] == "queued" for j in queued.values())
+    again = client.post("/api/catalogs/default/gaps/fill", params={"retry_failed": True}, headers=AUTH).json()
+    assert not again["jobs"] and {s["stage"] for s in again["skipped"]} >= {"thumbnails"}  # already queued: skipped

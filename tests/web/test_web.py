@@ -228,7 +228,7 @@ def test_photo_view_sets_capture_time(page, server, screens):
     page.keyboard.press("Escape")
 
 
-def test_duplicates_review_by_keyboard(page, server, screens):
+def test_duplicates_review_by_keyboard(page, server, screens, tmp_path):
     _, api, _ = server
     before = api("/api/catalogs/default/duplicates")
     page.goto(page.base + "/duplicates")
@@ -244,6 +244,18 @@ def test_duplicates_review_by_keyboard(page, server, screens):
     after = next(g for g in api("/api/catalogs/default/duplicates")["groups"] if g["id"] == group_id)
     assert after["resolved"]
     shot(page, screens, "09-duplicates-resolved")
+    # the next group, resolved moving the other copies to a trash folder (copied, verified, removed)
+    page.locator("#group h2", has_text="(1 of 2)").wait_for()
+    nxt = next(g for g in before["groups"] if g["id"] == int(page.url.split("group=")[1].split("&")[0]))
+    others = [p for m in nxt["members"] if m["asset_id"] != nxt["keeper"]["asset_id"] for p in m["paths"]]
+    sizes = {os.path.basename(p): os.path.getsize(p) for p in others}
+    trash = tmp_path / "trash"
+    page.fill("input[name=trash]", str(trash))
+    page.click("#trash")
+    page.locator("#result", has_text="moved to the trash").wait_for()
+    assert all(not os.path.exists(p) for p in others)
+    moved = {f.name.split("-", 1)[1]: f.stat().st_size for f in trash.iterdir()}
+    assert moved == sizes
 
 
 def test_bursts_keep_a_chosen_frame(page, server, screens):
@@ -280,6 +292,12 @@ def test_map(page, server, screens):
     markers.first.click()
     page.locator("#picked img").first.wait_for()
     shot(page, screens, "12-map")
+    in_2008 = api("/api/catalogs/default/positions?date_from=2008-01-01&date_to=2008-12-31")["total"]
+    assert 0 < in_2008 < total
+    page.fill("input[name=date_from]", "2008-01-01")
+    page.fill("input[name=date_to]", "2008-12-31")
+    page.click("form.filters button[type=submit]")
+    page.locator("#count", has_text=f"{in_2008} photo").wait_for()
 
 
 def test_jobs_page(page, screens):

@@ -25,14 +25,19 @@ def gaps(catalog_id: str, reg: Registry = Depends(registry)) -> dict:  # noqa: B
 
 
 @router.post("/api/catalogs/{catalog_id}/gaps/fill", status_code=202, response_model=FillOut)
-def fill_gaps(catalog_id: str, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
-    """Queue one job per stage with pending work, in the stage graph's order."""
+def fill_gaps(catalog_id: str, retry_failed: bool = False, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
+    """Queue one job per stage with pending work, in the stage graph's order; with ``retry_failed``
+    also per stage whose records failed (they are retried)."""
     cat = reg.get(catalog_id)
+    report = gap_report(cat)
+    failed = {row["fill_job"] for row in report["metadata"]
+              if any(reason.startswith(f"{row['fill_job']} failed") for reason in row["reasons"])} if retry_failed else set()
     queued, skipped = [], []
-    for step in gap_report(cat)["job_order"]:
-        if step["available"] and step["pending"]:
+    for step in report["job_order"]:
+        if step["available"] and (step["pending"] or step["stage"] in failed):
             try:
-                queued.append(job_doc(catalog_id, jobs.submit(cat, step["stage"])))
+                params = {"retry_failed": True} if retry_failed else None
+                queued.append(job_doc(catalog_id, jobs.submit(cat, step["stage"], params)))
             except ConflictError as exc:
                 skipped.append({"stage": step["stage"], "reason": str(exc)})
     return {"jobs": queued, "skipped": skipped}

@@ -61,7 +61,7 @@ export async function render(app) {
 
   async function fillAll(e) {
     e.target.disabled = true;
-    const out = await api(cat("/gaps/fill"), { method: "POST" });
+    const out = await api(cat("/gaps/fill") + "?retry_failed=true", { method: "POST" });  // failed records too
     await Promise.all(out.jobs.map(watch));
     e.target.disabled = false;
   }

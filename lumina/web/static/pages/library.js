@@ -67,7 +67,7 @@ export async function render(app) {
 
   async function load() {
     generation++;
-    items = []; cursor = null; done = false; boxes = [];
+    items = []; cursor = null; done = false; boxes = []; layoutWidth = 0;
     shown.forEach((node) => node.remove()); shown = new Map();
     note.textContent = "";
     source = sourceUrl();
@@ -76,7 +76,7 @@ export async function render(app) {
         if (!(await hasEndpoint("/api/catalogs/{catalog_id}/search"))) throw new ApiError(404, "not_found", "no text search");
         const found = await api(cat("/search") + qs({ q: query, limit: PAGE }));
         items = found.items || []; done = true; count.textContent = `${found.total ?? items.length} found`;
-        layout(); drawTimeline(); return;
+        layout(true); drawTimeline(); return;
       } catch (exc) {
         if (exc.status !== 404) throw exc;
         document.getElementById("error").hidden = true;
@@ -101,13 +101,39 @@ export async function render(app) {
     } finally { loading = false; }
   }
 
-  function layout() {
+  // Incremental layout: justified-layout is fast for a few hundred boxes but takes seconds for tens of
+  // thousands, so rows are laid out once and kept ("committed"); only the last, still open row is laid
+  // out again with the next page. A resize lays everything out again, chunk by chunk.
+  let committed = [], committedHeight = 0, pendingStart = 0, layoutWidth = 0;
+  const CHUNK = 400;
+  const ratio = (it) => (it.width && it.height ? it.width / it.height : 1.5);
+
+  function layoutStep(upto) {
+    const result = justified(items.slice(pendingStart, upto).map(ratio),
+      { containerWidth: layoutWidth, targetRowHeight: ROW_PX, boxSpacing: SPACING_PX, containerPadding: 0, showWidows: true });
+    const fresh = result.boxes.map((b) => ({ ...b, top: b.top + committedHeight }));
+    const final = upto === items.length && done;
+    const lastTop = fresh.length ? fresh[fresh.length - 1].top : committedHeight;
+    const rows = final ? fresh : fresh.filter((b) => b.top < lastTop);  // all but the open last row
+    committed.push(...rows);
+    pendingStart += rows.length;
+    if (!final && rows.length) committedHeight = lastTop;
+    return { tail: fresh.slice(rows.length) };
+  }
+
+  function layout(reset = false) {
     const width = grid.clientWidth || 1000;
-    const ratios = items.map((it) => (it.width && it.height ? it.width / it.height : 1.5));
-    const result = justified(ratios, { containerWidth: width, targetRowHeight: ROW_PX, boxSpacing: SPACING_PX,
-                                       containerPadding: 0, showWidows: true });
-    boxes = result.boxes;
-    grid.style.height = `${result.containerHeight}px`;
+    if (reset || width !== layoutWidth) {
+      committed = []; committedHeight = 0; pendingStart = 0; layoutWidth = width;
+      for (let k = CHUNK; k < items.length; k += CHUNK) layoutStep(k);
+    }
+    const t0 = performance.now();
+    const { tail } = layoutStep(items.length);
+    boxes = committed.concat(tail);
+    grid.dataset.loaded = String(items.length);  // for tests and benchmarks
+    grid.dataset.layoutMs = (performance.now() - t0).toFixed(1);
+    const last = boxes[boxes.length - 1];
+    grid.style.height = `${last ? last.top + last.height : 0}px`;
     shown.forEach((node) => node.remove()); shown = new Map();
     if (!items.length) grid.replaceChildren(el("p", { class: "muted", text: "No photos match." }));
     else grid.querySelector("p")?.remove();
