@@ -79,6 +79,10 @@ def test_api_similar_and_search(semantic_catalog):
         assert hits.status_code == 200, hits.text
         top = hits.json()["results"][0]
         assert os.path.basename(top["paths"][0]).startswith("Nikon Coolpix 775")
+        # the same hits as grid items for the web UI, best first, with their sizes and thumbnails
+        items = hits.json()["items"]
+        assert [i["asset_id"] for i in items] == [r["asset_id"] for r in hits.json()["results"]][:len(items)]
+        assert items and items[0]["width"] > 0 and items[0]["thumbnail_url"].startswith(f"/api/images/{top['asset_id']}/")
         sim = c.get(f"/api/images/{top['asset_id'][:12]}/similar", params={"limit": 4}, headers=AUTH)
         assert sim.status_code == 200 and len(sim.json()["results"]) == 4
         assert top["asset_id"] not in [r["asset_id"] for r in sim.json()["results"]]
