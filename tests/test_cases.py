@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-CASES = ["B01", "B02", "B04", "B05", "B07", "B08", "B09", "B10", "B12", "B14", "B16", "B17", "B18", "B20", "B21", "B22", "B24", "B27", "B28"]
+CASES = ["B01", "B02", "B04", "B05", "B07", "B08", "B09", "B10", "B12", "B14", "B16", "B17", "B18", "B20", "B21", "B22", "B24", "B26", "B27", "B28"]
 
 
 @pytest.mark.parametrize("case", CASES)

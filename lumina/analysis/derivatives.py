@@ -15,8 +15,6 @@ issue 18 for the counts).
 
 from __future__ import annotations
 
-import numpy as np
-
 NEIGHBOURS = 5  # an original rarely has more than a handful of edits; more would only add far pairs
 
 
@@ -30,7 +28,7 @@ def derivative_pairs(index, linked: dict[str, set[str]], max_distance: float) ->
     """
     found: dict[tuple[str, str], float] = {}
     for row, aid in enumerate(index.ids):
-        query = np.asarray(index.index.reconstruct(row), dtype=np.float32)
+        query = index.vector(row)
         for other, d in index.search(query, NEIGHBOURS, exclude={aid}):
             if d <= max_distance and other not in linked.get(aid, ()):
                 found[tuple(sorted((aid, other)))] = d

@@ -11,7 +11,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 from sqlalchemy import delete, select
 
 from lumina.analysis.derivatives import derivative_pairs
@@ -67,7 +66,7 @@ def run_embedding_pairs(catalog: Catalog, force: bool = False) -> dict[str, Any]
             linked.setdefault(a, set()).add(b)
             linked.setdefault(b, set()).add(a)
             if a in row_of and b in row_of and a != b:
-                va, vb = (np.asarray(index.index.reconstruct(row_of[x]), np.float32) for x in (a, b))
+                va, vb = (index.vector(row_of[x]) for x in (a, b))
                 lo, hi = sorted((a, b))
                 rows.append({"asset_a": lo, "asset_b": hi, "relation": relation, "model_id": index.model_id,
                              "distance": round(max(0.0, 1.0 - float(va @ vb)), 4)})

@@ -2,8 +2,8 @@
 
 With ``description_endpoint`` set, the caption of a vision-language model served over the Ollama
 API (``lumina.media.ollama``) from the asset's preview thumbnail (no second decode of the
-original), ``description_concurrency`` requests in flight, each with ``description_timeout_s`` and
-``description_retries``; source ``model``, ``model_id`` ``ollama:<model>``. When the endpoint fails
+original; the file named by ``ThumbnailsStage.stem``), ``description_concurrency`` requests in
+flight, each with ``description_timeout_s`` and ``description_retries``; source ``model``, ``model_id`` ``ollama:<model>``. When the endpoint fails
 for an asset, the asset gets the template sentence and a ``failed`` record with the
 ``endpoint_error`` reason (retried with ``--retry-failed``); other stages are not affected.
 
@@ -85,16 +85,20 @@ def template_sentence(asset: AssetView) -> str:
 class DescriptionsStage(Stage):
     name = "descriptions"
     version = 1
-    requires = ("metadata", "geo", "dates", "thumbnails", "tags")
+    # not "thumbnails": a template needs none, and a caption reads the preview file by its name
+    requires = ("metadata", "geo", "dates", "tags")
     setting_names = ("description_endpoint", "description_model")
     table = Description
     batch_size = 32
 
     def _caption(self, view: AssetView) -> str:
-        thumb = view.inputs.get("thumbnails") or {}
-        if not thumb.get("preview_path"):
-            raise EndpointError("no preview thumbnail to send")
-        jpeg = (Path(self.settings["catalog_dir"]) / thumb["preview_path"]).read_bytes()
+        from lumina.stages.thumbnails import ThumbnailsStage
+
+        stem = ThumbnailsStage(self.settings).stem(view.asset_id)
+        preview = Path(self.settings["catalog_dir"]) / f"{stem}-preview.jpg"
+        if not preview.is_file():
+            raise EndpointError("no preview thumbnail to send (the thumbnails stage has not made one)")
+        jpeg = preview.read_bytes()
         return caption(self.settings["description_endpoint"], self.settings["description_model"], jpeg,
                        float(self.settings["description_timeout_s"]), int(self.settings["description_retries"]))
 

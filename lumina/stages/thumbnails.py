@@ -55,10 +55,15 @@ class ThumbnailsStage(PixelStage):
                      "thumbnail_preview_quality")
     table = Thumbnail
 
+    def stem(self, asset_id: str) -> Path:
+        """``thumbnails/<aa>/<asset_id>-<settings>`` (relative to the catalog folder): the files are
+        this plus ``-grid.webp`` and ``-preview.jpg``."""
+        tag = hashlib.sha256(json.dumps(self.params(), sort_keys=True).encode()).hexdigest()[:8]
+        return Path("thumbnails") / asset_id[:2] / f"{asset_id}-{tag}"
+
     def run_pixels(self, asset: AssetView, decoded) -> StageResult:
         catalog_dir = Path(self.settings["catalog_dir"])
-        tag = hashlib.sha256(json.dumps(self.params(), sort_keys=True).encode()).hexdigest()[:8]
-        stem = Path("thumbnails") / asset.asset_id[:2] / f"{asset.asset_id}-{tag}"
+        stem = self.stem(asset.asset_id)
         values = {}
         for kind, fmt, ext, size_key, q_key in (("grid", "WEBP", "webp", "thumbnail_grid_px", "thumbnail_grid_quality"),
                                                 ("preview", "JPEG", "jpg", "thumbnail_preview_px",
