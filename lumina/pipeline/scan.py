@@ -99,7 +99,7 @@ def _sidecar_for(path: bytes, sidecars: dict[bytes, os.stat_result],
 
 def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: Any = False,
          retry_failed: bool = False, run_stages: bool = True, progress: Progress | None = None,
-         reporter: Any = None) -> ScanCounts:
+         reporter: Any = None, follow_links_outside: bool = False) -> ScanCounts:
     """Scan library folders into the catalog and run the stages that are due.
 
     Args:
@@ -110,6 +110,8 @@ def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: Any = F
         run_stages: False to only register files (used by benchmarks and tests).
         progress: callback ``(phase, done, total)``.
         reporter: a job's ``lumina.pipeline.runner.Reporter``.
+        follow_links_outside: follow links to folders outside every source folder (default: they
+            are recorded as skipped, ``link_outside``).
     Returns:
         Counts of what the scan found and did; ``stages`` holds per-stage counts.
     Raises:
@@ -117,11 +119,11 @@ def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: Any = F
         CatalogError: another scan is writing to this catalog.
     """
     with catalog.writer():
-        return _scan(catalog, roots, force, retry_failed, run_stages, progress, reporter)
+        return _scan(catalog, roots, force, retry_failed, run_stages, progress, reporter, follow_links_outside)
 
 
 def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: bool,
-          progress: Progress | None, reporter: Any) -> ScanCounts:
+          progress: Progress | None, reporter: Any, follow_links_outside: bool) -> ScanCounts:
     from lumina.pipeline.runner import run_pipeline  # the runner imports scan's helpers
 
     settings = catalog.settings
@@ -155,8 +157,10 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
         entries: list[tuple[bytes, WalkEntry]] = []
         sidecars: dict[bytes, os.stat_result] = {}
         json_names: dict[bytes, list[bytes]] = {}  # folder -> names of its JSON files (Takeout sidecars)
+        inside = None if follow_links_outside else [os.path.realpath(p)  # every source: links between them are fine
+                                                    for p in s.scalars(select(Source.path_bytes))]
         for root in root_paths:
-            for e in walk(root, skip={(cat_st.st_dev, cat_st.st_ino)}):
+            for e in walk(root, skip={(cat_st.st_dev, cat_st.st_ino)}, inside=inside):
                 check_stop()  # nothing written yet: stop at once
                 if e.st is not None and e.error is None and is_sidecar(os.path.basename(e.path).decode("utf-8", "replace")):
                     sidecars[e.path] = e.st
@@ -185,7 +189,7 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
             sidecar = _sidecar_for(e.path, sidecars, json_names) if e.st is not None and not is_takeout_name(e.path) \
                 else None
             sidecar_sig = f"{sidecars[sidecar].st_size}:{sidecars[sidecar].st_mtime_ns}" if sidecar else None
-            if e.error is not None and e.st is not None:  # skipped on purpose (a FIFO, socket or device)
+            if e.error is not None and e.st is not None:  # skipped on purpose (a FIFO, a link out of the sources)
                 counts.ignored += 1
                 _upsert_file(s, old, sources[root].id, e.path, None, "ignored", e.error, None, None, scan_id)
                 continue

@@ -338,3 +338,24 @@ def test_capture_time_override_while_a_job_runs_is_kept_and_applied(corpus, tmp_
     assert (shown["capture_time"], shown["capture_time_source"], shown["utc_offset_minutes"]) == \
         ("2001-02-03T04:05:06", "user", 60)
     cat.close()
+
+
+def test_a_folder_link_out_of_the_sources_is_recorded_not_followed(corpus, tmp_path, settle_now):
+    lib, outside = tmp_path / "lib", tmp_path / "elsewhere"
+    copy_files(corpus, lib, "exif-samples/jpg/Canon_40D.jpg")
+    copy_files(corpus, outside, "exif-samples/jpg/Nikon_D70.jpg")
+    os.symlink(outside, lib / "linked")
+    os.symlink(lib, lib / "back")  # a link inside the library: a loop, cut as before, never "outside"
+    cat = open_catalog(tmp_path / "cat")
+    from lumina.pipeline.scan import scan as scan_library
+
+    counts = scan_library(cat, [lib], run_stages=False)
+    assert (counts.new, counts.ignored) == (1, 1)
+    from lumina.catalog.queries import describe
+
+    with cat.session() as s:
+        doc = describe(s, str(lib / "linked"))
+    assert doc["files"][0]["status"] == "ignored" and doc["files"][0]["error"].startswith("link_outside: ")
+    counts = scan_library(cat, [lib], run_stages=False, follow_links_outside=True)
+    assert counts.new == 1  # Nikon_D70.jpg through the link, when asked for
+    cat.close()
