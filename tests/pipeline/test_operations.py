@@ -359,3 +359,17 @@ def test_a_folder_link_out_of_the_sources_is_recorded_not_followed(corpus, tmp_p
     counts = scan_library(cat, [lib], run_stages=False, follow_links_outside=True)
     assert counts.new == 1  # Nikon_D70.jpg through the link, when asked for
     cat.close()
+
+
+def test_decoder_messages_are_recorded_not_printed(corpus, tmp_path):
+    """libtiff prints its complaints on file descriptor 2; they belong to the asset's record."""
+    lib = tmp_path / "lib"
+    files = copy_files(corpus, lib, "metadata-extractor/tif/ImageTestSuite/m4-336db1cd76254717eb50a8602b651fbf.tif",
+                       "metadata-extractor/tif/ImageTestSuite/m7-f0d7bcb90496c323c880a9773dfe93ff.tif")
+    res = lumina("scan", str(lib), "--catalog", str(tmp_path / "cat"), "-q", "--workers", "1")
+    assert res.returncode == 0 and res.stderr == "", res.stderr  # nothing from libtiff reaches the terminal
+    shown = [json.loads(line) for line in lumina("show", *map(str, files), "--catalog", str(tmp_path / "cat"),
+                                                  "--format", "json").stdout.splitlines()]
+    errors = [d["stages"]["thumbnails"]["error"] for d in shown]
+    assert 'decoder: TIFFFetchNormalTag: Incorrect value for "RowsPerStrip".' in errors[0]
+    assert "decoder: JPEGLib: Bogus Huffman table definition." in errors[1]
