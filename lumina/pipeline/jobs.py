@@ -45,6 +45,7 @@ FINISHED = ("succeeded", "failed", "cancelled")
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 MAX_LISTED_FAILURES = 1000
 PARAMS = {"force": bool, "retry_failed": bool, "roots": list, "settings": dict, "follow_links_outside": bool}
+PARAM_DEFAULTS = {"force": False, "retry_failed": False, "settings": {}, "follow_links_outside": False}
 
 
 def job_types() -> list[str]:
@@ -324,7 +325,7 @@ def _adopt(catalog: Catalog, job_type: str, params: dict[str, Any]) -> int:
     """
     with catalog.session() as s:
         active = s.scalar(select(Job).where(Job.job_type == job_type, Job.status.in_(ACTIVE)).order_by(Job.id))
-        if active is not None and (active.params or {}) == params:
+        if active is not None and {**PARAM_DEFAULTS, **(active.params or {})} == {**PARAM_DEFAULTS, **params}:
             return active.id
         if active is not None and active.status == "interrupted":
             active.status, active.finished_at = "cancelled", now()

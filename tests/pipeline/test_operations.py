@@ -35,8 +35,8 @@ def lumina(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([*LUMINA, *args], capture_output=True, text=True, env=ENV, timeout=300, **kwargs)
 
 
-def start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([*LUMINA, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+def start(*args: str, output: int = subprocess.PIPE) -> subprocess.Popen:
+    return subprocess.Popen([*LUMINA, *args], stdout=output, stderr=output, text=True, env=ENV,
                             start_new_session=True)
 
 
@@ -180,7 +180,7 @@ def test_no_orphans_when_the_parent_is_killed(chaos_library, tmp_path):
     """SIGKILL to the writer alone: its pool workers, forkserver, resource tracker and ExifTools exit
     within 2 s (they are in the writer's session, which ``start_new_session`` made its own)."""
     catalog = tmp_path / "cat"
-    proc = start("scan", str(chaos_library), "--catalog", str(catalog), "-q")
+    proc = start("scan", str(chaos_library), "--catalog", str(catalog), "-q", output=subprocess.DEVNULL)
     while proc.poll() is None and settled_units(catalog) < 3 * len(list(chaos_library.iterdir())) - 10:
         time.sleep(0.03)  # metadata, geo and dates done: the pixel stages run in the pool now
     time.sleep(0.5)
@@ -374,3 +374,48 @@ def test_decoder_messages_are_recorded_not_printed(corpus, tmp_path):
     errors = [d["stages"]["thumbnails"]["error"] for d in shown]
     assert 'decoder: TIFFFetchNormalTag: Incorrect value for "RowsPerStrip".' in errors[0]
     assert "decoder: JPEGLib: Bogus Huffman table definition." in errors[1]
+
+
+def test_run_errors_are_told_apart_from_a_photos_errors(tmp_path):
+    """Real errors of the machine (a full device, SQLite's own "disk full", memory, a vanished
+    catalog) are run errors; the same errno on a library file is the file's (None)."""
+    from lumina.errors import run_error
+
+    with pytest.raises(OSError) as full, open("/dev/full", "w") as dev:  # the kernel's always-full device
+        dev.write("x")
+        dev.flush()
+    assert run_error(full.value).kind == "disk_full"
+    db = sqlite3.connect(":memory:")
+    db.execute("PRAGMA max_page_count = 2")
+    db.execute("CREATE TABLE t (x BLOB)")
+    with pytest.raises(sqlite3.OperationalError) as sql_full:
+        db.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    assert run_error(sql_full.value).kind == "disk_full" and "database or disk is full" in str(run_error(sql_full.value))
+    assert run_error(MemoryError()).kind == "out_of_memory"
+    catalog = tmp_path / "cat"
+    catalog.mkdir()
+    with pytest.raises(OSError) as gone:
+        open(catalog / "thumbnails" / "ab" / "x.webp", "wb")
+    assert run_error(gone.value, catalog).kind == "catalog_unavailable"
+    with pytest.raises(OSError) as missing_photo:
+        open(tmp_path / "library" / "x.jpg", "rb")
+    assert run_error(missing_photo.value, catalog) is None  # a photo's problem: recorded on the photo
+
+
+def test_a_scan_with_other_parameters_supersedes_an_interrupted_one(corpus, tmp_path, settle_now):
+    from lumina.pipeline import jobs
+
+    lib = tmp_path / "lib"
+    copy_files(corpus, lib, *manifest_sample(corpus, {"jpeg": 2}))
+    cat = open_catalog(tmp_path / "cat", overrides={"workers": 1})
+    old = jobs.submit(cat, "scan", {"roots": [str(lib)]})
+    jobs._claim(cat, "host:1:dead", old["id"])  # a worker that then died: left "running"
+    new = jobs.run_now(cat, "scan", {"roots": [str(lib)], "retry_failed": True})
+    assert new["id"] != old["id"] and new["status"] == "succeeded" and new["done"] > 0
+    old = jobs.get(cat, old["id"])
+    assert old["status"] == "cancelled" and old["error"].startswith("superseded by a scan with other parameters")
+    again = jobs.submit(cat, "scan", {"roots": [str(lib)]})
+    jobs._claim(cat, "host:1:dead", again["id"])
+    resumed = jobs.run_now(cat, "scan", {"roots": [str(lib)], "force": False})  # the same parameters: the same job
+    assert resumed["id"] == again["id"] and resumed["status"] == "succeeded" and resumed["attempts"] == 2
+    cat.close()
