@@ -35,7 +35,7 @@ ERROR_KINDS: dict[str, str] = {
     "pixel_limit": "the image is larger than max_image_pixels",
     "invalid_value": "a metadata value was present but malformed or out of range",
     "internal_error": "a bug in Lumina raised on this asset; the run went on (please report it)",
-    "empty": "the file has 0 bytes (each empty file is its own failure, never one shared asset)",
+    "empty": "the file has 0 bytes (each empty file is its own asset, never one shared by all of them)",
 }
 
 

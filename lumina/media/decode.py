@@ -283,11 +283,11 @@ def decode(path: bytes, file_type: str, media_kind: str, max_edge_px: int = 1440
     Returns:
         ``Decoded`` with an RGB image, oriented for display.
     Raises:
-        DecodeFailure: kind ``unsupported_format``, ``truncated``, ``decode_error`` or ``pixel_limit``.
+        DecodeFailure: kind ``empty``, ``unsupported_format``, ``truncated``, ``decode_error`` or ``pixel_limit``.
         OSError: the file cannot be read (the caller records ``unreadable``).
     """
     if os.path.getsize(path) == 0:
-        raise DecodeFailure("truncated", "the file is empty (0 bytes)")
+        raise DecodeFailure("empty", "the file is empty (0 bytes)")
     try:
         with warnings.catch_warnings(record=True) as caught, c_stderr() as printed:  # decoder warnings are data
             warnings.simplefilter("always")

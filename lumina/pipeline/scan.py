@@ -79,6 +79,13 @@ def _hash_file(path: bytes, chunk: int) -> tuple[str, int, os.stat_result]:
     return h.hexdigest(), n, st
 
 
+def empty_asset_id(path: bytes) -> str:
+    """The asset id of a 0-byte photo file: SHA-256 of ``b"empty file:" + path`` (64 hex digits),
+    so that each empty file is its own asset with its own ``empty`` failures, never one asset shared
+    by every empty file of the library (they would all have the SHA-256 of nothing)."""
+    return hashlib.sha256(b"empty file:" + path).hexdigest()
+
+
 def _sniff(path: bytes) -> MediaType | None:
     with open(path, "rb") as f:
         return by_content(f.read(SNIFF_BYTES))
@@ -327,11 +334,11 @@ def _register(s, e: WalkEntry, old: _Prev | None, source_id: int, scan_id: int, 
         if kind is None:
             counts.ignored += 1
             return _upsert_file(s, old, source_id, e.path, st, "ignored", None, None, warnings, scan_id)
-        if st.st_size == 0:  # every empty file has the same SHA-256: never one shared asset
-            counts.failed += 1
-            return _upsert_file(s, old, source_id, e.path, st, "failed", error_text("empty", "the file is empty (0 bytes)"),
-                                None, warnings, scan_id)
-        digest, n, after = _hash_file(e.path, chunk)
+        if st.st_size == 0:  # no content to identify it (every empty file has the same SHA-256): an asset of
+            digest, n, after = empty_asset_id(e.path), 0, st  # its own, whose stages fail with `empty`
+            warnings.append("empty: the file is empty (0 bytes)")
+        else:
+            digest, n, after = _hash_file(e.path, chunk)
     except FileNotFoundError:
         counts.failed += 1
         return _upsert_file(s, old, source_id, e.path, st, "failed", error_text("vanished", "removed during the scan"),

@@ -248,15 +248,16 @@ def test_full_catalog_disk_stops_the_run_and_the_same_command_finishes_later(cha
 
 
 def test_empty_and_special_files_and_system_folders(corpus, tmp_path):
-    """Zero-length photos are each an ``empty`` failure (never one shared asset); a FIFO and a socket
-    without a photo extension are recorded as skipped with the reason (a FIFO is never opened: a
-    read would block); system folders are refused unless forced."""
+    """Zero-length photos are each an asset of their own with ``empty`` failures (never one asset
+    shared by every empty file); a FIFO and a socket without a photo extension are recorded as
+    skipped with the reason (a FIFO is never opened: a read would block); system folders are
+    refused unless forced."""
     import socket
 
     lib = tmp_path / "lib"
     copy_files(corpus, lib, "exif-samples/jpg/Canon_40D.jpg")
     (lib / "empty1.jpg").write_bytes(b"")
-    (lib / "empty2.heic").write_bytes(b"")
+    (lib / "empty2.jpg").write_bytes(b"")
     os.mkfifo(lib / "pipe")
     sock = socket.socket(socket.AF_UNIX)
     sock.bind(str(lib / "sock"))
@@ -265,13 +266,18 @@ def test_empty_and_special_files_and_system_folders(corpus, tmp_path):
     sock.close()
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
-    assert (doc["new"], doc["failed"], doc["ignored"]) == (3, 2, 2)  # new: every new regular file
-    shown = [json.loads(line) for line in lumina("show", str(lib / "empty1.jpg"), str(lib / "empty2.heic"),
+    assert (doc["new"], doc["failed"], doc["ignored"]) == (3, 0, 2)
+    shown = [json.loads(line) for line in lumina("show", str(lib / "empty1.jpg"), str(lib / "empty2.jpg"),
                                                   str(lib / "pipe"), str(lib / "sock"), "--catalog", str(catalog),
                                                   "--format", "json").stdout.splitlines()]
-    assert [d["asset_id"] for d in shown] == [None] * 4
-    assert [d["files"][0]["status"] for d in shown] == ["failed", "failed", "ignored", "ignored"]
-    assert shown[0]["files"][0]["error"] == shown[1]["files"][0]["error"] == "empty: the file is empty (0 bytes)"
+    assert shown[0]["asset_id"] != shown[1]["asset_id"] and shown[0]["size_bytes"] == shown[1]["size_bytes"] == 0
+    for empty in shown[:2]:
+        assert empty["paths"] == [empty["files"][0]["path"]]  # one file each
+        assert "empty: the file is empty (0 bytes)" in empty["files"][0]["warnings"]
+        for stage in ("thumbnails", "hashes", "quality"):
+            assert empty["stages"][stage]["error"] == "empty: the file is empty (0 bytes)"
+    assert [d["asset_id"] for d in shown[2:]] == [None, None]
+    assert [d["files"][0]["status"] for d in shown[2:]] == ["ignored", "ignored"]
     assert shown[2]["files"][0]["error"] == "special_file: a FIFO, not a regular file"
     assert shown[3]["files"][0]["error"] == "special_file: a socket, not a regular file"
     for folder in ("/", "/dev/shm"):  # the root itself, and a folder below one of the system folders
