@@ -155,7 +155,8 @@ def test_second_ctrl_c_stops_at_once(chaos_library, reference, tmp_path):
     sent = time.monotonic()
     _, err = proc.communicate(timeout=30)
     assert time.monotonic() - sent < 2.0
-    assert proc.returncode == 130 and "stopped at once" in err, err
+    assert proc.returncode == 130, err  # at once, or the first stop had just ended (then its summary)
+    assert "stopped at once" in err or "Run the same command again" in err, err
     with sqlite3.connect(f"file:{catalog / 'catalog.db'}?mode=ro", uri=True) as db:  # as after a SIGKILL (or
         statuses = db.execute("SELECT status FROM jobs").fetchall()  # the first stop had just finished):
     assert statuses in ([("running",)], [("interrupted",)])  # either way the next run resumes it
