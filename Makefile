@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_duplicates.py
 	$(BIN)/python benchmarks/bench_bursts.py
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_startup.py
 	$(BIN)/python benchmarks/bench_metadata_groups.py
 	$(BIN)/python benchmarks/bench_web.py
 	$(BIN)/python benchmarks/bench_clusters.py --files 2000 --synthetic 100000

@@ -37,7 +37,7 @@ ERROR_KINDS: dict[str, str] = {
     "model_error": "an embedding model file is missing, truncated or of the wrong shape (the stage is skipped)",
     "endpoint_error": "the description endpoint was down, too slow or answered garbage for this asset",
     "internal_error": "a bug in Lumina raised on this asset; the run went on (please report it)",
-    "empty": "the file has 0 bytes (each empty file is its own failure, never one shared asset)",
+    "empty": "the file has 0 bytes (each empty file is its own asset, never one shared by all of them)",
     "not_writable": "a file or folder Lumina was asked to write (sidecar, organise target) cannot be written",
     "invalid_xmp": "an existing XMP sidecar is not valid XMP; it was reported and left untouched",
 }

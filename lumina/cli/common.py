@@ -70,7 +70,8 @@ def exit_if_stopped(docs: list[dict]) -> None:
         return
     for doc in stopped:
         kept = ", ".join(f"{name} {sum(c.values())}" for name, c in (doc["stages"] or {}).items() if sum(c.values()))
-        err.print(Text(f"{doc['error']}. Kept: every file registered so far and {doc['done'] + doc['failed']} "
+        files = "every file registered so far and " if doc["type"] == "scan" else ""
+        err.print(Text(f"{doc['error']}. Kept: {files}{doc['done'] + doc['failed']} "
                        f"stage results ({kept or 'none yet'}) in job {doc['id']} ({doc['type']}). "
                        "Run the same command again to continue where it stopped."), soft_wrap=True)
     raise typer.Exit(exit_status())

@@ -22,6 +22,8 @@ def scan_command(
                                                   help="Dask scheduler (tcp://HOST:8786); default: local worker processes")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Summary format")] = Format.table,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    follow_links_outside: Annotated[bool, typer.Option(
+        "--follow-links-outside", help="Follow links to folders outside every library folder (default: recorded, skipped)")] = False,
     allow_system_folder: Annotated[bool, typer.Option(
         "--allow-system-folder", help="Accept /, /proc, /sys, /dev, /etc, /run or /boot as a library folder")] = False,
 ) -> None:
@@ -37,7 +39,8 @@ def scan_command(
         cat = open_catalog(catalog, overrides={"workers": workers, "dask_scheduler": scheduler})
         with stoppable(), progress_bar(enabled=not quiet and fmt is Format.table) as progress:
             job = run_now(cat, "scan", {"roots": [os.fsdecode(os.path.abspath(p)) for p in paths],
-                                        "force": force, "retry_failed": retry_failed}, progress)
+                                        "force": force, "retry_failed": retry_failed,
+                                        **({"follow_links_outside": True} if follow_links_outside else {})}, progress)
         cat.close()
         exit_if_stopped([job])
         if job["status"] != "succeeded":

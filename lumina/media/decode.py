@@ -19,11 +19,15 @@ size any consumer needs.
 
 from __future__ import annotations
 
-import io
 import errno
+import io
 import os
 import struct
+import tempfile
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -237,6 +241,36 @@ def _decode_video(path: bytes, max_edge: int) -> Decoded:
     raise DecodeFailure("decode_error", "no decodable video frame")
 
 
+_stderr_lock = threading.Lock()
+_capture_fd: int | None = None  # one temporary file per process, emptied before each use
+
+
+@contextmanager
+def c_stderr() -> Iterator[list[str]]:
+    """Collect what C libraries print on file descriptor 2 within the block (libtiff's
+    "TIFFFetchNormalTag: Incorrect value…", libjpeg's "Bogus Huffman table definition") as lines,
+    instead of letting it reach the terminal. The ``lumina`` executable points ``sys.stderr`` at a
+    copy of the terminal's descriptor (``lumina.cli.entry``), so its own messages are never caught;
+    one block at a time per process (a lock)."""
+    global _capture_fd
+    lines: list[str] = []
+    with _stderr_lock:
+        if _capture_fd is None:
+            _capture_fd = os.open(tempfile.gettempdir(), os.O_TMPFILE | os.O_RDWR, 0o600)  # no name: gone with us
+        os.ftruncate(_capture_fd, 0)
+        os.lseek(_capture_fd, 0, os.SEEK_SET)
+        saved = os.dup(2)
+        os.dup2(_capture_fd, 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            size = os.lseek(_capture_fd, 0, os.SEEK_CUR)
+            text = os.pread(_capture_fd, min(size, 65536), 0).decode("utf-8", "replace")
+            lines.extend(line.strip() for line in text.splitlines() if line.strip())
+
+
 def decode(path: bytes, file_type: str, media_kind: str, max_edge_px: int = 1440,
            max_image_pixels: int = 250_000_000) -> Decoded:
     """Decode one file for every pixel stage.
@@ -249,15 +283,21 @@ def decode(path: bytes, file_type: str, media_kind: str, max_edge_px: int = 1440
     Returns:
         ``Decoded`` with an RGB image, oriented for display.
     Raises:
-        DecodeFailure: kind ``unsupported_format``, ``truncated``, ``decode_error`` or ``pixel_limit``.
+        DecodeFailure: kind ``empty``, ``unsupported_format``, ``truncated``, ``decode_error`` or ``pixel_limit``.
         OSError: the file cannot be read (the caller records ``unreadable``).
     """
     if os.path.getsize(path) == 0:
-        raise DecodeFailure("truncated", "the file is empty (0 bytes)")
-    with warnings.catch_warnings(record=True) as caught:  # decoder warnings are data: kept on the result
-        warnings.simplefilter("always")
-        decoded = _decode_any(path, file_type, media_kind, max_edge_px, max_image_pixels)
-    decoded.warnings += sorted({f"decoder_warning: {w.message}" for w in caught})[:5]
+        raise DecodeFailure("empty", "the file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings(record=True) as caught, c_stderr() as printed:  # decoder warnings are data
+            warnings.simplefilter("always")
+            decoded = _decode_any(path, file_type, media_kind, max_edge_px, max_image_pixels)
+    except DecodeFailure as exc:
+        if not printed:
+            raise
+        raise DecodeFailure(exc.kind, f"{str(exc).split(': ', 1)[1]} (decoder: {printed[0]})") from None
+    messages = [str(w.message) for w in caught] + printed
+    decoded.warnings += sorted({f"decoder_warning: {m}" for m in messages})[:5]
     return decoded
 
 

@@ -54,13 +54,13 @@ _group: Any = None
 
 
 def _init_process(names: Sequence[str], settings: dict, writer_pid: int) -> None:
-    from lumina.pipeline.runner import StageGroup
-
     global _group
     # A terminal's Ctrl-C reaches the whole foreground process group: the writer alone decides
     # when workers stop (it ends them after a first Ctrl-C), so they never die mid-batch by it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_writer(writer_pid)
+    _exit_with_writer(writer_pid)  # first: importing the stages takes seconds on a busy machine
+    from lumina.pipeline.runner import StageGroup
+
     _group = StageGroup(names, settings)
 
 

@@ -44,7 +44,8 @@ ACTIVE = ("queued", "running", "interrupted")
 FINISHED = ("succeeded", "failed", "cancelled")
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 MAX_LISTED_FAILURES = 1000
-PARAMS = {"force": bool, "retry_failed": bool, "roots": list, "settings": dict}
+PARAMS = {"force": bool, "retry_failed": bool, "roots": list, "settings": dict, "follow_links_outside": bool}
+PARAM_DEFAULTS = {"force": False, "retry_failed": False, "settings": {}, "follow_links_outside": False}
 
 
 def job_types() -> list[str]:
@@ -106,7 +107,8 @@ def _normalised(catalog: Catalog, job_type: str, params: dict[str, Any] | None) 
     if job_type not in job_types():
         raise ConfigError(f"unknown job type {job_type!r}; types: {', '.join(job_types())}")
     for key, value in params.items():
-        if key not in PARAMS or not isinstance(value, PARAMS[key]) or (key == "roots" and job_type != "scan"):
+        if (key not in PARAMS or not isinstance(value, PARAMS[key])
+                or (key in ("roots", "follow_links_outside") and job_type != "scan")):
             raise ConfigError(f"job parameter {key}={value!r} is not accepted for {job_type}")
     if params.get("settings"):  # settings of this stage only, for this run
         cls = STAGES.get(job_type) or CATALOG_STAGES.get(job_type)
@@ -261,7 +263,8 @@ def execute(catalog: Catalog, job: Job, progress: Any = None) -> None:
             from lumina.pipeline.scan import scan
 
             counts = scan(catalog, p["roots"], force=force, retry_failed=p.get("retry_failed", False),
-                          progress=progress, reporter=reporter)
+                          progress=progress, reporter=reporter,
+                          follow_links_outside=p.get("follow_links_outside", False))
             result = counts.as_dict()
         else:
             from lumina.pipeline.runner import run_pipeline
@@ -322,7 +325,7 @@ def _adopt(catalog: Catalog, job_type: str, params: dict[str, Any]) -> int:
     """
     with catalog.session() as s:
         active = s.scalar(select(Job).where(Job.job_type == job_type, Job.status.in_(ACTIVE)).order_by(Job.id))
-        if active is not None and (active.params or {}) == params:
+        if active is not None and {**PARAM_DEFAULTS, **(active.params or {})} == {**PARAM_DEFAULTS, **params}:
             return active.id
         if active is not None and active.status == "interrupted":
             active.status, active.finished_at = "cancelled", now()

@@ -81,6 +81,13 @@ def _hash_file(path: bytes, chunk: int) -> tuple[str, int, os.stat_result]:
     return h.hexdigest(), n, st
 
 
+def empty_asset_id(path: bytes) -> str:
+    """The asset id of a 0-byte photo file: SHA-256 of ``b"empty file:" + path`` (64 hex digits),
+    so that each empty file is its own asset with its own ``empty`` failures, never one asset shared
+    by every empty file of the library (they would all have the SHA-256 of nothing)."""
+    return hashlib.sha256(b"empty file:" + path).hexdigest()
+
+
 def _sniff(path: bytes) -> MediaType | None:
     with open(path, "rb") as f:
         return by_content(f.read(SNIFF_BYTES))
@@ -101,7 +108,8 @@ def _sidecar_for(path: bytes, sidecars: dict[bytes, os.stat_result],
 
 def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: Any = False,
          retry_failed: bool = False, run_stages: bool = True, progress: Progress | None = None,
-         reporter: Any = None, files: Sequence[bytes] | None = None) -> ScanCounts:
+         reporter: Any = None, files: Sequence[bytes] | None = None,
+         follow_links_outside: bool = False) -> ScanCounts:
     """Scan library folders into the catalog and run the stages that are due.
 
     Args:
@@ -114,6 +122,8 @@ def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: Any = F
         reporter: a job's ``lumina.pipeline.runner.Reporter``.
         files: only these paths under the roots (``lumina watch``): each is registered, or marked
             ``missing`` when it no longer exists; nothing else is walked or marked.
+        follow_links_outside: follow links to folders outside every source folder (default: they
+            are recorded as skipped, ``link_outside``).
     Returns:
         Counts of what the scan found and did; ``stages`` holds per-stage counts.
     Raises:
@@ -121,7 +131,7 @@ def scan(catalog: Catalog, roots: Sequence[str | os.PathLike], *, force: Any = F
         CatalogError: another scan is writing to this catalog.
     """
     with catalog.writer():
-        return _scan(catalog, roots, force, retry_failed, run_stages, progress, reporter, files)
+        return _scan(catalog, roots, force, retry_failed, run_stages, progress, reporter, files, follow_links_outside)
 
 
 def _given(files: Sequence[bytes], root_paths: list[bytes]) -> Iterator[tuple[bytes, WalkEntry]]:
@@ -141,7 +151,8 @@ def _given(files: Sequence[bytes], root_paths: list[bytes]) -> Iterator[tuple[by
 
 
 def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: bool,
-          progress: Progress | None, reporter: Any, files: Sequence[bytes] | None = None) -> ScanCounts:
+          progress: Progress | None, reporter: Any, files: Sequence[bytes] | None = None,
+          follow_links_outside: bool = False) -> ScanCounts:
     from lumina.pipeline.runner import run_pipeline  # the runner imports scan's helpers
 
     settings = catalog.settings
@@ -176,8 +187,10 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
         entries: list[tuple[bytes, WalkEntry]] = []
         sidecars: dict[bytes, os.stat_result] = {}
         json_names: dict[bytes, list[bytes]] = {}  # folder -> names of its JSON files (Takeout sidecars)
+        inside = None if follow_links_outside else [os.path.realpath(p)  # every source: links between them are fine
+                                                    for p in s.scalars(select(Source.path_bytes))]
         found = (_given(files, root_paths) if files is not None else
-                 ((root, e) for root in root_paths for e in walk(root, skip={(cat_st.st_dev, cat_st.st_ino)})))
+                 ((root, e) for root in root_paths for e in walk(root, skip={(cat_st.st_dev, cat_st.st_ino)}, inside=inside)))
         for root, e in found:
             check_stop()  # nothing written yet: stop at once
             if e.st is not None and e.error is None and is_sidecar(os.path.basename(e.path).decode("utf-8", "replace")):
@@ -207,7 +220,7 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
             sidecar = _sidecar_for(e.path, sidecars, json_names) if e.st is not None and not is_takeout_name(e.path) \
                 else None
             sidecar_sig = f"{sidecars[sidecar].st_size}:{sidecars[sidecar].st_mtime_ns}" if sidecar else None
-            if e.error is not None and e.st is not None:  # skipped on purpose (a FIFO, socket or device)
+            if e.error is not None and e.st is not None:  # skipped on purpose (a FIFO, a link out of the sources)
                 counts.ignored += 1
                 _upsert_file(s, old, sources[root].id, e.path, None, "ignored", e.error, None, None, scan_id)
                 continue
@@ -350,11 +363,11 @@ def _register(s, e: WalkEntry, old: _Prev | None, source_id: int, scan_id: int, 
         if kind is None:
             counts.ignored += 1
             return _upsert_file(s, old, source_id, e.path, st, "ignored", None, None, warnings, scan_id)
-        if st.st_size == 0:  # every empty file has the same SHA-256: never one shared asset
-            counts.failed += 1
-            return _upsert_file(s, old, source_id, e.path, st, "failed", error_text("empty", "the file is empty (0 bytes)"),
-                                None, warnings, scan_id)
-        digest, n, after = _hash_file(e.path, chunk)
+        if st.st_size == 0:  # no content to identify it (every empty file has the same SHA-256): an asset of
+            digest, n, after = empty_asset_id(e.path), 0, st  # its own, whose stages fail with `empty`
+            warnings.append("empty: the file is empty (0 bytes)")
+        else:
+            digest, n, after = _hash_file(e.path, chunk)
     except FileNotFoundError:
         counts.failed += 1
         return _upsert_file(s, old, source_id, e.path, st, "failed", error_text("vanished", "removed during the scan"),

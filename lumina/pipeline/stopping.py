@@ -76,6 +76,6 @@ def stop_on_signals(notice: Callable[[str], None] | None = None) -> Iterator[Non
     try:
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        for sig, old in previous.items():  # after a stop the process is ending: a late Ctrl-C changes nothing
+            signal.signal(sig, signal.SIG_IGN if _received else old)
         STOP.clear()

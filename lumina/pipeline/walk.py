@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from lumina.errors import error_text
@@ -18,12 +18,16 @@ SKIP_DIRS = {b"@eaDir", b"#recycle", b"#snapshot", b"@Recycle", b"@Recently-Snap
 
 @dataclass(frozen=True)
 class WalkEntry:
-    """A regular file found under a root (``st`` set), a failure (``error`` set), or a special file
-    skipped on purpose (both set: ``error`` is the reason, ``"special_file: …"``)."""
+    """A regular file found under a root (``st`` set), a failure (``error`` set), or an entry
+    skipped on purpose (both set: ``error`` is the reason, ``"special_file: …"`` or ``"link_outside: …"``)."""
 
     path: bytes
     st: os.stat_result | None
     error: str | None = None
+
+
+def _within(real: bytes, folders: Sequence[bytes]) -> bool:
+    return any(real == f or real.startswith(f.rstrip(b"/") + b"/") for f in folders)
 
 
 def _special_kind(mode: int) -> str:
@@ -42,7 +46,8 @@ def is_catalog_folder(folder: bytes) -> bool:
         os.path.exists(os.path.join(folder, b"writer.lock")) or os.path.exists(os.path.join(folder, b"lumina.toml")))
 
 
-def walk(root: bytes, skip: set[tuple[int, int]] | frozenset[tuple[int, int]] = frozenset()) -> Iterator[WalkEntry]:
+def walk(root: bytes, skip: set[tuple[int, int]] | frozenset[tuple[int, int]] = frozenset(),
+         inside: Sequence[bytes] | None = None) -> Iterator[WalkEntry]:
     """Yield every regular file below ``root``, following symbolic links to files and to folders
     not yet visited (loops are cut by remembering (device, inode) of each folder); Lumina catalog
     folders (``is_catalog_folder``) are never entered.
@@ -50,6 +55,8 @@ def walk(root: bytes, skip: set[tuple[int, int]] | frozenset[tuple[int, int]] = 
     Args:
         root: absolute folder path as bytes.
         skip: (device, inode) of folders never to enter (the catalog folder, however it is spelt).
+        inside: real paths of the source folders: a link to a folder outside all of them is
+            recorded as skipped (``"link_outside: …"``) and not followed; None follows every link.
     Yields:
         ``WalkEntry`` per file; failures carry ``"dangling_link: …"`` or ``"unreadable: …"``.
     """
@@ -93,6 +100,11 @@ def walk(root: bytes, skip: set[tuple[int, int]] | frozenset[tuple[int, int]] = 
                 yield WalkEntry(path, None, error_text(kind, exc.strerror or str(exc)))
                 continue
             if stat.S_ISDIR(st.st_mode):
+                if inside is not None and entry.is_symlink() and not _within(os.path.realpath(path), inside):
+                    target = os.fsdecode(os.readlink(path))
+                    yield WalkEntry(path, st, f"link_outside: folder link to {target!r} leads out of every source "
+                                              "folder; not followed (lumina scan --follow-links-outside follows it)")
+                    continue
                 subfolders.append(path)
             elif stat.S_ISREG(st.st_mode):
                 yield WalkEntry(path, st)

@@ -63,7 +63,7 @@ def test_panorama_is_shrunk_on_load_and_the_pixel_limit_holds(cases):
 
 @pytest.mark.parametrize("rel, kind", [
     ("B22/input/truncated.jpg", "truncated"), ("B28/input/cut.jpg", "truncated"),
-    ("B28/input/empty.jpg", "truncated"), ("B28/input/notes.jpg", "unsupported_format"),
+    ("B28/input/empty.jpg", "empty"), ("B28/input/notes.jpg", "unsupported_format"),
 ])
 def test_bad_files_fail_with_a_kind(cases, rel, kind):
     with pytest.raises(DecodeFailure) as err:
