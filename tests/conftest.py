@@ -118,8 +118,9 @@ def semantic_library(eval_dev, cases, corpus, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def semantic_catalog(semantic_library, tmp_path_factory):
-    """``semantic_library`` scanned once for the session with every stage (read-only for tests)."""
+    """``semantic_library`` scanned once for the session with every stage (read-only for tests); its
+    folders are links out of the library, followed on purpose."""
     cat = open_catalog(tmp_path_factory.mktemp("semantic-catalog"))
-    scan(cat, [semantic_library])
+    scan(cat, [semantic_library], follow_links_outside=True)
     yield cat
     cat.close()

@@ -254,7 +254,7 @@ def test_duplicates_review_by_keyboard(page, server, screens, tmp_path):
     page.click("#trash")
     page.locator("#result", has_text="moved to the trash").wait_for()
     assert all(not os.path.exists(p) for p in others)
-    moved = {f.name.split("-", 1)[1]: f.stat().st_size for f in trash.iterdir()}
+    moved = {f.name.split("-", 2)[2]: f.stat().st_size for f in trash.iterdir()}  # STAMP-SHA8-NAME (lumina.pipeline.trash)
     assert moved == sizes
 
 
