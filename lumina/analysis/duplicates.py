@@ -7,7 +7,7 @@ and ``similar`` pairs are never grouped.
 
 Pipeline (rule version ``RULE_VERSION``):
 
-1. Candidates: every pair within ``duplicate_radius_bits`` on pHash or on aHash
+1. Candidates: every pair within ``duplicate_radius_bits`` on pHash, aHash or wHash
    (``lumina.analysis.hamming``: compiled pigeonhole search, no all-pairs loop). Degenerate hashes
    (flat images) are skipped; "not duplicates" feedback removes pairs.
 2. Verification of each candidate pair on several signals, all kept as evidence:
@@ -49,13 +49,16 @@ from lumina.catalog.models import (Asset, CaptureDate, DuplicateFeedback, FileIn
 from lumina.errors import ConfigError
 from lumina.stages.hashes import SIGNATURE_PX, hamming_distance, to_unsigned
 
-RULE_VERSION = 2  # 2: frames of one detected burst are burst siblings
+RULE_VERSION = 3  # 2: frames of one detected burst are burst siblings; 3: issue 14 (clusters, videos, local difference, crops)
 SETTING_NAMES = ("duplicate_radius_bits", "duplicate_max_group", "burst_max_gap_s")
 COPY_MAD = 3.5  # grey levels: uncropped copies (dev max 2.1)
 CROP_MAD = 10.0  # grey levels: best-crop copies (dev max 9.5)
 PIXEL_IDENTICAL_MAD = 1.0  # grey levels: the same pixels up to rounding (a 16-bit PNG and its 8-bit twin)
 SAME_SHOT_CROP_MAD = 16.0  # when camera and trusted capture time are identical (same shot), dev max 14.3
 CROP_MIN_SCALE = 0.84  # 8 % off each side
+# 10 % off each side when camera and trusted capture time say it is the same shot; a 75 % crop
+# (an edit of eval/dev, scale 0.76 at best) stays a derivative
+SAME_SHOT_MIN_SCALE = 0.80
 DERIVATIVE_MAD = 22.0
 PIXEL_KEYS = ("mad", "crop_mad", "crop_scale", "local_mad")  # columns of ``signature_distances``
 # grey levels: the largest 4x4-block MAD of an uncropped copy. Dev copies reach 7.2 (a 25 % resize);
@@ -63,6 +66,9 @@ PIXEL_KEYS = ("mad", "crop_mad", "crop_scale", "local_mad")  # columns of ``sign
 # 30.6: 16 leaves 8.8 above and 14.6 below (benchmarks/margins_dev.py)
 LOCAL_MAD = 16.0
 TRANSITIVITY_CHECK = 256  # members: up to this, keeper_order compares every pair (O(n^2))
+# hashes searched for candidates: pHash and aHash, and wHash, which a crop of 10 % a side moves least
+# (DSCN0010 of eval/dev cropped 10 %: aHash 12, pHash 20, wHash 8 bits)
+CANDIDATE_HASHES = ("phash", "ahash", "whash")
 VERIFY_CHUNK = 65_536  # candidate pairs verified at a time (arrays of a few MiB)
 SEARCH_BUDGET = 4096  # hashes examined per distinct hash and chunk before the candidate search is capped
 CROP_SCALES = (0.96, 0.92, 0.88, 0.84, 0.80, 0.76, 0.72)
@@ -364,7 +370,7 @@ def pair_class(gap: np.ndarray, burst_pair: np.ndarray, mixed_kinds: np.ndarray,
     4x4 block differs by more than ``LOCAL_MAD`` (else ``similar``: one template, another name or
     portrait in a small region); a best
     crop within ``crop_limit_mad`` and 3 levels better than uncropped: ``same_image`` at scale >=
-    ``CROP_MIN_SCALE``, else ``derivative``; MAD <= ``DERIVATIVE_MAD`` or a crop within
+    ``CROP_MIN_SCALE`` (``SAME_SHOT_MIN_SCALE`` for the same shot: ``gap`` 0), else ``derivative``; MAD <= ``DERIVATIVE_MAD`` or a crop within
     ``CROP_MAD``: ``derivative``; else ``similar``.
 
     Args: arrays of one shape (or scalars): ``gap`` seconds (``gap_s``, NaN unknown), booleans,
@@ -376,12 +382,13 @@ def pair_class(gap: np.ndarray, burst_pair: np.ndarray, mixed_kinds: np.ndarray,
                                                  for x in (gap, mad, crop_mad, crop_scale, local_mad))
     limit = np.where(gap == 0, SAME_SHOT_CROP_MAD, CROP_MAD)
     cropped = (crop_mad <= limit) & (crop_mad < mad - 3)
+    min_scale = np.where(gap == 0, SAME_SHOT_MIN_SCALE, CROP_MIN_SCALE)
     code = {c: k for k, c in enumerate(CLASSES)}
     return np.select(
         [np.asarray(burst_pair) | ((gap > 0) & (gap <= max_gap_s)), gap > max_gap_s,
          np.asarray(mixed_kinds) & ((live_pair == LIVE_CONTENT_ID) | ((live_pair == LIVE_NAME) & (mad <= LIVE_PHOTO_MAD))),
          np.asarray(mixed_kinds), (mad <= COPY_MAD) & (local_mad > LOCAL_MAD), mad <= COPY_MAD,
-         cropped & (crop_scale >= CROP_MIN_SCALE), cropped, (mad <= DERIVATIVE_MAD) | (crop_mad <= CROP_MAD)],
+         cropped & (crop_scale >= min_scale), cropped, (mad <= DERIVATIVE_MAD) | (crop_mad <= CROP_MAD)],
         [code["burst_sibling"], code["similar"], code["live_photo"], code["similar"], code["similar"], code["same_image"],
          code["same_image"], code["derivative"], code["derivative"]], code["similar"]).astype(np.int8)
 
@@ -698,7 +705,7 @@ def detect(session, settings: dict[str, Any], keep_choices: dict[str, str] | Non
                              "not_checked": len(items) - len(hashed) - len(flat)}
     t1 = time.perf_counter()
     keys, capped = [], 0
-    for kind in ("phash", "ahash"):
+    for kind in CANDIDATE_HASHES:
         found, capped_kind = candidate_pairs(np.array([it.hashes[kind] for it in hashed], dtype=np.uint64), radius, k, n)
         keys.append(found)
         capped += capped_kind
@@ -859,6 +866,12 @@ def _verify_all(nodes: list[Item], keys: np.ndarray, n: int, n_hashed: int, sett
     # nodes surely in a similar-set: clusters of the pairs related whatever their crop search finds
     # (same image uncropped, or within DERIVATIVE_MAD). Pairs of two such nodes skip the crop search,
     # which is most of the work in a cluster of thousands and changes nothing there.
+    # the shot (camera and trusted capture time) of each node; an uncropped copy without them
+    # (metadata stripped) takes its original's, so that a crop of the shot groups with it too
+    shots: dict[tuple, int] = {}
+    shot = np.array([shots.setdefault((int(cam[x]), float(local[x])), len(shots)) if cam[x] >= 0 else -1
+                     for x in range(n)], dtype=np.int64)
+    inherited = shot.copy()
     sure_a, sure_b = [], []
     for start in range(0, len(keys), VERIFY_CHUNK):
         a, b = np.divmod(keys[start:start + VERIFY_CHUNK], n)
@@ -866,10 +879,14 @@ def _verify_all(nodes: list[Item], keys: np.ndarray, n: int, n_hashed: int, sett
         px = signature_distances(sigs, np.stack([slot[a[hashed]], slot[b[hashed]]], axis=1), smalls=smalls)
         gap = gap_s(cam[a] == cam[b], utc[a], utc[b], local[a], local[b])[hashed]
         burst_pair = ((burst[a] == burst[b])[hashed]) & (gap != 0)
-        surely = needs_pixels(gap, burst_pair) & (px[:, 0] <= DERIVATIVE_MAD) & ~(
-            (px[:, 0] <= COPY_MAD) & (px[:, 3] > LOCAL_MAD))
+        copy = (px[:, 0] <= COPY_MAD) & (px[:, 3] <= LOCAL_MAD)
+        surely = needs_pixels(gap, burst_pair) & (px[:, 0] <= DERIVATIVE_MAD) & ~((px[:, 0] <= COPY_MAD) & ~copy)
         sure_a.append(a[hashed][surely])
         sure_b.append(b[hashed][surely])
+        for x, y in ((a[hashed][copy], b[hashed][copy]), (b[hashed][copy], a[hashed][copy])):
+            takes = (shot[x] < 0) & (shot[y] >= 0)  # x without a shot, an uncropped copy of y with one
+            for xx, sy in zip(x[takes].tolist(), shot[y[takes]].tolist()):
+                inherited[xx] = sy if inherited[xx] in (-1, sy) else -2  # -2: copies of two shots, none
     sure_a = np.concatenate(sure_a) if sure_a else np.zeros(0, np.int64)
     sure_b = np.concatenate(sure_b) if sure_b else np.zeros(0, np.int64)
     label = _components(n, sure_a, sure_b)
@@ -882,6 +899,7 @@ def _verify_all(nodes: list[Item], keys: np.ndarray, n: int, n_hashed: int, sett
     for start in range(0, len(keys), VERIFY_CHUNK):
         a, b = np.divmod(keys[start:start + VERIFY_CHUNK], n)
         gap = gap_s(cam[a] == cam[b], utc[a], utc[b], local[a], local[b])
+        gap[np.isnan(gap) & (inherited[a] >= 0) & (inherited[a] == inherited[b])] = 0.0  # the same shot, by a copy
         burst_pair = (burst[a] == burst[b]) & (gap != 0)
         need = needs_pixels(gap, burst_pair) & (slot[a] >= 0) & (slot[b] >= 0)
         px = np.full((len(a), len(PIXEL_KEYS)), np.nan)

@@ -122,9 +122,10 @@ def threshold_margins(session, truth: dict[str, Any], root: Path) -> dict[str, d
                                      .where(FileInstance.status == "present")):
         if (r := rel(path)) is not None and aid:
             asset_of[r] = aid
-    rows = {aid: (to_unsigned(p), to_unsigned(a), to_unsigned(d), sig) for aid, p, a, d, sig in session.execute(
-        select(PerceptualHash.asset_id, PerceptualHash.phash, PerceptualHash.ahash, PerceptualHash.dhash,
-               PerceptualHash.signature)) if sig}
+    rows = {aid: (to_unsigned(p), to_unsigned(a), to_unsigned(d), sig, to_unsigned(w))
+            for aid, p, a, d, sig, w in session.execute(
+                select(PerceptualHash.asset_id, PerceptualHash.phash, PerceptualHash.ahash, PerceptualHash.dhash,
+                       PerceptualHash.signature, PerceptualHash.whash)) if sig}
     paths = sorted(p for p in asset_of if asset_of[p] in rows)
     slot = {p: k for k, p in enumerate(paths)}
     sigs = np.stack([np.frombuffer(rows[asset_of[p]][3], np.uint8).reshape(64, 64) for p in paths])
@@ -144,8 +145,8 @@ def threshold_margins(session, truth: dict[str, Any], root: Path) -> dict[str, d
                                    np.full(len(true_pairs) + len(false_pairs), 255.0))
     t, f = px[:len(true_pairs)], px[len(true_pairs):]
     cropped = np.array([a.startswith("crop/") or b.startswith("crop/") for a, b in true_pairs])
-    bits = lambda pairs: np.array([min(hamming_distance(rows[asset_of[a]][0], rows[asset_of[b]][0]),  # noqa: E731
-                                       hamming_distance(rows[asset_of[a]][1], rows[asset_of[b]][1])) for a, b in pairs])
+    bits = lambda pairs: np.array([min(hamming_distance(rows[asset_of[a]][h], rows[asset_of[b]][h])  # noqa: E731
+                                       for h in (0, 1, 4)) for a, b in pairs])
     # false pairs that an uncropped comparison would pass: what the local bound must stop
     whole_ok = f[:, 0] <= rules.COPY_MAD
     crop_ok = f[:, 2] >= rules.CROP_MIN_SCALE  # false pairs whose best crop is small enough to be a copy's

@@ -60,7 +60,7 @@ def list_groups(
         still, video = (m["paths"][0] if m["paths"] else m["asset_id"] for m in g["members"])
         typer.echo(f"live photo {g['id']}: {still} + {video} ({g['reason']})")
     typer.echo(f"{len(doc['groups'])} groups, {len(doc['live_photos'])} Live Photo links, "
-               f"{len(doc['similar_sets'])} similar-sets, {len(doc['derivatives'])} derivative sets "
+               f"{len(doc['similar_sets'])} similar-sets, {len(doc['derivatives'])} sets of derivatives (edits, strong crops) "
                f"(generation {doc['generation']})")
     if doc["derivative_pairs"]:
         typer.echo(f"{len(doc['derivative_pairs'])} derivative pairs (edits found through image embeddings; "

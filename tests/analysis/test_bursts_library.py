@@ -2,10 +2,8 @@
 burst identifiers and sequence numbers. The frames are real photos of ../shared/eval/dev, their
 tags rewritten by the test with ExifTool (the cases are about tags, the pixels stay real)."""
 
-import shutil
 import subprocess
 
-import pytest
 from PIL import Image
 
 from lumina.catalog.db import open_catalog

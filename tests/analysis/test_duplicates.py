@@ -27,7 +27,7 @@ def report(cat):
 def test_eval_set_meets_the_minimums(eval_catalog, eval_dev):
     result = score(json.loads((eval_dev / "truth.json").read_text()), eval_dev, report(eval_catalog)["groups"])["duplicates"]
     assert result["exact"]["precision"] == result["exact"]["recall"] == 1.0
-    assert result["same_image"]["precision"] >= 0.98 and result["same_image"]["recall"] >= 0.95
+    assert result["same_image"]["precision"] == result["same_image"]["recall"] == 1.0
     assert result["wrongly_grouped"] == {"burst_sibling": 0, "similar_not_duplicate": 0, "derivative": 0}
 
 

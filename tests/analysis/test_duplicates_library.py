@@ -319,3 +319,23 @@ def test_keeper_follows_the_documented_rules_and_states_each_once(tmp_path, eval
         f"most pixels: {master.width}x{master.height} (others {master.width * 2 // 3}x{master.height * 2 // 3}, "
         f"{master.width // 2}x{master.height // 2})")
     cat.close()
+
+
+def test_crops_up_to_ten_percent_join_a_group_whose_other_copy_lost_its_metadata(tmp_path, eval_dev, settle_now):
+    """The original (camera, capture time), a copy stripped of all metadata, and crops of 6 % and
+    10 % a side that kept the EXIF: one group, whichever member carries the camera and time."""
+    lib = tmp_path / "lib"
+    (orig,) = copy_files(eval_dev, lib, "originals/DSCN0010.jpg")
+    subprocess.run(["exiftool", "-q", "-all=", "-o", str(lib / "stripped.jpg"), str(orig)], check=True)
+    with Image.open(orig) as im:
+        exif = im.info["exif"]
+        for pct in (6, 10):
+            dx, dy = im.width * pct // 100, im.height * pct // 100
+            im.crop((dx, dy, im.width - dx, im.height - dy)).save(lib / f"crop{pct}.jpg", quality=92, exif=exif)
+    cat = open_catalog(tmp_path / "cat")
+    scan(cat, [lib])
+    (group,) = report(cat)["groups"]
+    assert sorted(m["paths"][0].rsplit("/", 1)[1] for m in group["members"]) == [
+        "DSCN0010.jpg", "crop10.jpg", "crop6.jpg", "stripped.jpg"]
+    assert "cropped to" in group["reason"]
+    cat.close()
