@@ -14,7 +14,7 @@ Rule version ``RULE_VERSION``:
   (make, model and serial when present) or, for frames without camera tags (stripped by an app,
   screenshots, some action cams), the same folder and the same file-name pattern (digits
   replaced by ``#``: ``IMG_#.JPG``), and then only with sub-second times (``CAMERALESS``); a trusted capture time (the sources of
-  ``lumina.analysis.duplicates.TRUSTED_SOURCES``, not flagged suspicious) with a gap of at most
+  ``lumina.analysis.duplicates.is_trusted_time_source``, not flagged suspicious) with a gap of at most
   ``burst_max_gap_s`` (sub-second aware: sub-second digits are used when present); visual
   continuity: dHash within ``burst_continuity_bits`` (looser than the duplicate radius) and a 64 px
   grey-signature mean absolute difference (32x32, grey levels) within ``burst_continuity_mad``
@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Text, cast, select
 
-from lumina.analysis.duplicates import TRUSTED_SOURCES
+from lumina.analysis.duplicates import is_trusted_time_source
 from lumina.catalog.models import Asset, CaptureDate, FileInstance, Metadata, PerceptualHash, Place, Quality
 from lumina.errors import ConfigError
 from lumina.stages.hashes import hamming_distance, to_unsigned
@@ -133,7 +133,6 @@ def load_frames(session) -> dict[str, Frame]:
     ids = [Metadata.tags[tag].as_string() for tag, _ in BURST_ID_TAGS]
     sequences = [Metadata.tags[tag].as_string() for tag in SEQUENCE_TAGS]
     query = query.add_columns(*ids, *sequences)
-    trusted = set(TRUSTED_SOURCES)
     for (aid, path, status, make, model, serial, uuid, when, source, is_suspicious, dhash, has_sig, lat, lon,
          score, sharpness, exposure, *extra) in session.connection().execute(query):
         f = frames.get(aid)
@@ -149,7 +148,7 @@ def load_frames(session) -> dict[str, Frame]:
             f.capture_time, f.time_source = when, source
             f.instant = datetime.fromisoformat(when[:26])
             f.subsecond = "." in when
-            f.trusted = source in trusted and not is_suspicious
+            f.trusted = is_trusted_time_source(source) and not is_suspicious
         if dhash is not None and has_sig:
             f.dhash = to_unsigned(dhash)
         if lat is not None:

@@ -47,6 +47,7 @@ from lumina.analysis.hamming import nearest_within
 from lumina.catalog.models import (Asset, CaptureDate, DuplicateFeedback, FileInstance, Metadata, PerceptualHash,
                                    Quality)
 from lumina.errors import ConfigError
+from lumina.stages.dates import GROUPED_RANKS
 from lumina.stages.hashes import SIGNATURE_PX, hamming_distance, to_unsigned
 
 RULE_VERSION = 3  # 2: frames of one detected burst are burst siblings; 3: issue 14 (clusters, videos, local difference, crops)
@@ -74,6 +75,15 @@ SEARCH_BUDGET = 4096  # hashes examined per distinct hash and chunk before the c
 CROP_SCALES = (0.96, 0.92, 0.88, 0.84, 0.80, 0.76, 0.72)
 TRUSTED_SOURCES = ("EXIF:DateTimeOriginal", "QuickTime:CreationDate", "XMP:DateTimeOriginal", "EXIF:CreateDate",
                    "sidecar XMP:DateTimeOriginal", "user")
+
+
+def is_trusted_time_source(source: str | None) -> bool:
+    """True for a capture time the camera or the user wrote: ``TRUSTED_SOURCES``, or a shutter-time
+    tag of any other group (maker notes, QuickTime atoms, H.264 streams: ``GROUPED_RANKS`` of
+    ``lumina.stages.dates``, e.g. ``FLIR:DateTimeOriginal``); never a file name, folder, mtime or GPS time."""
+    return bool(source) and (source in TRUSTED_SOURCES or source.rsplit(":", 1)[-1] in GROUPED_RANKS)
+
+
 LOSSLESS = {"png", "tiff", "bmp", "psd"}
 CAMERA_FORMATS = {"raw", "jpeg", "heic", "heif", "tiff"}  # what cameras and phones write; WebP/PNG/GIF are conversions
 CLASSES = ("similar", "same_image", "derivative", "burst_sibling", "live_photo")  # pair classes, by code
@@ -474,7 +484,7 @@ def load_items(session) -> dict[str, Item]:
         if aid in items and capture_time:
             it = items[aid]
             it.capture_time = capture_time
-            it.time_trusted = source in TRUSTED_SOURCES and "suspicious" not in (flags or [])
+            it.time_trusted = is_trusted_time_source(source) and "suspicious" not in (flags or [])
             it.richness += it.time_trusted
             it.capture_instant = datetime.fromisoformat(capture_time[:26])
             it.local_s = it.capture_instant.replace(tzinfo=timezone.utc).timestamp()

@@ -30,6 +30,10 @@ def test_report_shape_and_honest_applicability(corpus_catalog):
     assert rows["bursts"]["reasons"]["not checked: no camera in file"] > 0
     assert all(k.startswith("not checked: ") or k == "not a photo" for k in rows["bursts"]["reasons"])
     assert r["bursts"]["generation"] is not None and r["bursts"]["whole_second_times"] > 0
+    # a shutter time from maker notes or another block (FLIR, CIFF, PictureInfo, H.264) is a camera's
+    # capture time: trusted by bursts and duplicates like EXIF's, never "no trustworthy capture time"
+    untrusted = [k for k in rows["bursts"]["reasons"] if "no trustworthy capture time" in k]
+    assert not [k for k in untrusted if k.rsplit(":", 1)[-1].rstrip(")") in ("DateTimeOriginal", "CreationDate")], untrusted
     # pixel types apply to every photo and video; decode failures are the reasons for their gaps
     for name, stage in (("thumbnails", "thumbnails"), ("perceptual_hashes", "hashes"), ("quality_score", "quality")):
         assert rows[name]["applicable"] == total and rows[name]["status"] == "partial"
