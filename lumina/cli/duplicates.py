@@ -104,6 +104,7 @@ def not_duplicates_command(
         from lumina.pipeline.duplicates_run import not_duplicates
 
         cat = open_catalog(catalog or ctx.obj, create=False)
-        not_duplicates(cat, asset_a, asset_b)
+        pending = not_duplicates(cat, asset_a, asset_b)
         cat.close()
-    typer.echo("recorded: not duplicates")
+    typer.echo("recorded: not duplicates" if pending is None else
+               f"recorded: not duplicates (a scan or job is writing: queued job {pending} applies it)")

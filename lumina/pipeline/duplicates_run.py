@@ -14,7 +14,7 @@ from lumina.catalog.db import Catalog
 from lumina.catalog.models import (Asset, CatalogState, DuplicateFeedback, DuplicateGeneration, DuplicateGroup,
                                    DuplicateMember, StageRecord, UserOverride)
 from lumina.catalog.queries import check_row_id, match_member, present_paths, resolve_asset_id
-from lumina.errors import ConfigError, NotFoundError
+from lumina.errors import CatalogError, ConfigError, NotFoundError
 from lumina.pipeline import generations, stable_ids
 from lumina.pipeline.scan import now
 
@@ -152,13 +152,32 @@ def _gone(session, group_id: int) -> str:
                                    lambda ids: present_paths(session, ids))
 
 
-def not_duplicates(catalog: Catalog, asset_a: str, asset_b: str) -> None:
-    """Record that two assets are not duplicates; every later run respects it."""
-    with catalog.writer(), catalog.session() as s:
+def not_duplicates(catalog: Catalog, asset_a: str, asset_b: str) -> int | None:
+    """Record that two assets are not duplicates; every later run respects it (the feedback makes
+    the generation stale, see ``is_stale``).
+
+    Returns:
+        None when a new generation applied it at once; while a scan or job writes, the feedback is
+        stored all the same (never refused) and a ``duplicates`` job is queued: its id (None when one
+        is queued or running already: it, or the next run, applies the feedback).
+    Raises:
+        NotFoundError: an unknown asset.
+    """
+    with catalog.session() as s:  # one SQLite transaction: waits for a running job's batch, never refused
         a, b = sorted(resolve_asset_id(s, ref) for ref in (asset_a, asset_b))
         s.merge(DuplicateFeedback(asset_a=a, asset_b=b, verdict="not_duplicate", created_at=now()))
         s.commit()
-    run_duplicates(catalog, force=True)
+    try:
+        run_duplicates(catalog, force=True)
+        return None
+    except CatalogError:  # another scan or job holds the writer lock
+        from lumina.errors import ConflictError
+        from lumina.pipeline import jobs
+
+        try:
+            return jobs.submit(catalog, "duplicates")["id"]
+        except ConflictError:
+            return None
 
 
 def resolve(catalog: Catalog, group_id: int, keep: str, trash: str | None = None) -> dict[str, Any]:

@@ -348,6 +348,41 @@ def test_capture_time_override_while_a_job_runs_is_kept_and_applied(corpus, tmp_
     cat.close()
 
 
+def test_not_duplicates_while_another_process_writes_is_kept_and_applied(eval_dev, tmp_path, settle_now):
+    """"Not duplicates" sent while another process holds the catalog's writer lock: accepted (no
+    409), stored at once, and applied by the duplicates job it queues."""
+    import fcntl
+
+    from lumina.pipeline import jobs
+    from lumina.pipeline.duplicates_run import duplicates_report, not_duplicates
+
+    lib = tmp_path / "lib"
+    for folder in ("originals", "reencode"):  # a real photo and its re-encoded copy: one same_image group
+        (lib / folder).mkdir(parents=True)
+        shutil.copy2(eval_dev / folder / "Nikon E990.jpg", lib / folder / "Nikon E990.jpg")
+    cat = open_catalog(tmp_path / "cat")
+    jobs.run_now(cat, "scan", {"roots": [str(lib)]})
+    with cat.session() as s:
+        group, = duplicates_report(s)["groups"]
+    pair = [m["asset_id"] for m in group["members"]]
+    fd = os.open(tmp_path / "cat" / "writer.lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a running scan in another process holds it
+    try:
+        queued = not_duplicates(cat, *pair)
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    assert queued is not None and jobs.get(cat, queued)["status"] == "queued"
+    with cat.session() as s:
+        assert len(duplicates_report(s)["groups"]) == 1  # not applied yet: the writer was busy
+    res = lumina("worker", "--once", "--catalog", str(tmp_path / "cat"))
+    assert res.returncode == 0, res.stderr
+    assert jobs.get(cat, queued)["status"] == "succeeded"
+    with cat.session() as s:
+        assert duplicates_report(s)["groups"] == []  # the feedback was kept and applied
+    cat.close()
+
+
 def test_a_folder_link_out_of_the_sources_is_recorded_not_followed(corpus, tmp_path, settle_now):
     lib, outside = tmp_path / "lib", tmp_path / "elsewhere"
     copy_files(corpus, lib, "exif-samples/jpg/Canon_40D.jpg")

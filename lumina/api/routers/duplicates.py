@@ -55,6 +55,7 @@ def resolve_group(catalog_id: str, group_id: int, body: ResolveGroupIn,
 
 @router.post("/api/catalogs/{catalog_id}/duplicates/not-duplicates", response_model=Open)
 def not_duplicates(catalog_id: str, body: PairIn, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
-    """Record that two assets are not duplicates; every later run respects it."""
-    duplicates_run.not_duplicates(reg.get(catalog_id), body.asset_a, body.asset_b)
-    return {"recorded": "not_duplicate", "asset_a": body.asset_a, "asset_b": body.asset_b}
+    """Record that two assets are not duplicates; every later run respects it. Accepted while a job
+    runs: ``pending_job`` is then the duplicates job queued to apply it (else None: applied)."""
+    pending = duplicates_run.not_duplicates(reg.get(catalog_id), body.asset_a, body.asset_b)
+    return {"recorded": "not_duplicate", "asset_a": body.asset_a, "asset_b": body.asset_b, "pending_job": pending}
