@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_bursts.py
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_metadata_groups.py
+	$(BIN)/python benchmarks/bench_ingest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -19,7 +19,10 @@ distinct asset. Then prints, as medians of ``--runs`` runs:
 * A profile of the pixel group in one process: decode, each resize, encodes, ThumbHash, hashes,
   quality (ms per file), with the libvips and the Pillow resizer.
 
-    python benchmarks/bench_ingest.py [--files N] [--runs N] [--before SRC] [--library DIR]
+* With ``--rescan-files N``: unchanged rescans (files/s) and ``lumina gaps`` (s) on a catalog of
+  N small JPEGs, every stage run once.
+
+    python benchmarks/bench_ingest.py [--files N] [--runs N] [--before SRC] [--library DIR] [--rescan-files N]
 """
 
 from __future__ import annotations
@@ -48,9 +51,10 @@ TARGET_CPU_PCT = 180.0
 TARGET_RSS_MB = 300.0
 
 
-def build_library(dest: Path, n_files: int) -> list[Path]:
-    """``n_files`` distinct JPEGs: camera files with a numbered COM segment after SOI."""
-    sources = sorted(LARGE.glob("*.jpg"))
+def build_library(dest: Path, n_files: int, sources: list[Path] | None = None) -> list[Path]:
+    """``n_files`` distinct JPEGs: copies of ``sources`` (default: the camera files of
+    ../shared/corpus/large), each with a numbered COM segment after SOI."""
+    sources = sources or sorted(LARGE.glob("*.jpg"))
     if not sources:
         sys.exit(f"no JPEGs in {LARGE}")
     dest.mkdir(parents=True, exist_ok=True)
@@ -198,13 +202,58 @@ def profile(files: list[Path], sample: int = 16) -> dict[str, dict[str, float]]:
     return out
 
 
+def rescans(n_files: int, runs: int) -> None:
+    """Unchanged rescans and the gap report on a catalog of ``n_files`` small distinct JPEGs (the
+    thumbnails of the large corpus files, each with its own COM segment), all stages run once."""
+    from PIL import Image
+
+    from lumina.analysis.gaps import gap_report
+    from lumina.catalog.db import open_catalog
+    from lumina.pipeline.scan import scan
+
+    os.environ["LUMINA_SETTLE_S"] = "0"
+    with tempfile.TemporaryDirectory() as tmp:
+        small = Path(tmp) / "small"
+        small.mkdir()
+        for src in sorted(LARGE.glob("*.jpg")):
+            with Image.open(src) as im:
+                im.draft("RGB", (160, 160))
+                im.thumbnail((160, 160))
+                im.save(small / src.name, quality=85, exif=im.getexif())
+        library = Path(tmp) / "library"
+        build_library(library, n_files, sorted(small.glob("*.jpg")))
+        catalog = open_catalog(Path(tmp) / "catalog", overrides={"workers": 2})
+        t = time.perf_counter()
+        scan(catalog, [library])
+        first = time.perf_counter() - t
+        rescan_s, gaps_s = [], []
+        for _ in range(runs):
+            t = time.perf_counter()
+            counts = scan(catalog, [library])
+            rescan_s.append(time.perf_counter() - t)
+            assert counts.unchanged == n_files and not any(v["ok"] + v["failed"] for v in counts.stages.values())
+            t = time.perf_counter()
+            gap_report(catalog)
+            gaps_s.append(time.perf_counter() - t)
+        catalog.close()
+    r, g = statistics.median(rescan_s), statistics.median(gaps_s)
+    print(f"\nrescans: {n_files} small JPEGs, first scan {first:.1f} s; unchanged rescan median {r:.2f} s = "
+          f"{n_files / r:,.0f} files/s (target 20,000 at 20k files); lumina gaps median {g:.2f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", type=int, default=96)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--before", help="source tree of an earlier Lumina, timed beside this one")
     ap.add_argument("--library", help="use (and keep) this folder of JPEGs instead of building one")
+    ap.add_argument("--rescan-files", type=int, default=0, help="also time unchanged rescans and the gap "
+                    "report on a catalog of this many small JPEGs (e.g. 20000)")
     args = ap.parse_args()
+    if args.rescan_files:
+        rescans(args.rescan_files, args.runs)
+    if args.files <= 0 and not args.library:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         if args.library:
             files = sorted(p for p in Path(args.library).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
