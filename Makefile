@@ -10,10 +10,14 @@ BIN     := $(VENV)/bin
 
 .PHONY: system install run test bench clean
 
-system:  ## Debian packages: ExifTool, and venv support for the system Python
+system:  ## Debian packages: ExifTool, venv support for the system Python, chromium (browser tests)
 	@if ! command -v exiftool >/dev/null || ! $(PYTHON) -c 'import venv, ensurepip' 2>/dev/null; then \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libimage-exiftool-perl python3-venv python3-pip; \
+	fi
+	@# the web UI's browser tests drive Debian's chromium (Playwright's own browser download is not used)
+	@if ! command -v chromium >/dev/null; then \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 
 $(BIN)/lumina: pyproject.toml | system
@@ -38,6 +42,9 @@ bench: install
 	$(BIN)/python benchmarks/bench_bursts.py
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_metadata_groups.py
+	$(BIN)/python benchmarks/bench_web.py
+	$(BIN)/python benchmarks/bench_clusters.py --files 2000 --synthetic 100000
+	$(BIN)/python benchmarks/margins_dev.py
 	$(BIN)/python benchmarks/bench_ingest.py
 
 clean:

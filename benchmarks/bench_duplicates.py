@@ -118,36 +118,24 @@ def child(kind: str, n: int, args, timeout: int, *extra: str) -> dict | None:
 
 def e2e(n: int) -> dict:
     """detect() over a synthetic catalog of n assets (hashes, 64x64 signatures, no dates)."""
-    from sqlalchemy import insert
-
-    from lumina.catalog.db import open_catalog
-    from lumina.catalog.models import Asset, FileInstance, PerceptualHash, Source
-    from lumina.pipeline.scan import now
+    from bench_clusters import write_rows
     from lumina.stages.hashes import to_signed
 
     codes, _ = generate(n)
     rng = np.random.default_rng(1)
+    base = rng.integers(0, 256, size=(64, 64), dtype=np.uint8)
+
+    def rows_of(start: int, stop: int) -> list[dict]:
+        rows = []
+        for k in range(start, stop):
+            c = to_signed(int(codes[k]))
+            sig = (base + (int(codes[k]) % 251)).astype(np.uint8)  # distinct per hash, equal for equal hashes
+            rows.append({"asset_id": f"{k:064x}", "ahash": c, "dhash": c, "phash": c, "whash": c, "degenerate": False,
+                         "signature": sig.tobytes()})
+        return rows
+
     with tempfile.TemporaryDirectory() as tmp:
-        cat = open_catalog(Path(tmp) / "cat")
-        with cat.engine.begin() as conn:
-            conn.execute(insert(Source), [{"id": 1, "path_bytes": b"/lib", "path": "/lib", "added_at": now()}])
-            ids = [f"{k:064x}" for k in range(n)]
-            conn.execute(insert(Asset), [{"asset_id": a, "size_bytes": 1000, "media_kind": "photo", "file_type": "jpeg",
-                                          "detected_by": "extension", "status": "active", "first_seen_at": now()}
-                                         for a in ids])
-            conn.execute(insert(FileInstance), [{"source_id": 1, "path_bytes": f"/lib/{k}.jpg".encode(),
-                                                 "path": f"/lib/{k}.jpg", "asset_id": a, "status": "present",
-                                                 "first_seen_at": now(), "warnings": []} for k, a in enumerate(ids)])
-            base = rng.integers(0, 256, size=(64, 64), dtype=np.uint8)
-            rows = []
-            for k, a in enumerate(ids):
-                c = to_signed(int(codes[k]))
-                sig = (base + (int(codes[k]) % 251)).astype(np.uint8)  # distinct per hash, equal for equal hashes
-                rows.append({"asset_id": a, "ahash": c, "dhash": c, "phash": c, "whash": c, "degenerate": False,
-                             "signature": sig.tobytes()})
-            conn.execute(insert(PerceptualHash), rows)
-        cat.close()
-        del rows
+        write_rows(Path(tmp) / "cat", n, rows_of)
         # detection in a fresh process, so that its peak RSS is its own, not the catalog building's
         out = subprocess.run([sys.executable, __file__, "--catalog", str(Path(tmp) / "cat"), "--child", "detect",
                               str(n)], capture_output=True, text=True, check=True).stdout

@@ -1,3 +1,3 @@
-from lumina.cli.main import app
+from lumina.cli.entry import main
 
-app()
+main()

@@ -7,7 +7,10 @@ Exception tree (bugs and unusable set-ups raise; a bad photo is data, not an exc
     ├── CatalogError       the catalog cannot be opened, migrated or queried
     ├── MediaError         an external decoder or extractor is unusable
     │   └── ExifToolError  ExifTool is missing or keeps failing
-    └── StageError         a stage was asked to do something impossible
+    ├── StageError         a stage was asked to do something impossible
+    └── RunError           the run cannot go on for a reason outside the photos (disk full, out of
+        └── RunStopped     memory, catalog gone), or a signal stopped it; nothing is recorded
+                           against an asset and the same command continues the work
 
 A file that cannot be read or analysed never raises out of a scan: its file row or its
 stage record gets an error string ``"<kind>: <message>"`` whose kind is one of
@@ -15,6 +18,10 @@ stage record gets an error string ``"<kind>: <message>"`` whose kind is one of
 """
 
 from __future__ import annotations
+
+import errno
+import os
+import sqlite3
 
 ERROR_KINDS: dict[str, str] = {
     "dangling_link": "a symbolic link whose target does not exist",
@@ -28,6 +35,7 @@ ERROR_KINDS: dict[str, str] = {
     "pixel_limit": "the image is larger than max_image_pixels",
     "invalid_value": "a metadata value was present but malformed or out of range",
     "internal_error": "a bug in Lumina raised on this asset; the run went on (please report it)",
+    "empty": "the file has 0 bytes (each empty file is its own failure, never one shared asset)",
 }
 
 
@@ -62,6 +70,92 @@ class NotFoundError(CatalogError):
 class ConflictError(LuminaError):
     """The request conflicts with the catalog's state (a job of that type is already queued or
     running; a write the library does not allow)."""
+
+
+RUN_ERROR_KINDS: dict[str, str] = {
+    "disk_full": "no space left on the disk that holds the catalog or the temporary folder",
+    "out_of_memory": "the machine ran out of memory (or a worker process was killed, e.g. by the OOM killer)",
+    "catalog_unavailable": "the catalog folder or database vanished, became read-only or unreachable",
+    "catalog_io_error": "the disk holding the catalog returned an I/O error",
+    "database_lost": "the connection to the catalog database was lost",
+    "stopped": "a signal (Ctrl-C, SIGTERM) stopped the run",
+}
+
+
+class RunError(LuminaError):
+    """The run cannot go on for a reason that is not the photo's: ``kind`` is one of
+    ``RUN_ERROR_KINDS``. Never recorded on an asset; the same command, run again once the cause is
+    gone, finishes the work."""
+
+    def __init__(self, kind: str, message: str):
+        if kind not in RUN_ERROR_KINDS:
+            raise ValueError(f"unknown run error kind {kind!r}")
+        super().__init__(f"{kind}: {message}")
+        self.kind, self.message = kind, message
+
+    def __reduce__(self):  # crosses process boundaries (raised in pool workers)
+        return (RunError, (self.kind, self.message))
+
+
+class RunStopped(RunError):
+    """A signal asked the run to stop; what was committed stays."""
+
+    def __init__(self, message: str):
+        super().__init__("stopped", message)
+
+    def __reduce__(self):
+        return (RunStopped, (self.message,))
+
+
+# errno values that are the machine's state, never a photo's: the run stops instead of recording them
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_CATALOG_GONE = {errno.ENOENT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.ESTALE, errno.ENOTCONN}
+
+
+def run_error(exc: BaseException, catalog_dir: str | os.PathLike | None = None) -> RunError | None:
+    """The ``RunError`` that ``exc`` stands for, or None when it may be the file's fault.
+
+    Rules: ``MemoryError`` and ENOMEM are ``out_of_memory``; ENOSPC, EDQUOT and EFBIG are
+    ``disk_full`` wherever they happen (reading a photo never fills a disk); an ``OSError`` on a path
+    inside ``catalog_dir`` is ``catalog_io_error`` (EIO) or ``catalog_unavailable`` (missing,
+    read-only, stale); SQLite errors (also wrapped by SQLAlchemy, as ``.orig``) are classified by
+    SQLite's message (``"database or disk is full"``, ``"disk I/O error"``, ``"unable to open
+    database file"``, ``"attempt to write a readonly database"``); a lost connection (SQLAlchemy's
+    ``connection_invalidated``) is ``database_lost``.
+    """
+    if isinstance(exc, RunError):
+        return exc
+    if isinstance(exc, MemoryError):
+        return RunError("out_of_memory", "out of memory; close other programs or use fewer --workers, then "
+                                         "run the same command again")
+    if isinstance(exc, OSError) and exc.errno is not None:
+        where = f" ({os.fsdecode(exc.filename)})" if exc.filename else ""
+        if exc.errno in _DISK_FULL:
+            return RunError("disk_full", f"{exc.strerror}{where}; free some space and run the same command again")
+        if exc.errno == errno.ENOMEM:
+            return RunError("out_of_memory", f"{exc.strerror}{where}; run the same command again with fewer --workers")
+        if catalog_dir is not None and exc.filename is not None:
+            inside = os.path.abspath(os.fsencode(exc.filename)).startswith(
+                os.path.abspath(os.fsencode(catalog_dir)).rstrip(b"/") + b"/")
+            if inside and exc.errno == errno.EIO:
+                return RunError("catalog_io_error", f"{exc.strerror}{where}; check the catalog disk")
+            if inside and exc.errno in _CATALOG_GONE:
+                return RunError("catalog_unavailable", f"{exc.strerror}{where}; check the catalog folder")
+    if getattr(exc, "connection_invalidated", False):
+        return RunError("database_lost", f"{exc}; run the same command again")
+    orig = getattr(exc, "orig", None) or exc
+    if isinstance(orig, sqlite3.Error):
+        text = str(orig)
+        low = text.lower()
+        if "full" in low:
+            return RunError("disk_full", f"catalog database: {text}; free some space and run the same command again")
+        if "i/o error" in low:
+            return RunError("catalog_io_error", f"catalog database: {text}; check the catalog disk")
+        if "unable to open" in low or "readonly" in low or "no such table" in low:
+            return RunError("catalog_unavailable", f"catalog database: {text}; check the catalog folder")
+        if "out of memory" in low:
+            return RunError("out_of_memory", f"catalog database: {text}")
+    return None
 
 
 class JobCancelled(LuminaError):

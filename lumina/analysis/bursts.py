@@ -2,10 +2,18 @@
 
 Rule version ``RULE_VERSION``:
 
-* **Hard signal**: a shared Apple ``BurstUUID`` (MakerNotes, or XMP) makes one burst of every
-  asset carrying it, whatever their times.
-* **Soft signals**, all required between consecutive frames: the same camera (make, model and
-  serial when present); a trusted capture time (the sources of
+* **Hard signal**: a shared burst identifier (``BURST_ID_TAGS``: Apple's ``BurstUUID`` in
+  MakerNotes or XMP, Google Camera's ``GCamera:BurstID``, Google's ``GCreations:CameraBurstID``;
+  Nikon's ``BurstGroupID`` when not 0, scoped to its camera) makes one burst of every asset
+  carrying it, whatever their times and however the camera panned.
+* **Sequence numbers** (``SEQUENCE_TAGS``: Canon, Fujifilm, Casio, Kodak ``SequenceNumber``, Sony
+  ``SequenceFileNumber``, the shot's number within a continuous-drive burst): consecutive frames
+  of one camera numbered n, n + 1 (n >= 1) within ``burst_max_gap_s`` are linked without the
+  visual check (the camera may pan during a burst).
+* **Soft signals**, all required between consecutive frames: the same device: the same camera
+  (make, model and serial when present) or, for frames without camera tags (stripped by an app,
+  screenshots, some action cams), the same folder and the same file-name pattern (digits
+  replaced by ``#``: ``IMG_#.JPG``), and then only with sub-second times (``CAMERALESS``); a trusted capture time (the sources of
   ``lumina.analysis.duplicates.TRUSTED_SOURCES``, not flagged suspicious) with a gap of at most
   ``burst_max_gap_s`` (sub-second aware: sub-second digits are used when present); visual
   continuity: dHash within ``burst_continuity_bits`` (looser than the duplicate radius) and a 64 px
@@ -29,6 +37,7 @@ Rule version ``RULE_VERSION``:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,13 +51,20 @@ from lumina.catalog.models import Asset, CaptureDate, FileInstance, Metadata, Pe
 from lumina.errors import ConfigError
 from lumina.stages.hashes import hamming_distance, to_unsigned
 
-RULE_VERSION = 1
+RULE_VERSION = 2  # 2: camera-less frames, every vendor's burst id, sequence numbers
 SHARPNESS_TIE = 0.05  # relative: frames within 5 % of the sharpest are equally sharp
 EXPOSURE_TIE = 0.02  # exposure component (0-1)
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
 USER_REASON = "user: chosen with `lumina bursts apply`"
 SETTING_NAMES = ("burst_max_gap_s", "burst_min_frames", "burst_continuity_bits", "burst_continuity_mad",
                  "burst_max_distance_m")
+
+
+# (tag, scope): identifiers shared by the frames of one burst; "camera": the value repeats across cameras
+BURST_ID_TAGS = (("MakerNotes:BurstUUID", "global"), ("XMP:BurstUUID", "global"), ("XMP:BurstID", "global"),
+                 ("XMP:CameraBurstID", "global"), ("MakerNotes:BurstGroupID", "camera"))
+SEQUENCE_TAGS = ("MakerNotes:SequenceNumber", "MakerNotes:SequenceFileNumber")  # shot number within a burst
+CAMERALESS = "no camera tags: same folder and file-name pattern"
 
 
 @dataclass(slots=True)
@@ -64,17 +80,29 @@ class Frame:
     subsecond: bool = False
     trusted: bool = False
     time_source: str | None = None
-    burst_uuid: str | None = None
+    burst_uuid: str | None = None  # any burst identifier of BURST_ID_TAGS, prefixed by its tag
+    sequence: int | None = None  # shot number within a continuous-drive burst (SEQUENCE_TAGS)
     dhash: int | None = None
     signature: np.ndarray | None = None  # 32x32 float32 (``_small``), loaded on demand
     gps: tuple[float, float] | None = None
     quality: dict[str, float] = field(default_factory=dict)
 
 
+def device_of(frame: Frame) -> tuple | None:
+    """The device a frame's burst must share: its camera, or for a frame without camera tags and
+    with a sub-second capture time, (``CAMERALESS``, folder, file-name pattern); None otherwise."""
+    if frame.camera is not None:
+        return frame.camera
+    if not frame.subsecond or not frame.paths:
+        return None
+    folder, _, name = frame.paths[0].rpartition("/")
+    return (CAMERALESS, folder, re.sub(r"\d+", "#", name))
+
+
 def ineligible_reason(frame: Frame) -> str | None:
     """Why an asset cannot join a burst by the soft signals (None when it can)."""
-    if frame.camera is None:
-        return "no camera in file"
+    if frame.camera is None and (frame.capture_time is None or not frame.subsecond):
+        return "no camera in file"  # and no sub-second time that could stand in for it (see device_of)
     if frame.capture_time is None:
         return "no capture time"
     if not frame.trusted:
@@ -102,16 +130,21 @@ def load_frames(session) -> dict[str, Frame]:
              .outerjoin(Place, Place.asset_id == FileInstance.asset_id)
              .outerjoin(Quality, Quality.asset_id == FileInstance.asset_id)
              .where(FileInstance.status == "present", Asset.media_kind == "photo"))
+    ids = [Metadata.tags[tag].as_string() for tag, _ in BURST_ID_TAGS]
+    sequences = [Metadata.tags[tag].as_string() for tag in SEQUENCE_TAGS]
+    query = query.add_columns(*ids, *sequences)
     trusted = set(TRUSTED_SOURCES)
     for (aid, path, status, make, model, serial, uuid, when, source, is_suspicious, dhash, has_sig, lat, lon,
-         score, sharpness, exposure) in session.connection().execute(query):
+         score, sharpness, exposure, *extra) in session.connection().execute(query):
         f = frames.get(aid)
         if f is not None:
             f.paths.append(path)
             continue
-        f = frames[aid] = Frame(aid, [path], status, burst_uuid=uuid)
+        f = frames[aid] = Frame(aid, [path], status)
         if make or model:
             f.camera = (make, model, serial)
+        f.burst_uuid = burst_identifier(f.camera, [uuid, *extra[:len(BURST_ID_TAGS)]])
+        f.sequence = next((int(v) for v in extra[len(BURST_ID_TAGS):] if _is_int(v)), None)
         if when:
             f.capture_time, f.time_source = when, source
             f.instant = datetime.fromisoformat(when[:26])
@@ -127,6 +160,24 @@ def load_frames(session) -> dict[str, Frame]:
         if len(f.paths) > 1:
             f.paths.sort()
     return frames
+
+
+def burst_identifier(camera: tuple | None, values: list) -> str | None:
+    """The first burst identifier present: the ``burst_uuid`` column, then ``BURST_ID_TAGS`` in
+    order, prefixed by its tag (and its camera for camera-scoped ones); 0 and empty mean none."""
+    for (tag, scope), value in zip((("burst_uuid", "global"), *BURST_ID_TAGS), values):
+        if value in (None, "", 0, "0"):
+            continue
+        return f"{tag}={value}" + (f"@{camera}" if scope == "camera" else "")
+    return None
+
+
+def _is_int(value: Any) -> bool:
+    try:
+        int(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def load_signatures(session, frames: dict[str, Frame], asset_ids: Collection[str]) -> None:
@@ -170,12 +221,14 @@ def link(a: Frame, b: Frame, settings: dict[str, Any], mad: float | None = None)
     ev: dict[str, Any] = {"gap_s": round(gap, 3)}
     if not 0 < gap <= float(settings["burst_max_gap_s"]):
         return False, ev
+    if a.sequence is not None and a.sequence >= 1 and b.sequence == a.sequence + 1:
+        ev["sequence"] = [a.sequence, b.sequence]  # the camera numbered them as one burst: it may have panned
     mad = signature_mad(a.signature, b.signature) if mad is None else mad
     ev.update(dhash=hamming_distance(a.dhash, b.dhash), mad=round(mad, 2))
     if a.gps and b.gps:
         ev["distance_m"] = round(haversine_m(a.gps, b.gps), 1)
-    ok = (ev["dhash"] <= int(settings["burst_continuity_bits"])
-          and ev["mad"] <= float(settings["burst_continuity_mad"])
+    ok = ((ev["dhash"] <= int(settings["burst_continuity_bits"])
+           and ev["mad"] <= float(settings["burst_continuity_mad"]) or "sequence" in ev)
           and ev.get("distance_m", 0.0) <= float(settings["burst_max_distance_m"]))
     return ok, ev
 
@@ -217,6 +270,8 @@ class Found:
 
 
 def _camera_text(camera: tuple | None) -> str:
+    if camera and camera[0] == CAMERALESS:
+        return f"unknown camera ({CAMERALESS}: {camera[2]})"
     return " ".join(str(x) for x in camera if x) if camera else "unknown camera"
 
 
@@ -255,7 +310,8 @@ def detect(frames: dict[str, Frame], settings: dict[str, Any], choices: dict[str
     for uuid, fs in by_uuid.items():
         if len(fs) >= min_frames:
             fs.sort(key=lambda f: (f.instant or datetime.min, f.paths[0] if f.paths else ""))
-            found.append((fs, [{"burst_uuid": True}] * (len(fs) - 1), {"burst_uuid": uuid}))
+            tag, _, value = uuid.partition("=")
+            found.append((fs, [{"burst_id": tag}] * (len(fs) - 1), {"burst_id": {"tag": tag, "value": value}}))
     reasons: dict[str, int] = {}
     per_camera: dict[tuple, list[Frame]] = {}
     for f in frames.values():
@@ -265,7 +321,7 @@ def detect(frames: dict[str, Frame], settings: dict[str, Any], choices: dict[str
         if why is not None:
             reasons[why] = reasons.get(why, 0) + 1
             continue
-        per_camera.setdefault(f.camera, []).append(f)
+        per_camera.setdefault(device_of(f), []).append(f)
     max_gap = float(settings["burst_max_gap_s"])
     same_shot = 0
     shots: list[list[Frame]] = []  # per camera, time order, one frame per capture time
@@ -305,8 +361,12 @@ def detect(frames: dict[str, Frame], settings: dict[str, Any], choices: dict[str
         signals = dict(extra)
         soft = [e for e in evidence if "gap_s" in e]
         if soft:
-            signals.update(same_camera=True, max_gap_s=max(e["gap_s"] for e in soft),
-                           max_dhash=max(e["dhash"] for e in soft), max_mad=max(e["mad"] for e in soft))
+            device = device_of(fs[0])
+            signals.update({"same_camera": True} if device and device[0] != CAMERALESS else {"same_device": CAMERALESS})
+            signals.update(max_gap_s=max(e["gap_s"] for e in soft),
+                           max_dhash=max(e.get("dhash", 0) for e in soft), max_mad=max(e.get("mad", 0) for e in soft))
+            if any("sequence" in e for e in soft):
+                signals["sequence_numbers"] = True
             if any("distance_m" in e for e in soft):
                 signals["max_distance_m"] = max(e.get("distance_m", 0.0) for e in soft)
         signals["time_precision"] = "subsecond" if all(f.subsecond for f in fs) else "second"
@@ -315,12 +375,12 @@ def detect(frames: dict[str, Frame], settings: dict[str, Any], choices: dict[str
             best, why = chosen[0], USER_REASON
         else:
             best, why = best_frame(fs)
-        cameras = {f.camera for f in fs}
-        out.append(Found(_camera_text(fs[0].camera) if len(cameras) == 1 else "several cameras", fs,
+        cameras = {device_of(f) for f in fs}
+        out.append(Found(_camera_text(device_of(fs[0])) if len(cameras) == 1 else "several cameras", fs,
                          [{}] + evidence, signals, best, why))
     out.sort(key=lambda b: (b.frames[0].capture_time or "", b.frames[0].asset_id))
     stats = {"assets": len(frames), "bursts": len(out), "frames": sum(len(b.frames) for b in out),
-             "hard_id_bursts": sum(1 for b in out if "burst_uuid" in b.signals), "same_shot_skipped": same_shot,
+             "hard_id_bursts": sum(1 for b in out if "burst_id" in b.signals), "same_shot_skipped": same_shot,
              "whole_second_bursts": sum(1 for b in out if b.signals["time_precision"] == "second"),
              "whole_second_times": sum(1 for f in frames.values() if f.capture_time and not f.subsecond),
              "ineligible": dict(sorted(reasons.items(), key=lambda kv: -kv[1])), "rule_version": RULE_VERSION}

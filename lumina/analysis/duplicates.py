@@ -34,9 +34,8 @@ Results are written as a new generation and swapped in atomically (``lumina.anal
 from __future__ import annotations
 
 import math
-from itertools import combinations
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import numba
@@ -44,7 +43,7 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import func, select
 
-from lumina.analysis.hamming import pairs_within
+from lumina.analysis.hamming import nearest_within
 from lumina.catalog.models import (Asset, CaptureDate, DuplicateFeedback, FileInstance, Metadata, PerceptualHash,
                                    Quality)
 from lumina.errors import ConfigError
@@ -58,11 +57,26 @@ PIXEL_IDENTICAL_MAD = 1.0  # grey levels: the same pixels up to rounding (a 16-b
 SAME_SHOT_CROP_MAD = 16.0  # when camera and trusted capture time are identical (same shot), dev max 14.3
 CROP_MIN_SCALE = 0.84  # 8 % off each side
 DERIVATIVE_MAD = 22.0
+PIXEL_KEYS = ("mad", "crop_mad", "crop_scale", "local_mad")  # columns of ``signature_distances``
+# grey levels: the largest 4x4-block MAD of an uncropped copy. Dev copies reach 7.2 (a 25 % resize);
+# template pairs (another portrait on one form, tests/analysis/test_duplicates_library.py) start at
+# 30.6: 16 leaves 8.8 above and 14.6 below (benchmarks/margins_dev.py)
+LOCAL_MAD = 16.0
+TRANSITIVITY_CHECK = 256  # members: up to this, keeper_order compares every pair (O(n^2))
+VERIFY_CHUNK = 65_536  # candidate pairs verified at a time (arrays of a few MiB)
+SEARCH_BUDGET = 4096  # hashes examined per distinct hash and chunk before the candidate search is capped
 CROP_SCALES = (0.96, 0.92, 0.88, 0.84, 0.80, 0.76, 0.72)
 TRUSTED_SOURCES = ("EXIF:DateTimeOriginal", "QuickTime:CreationDate", "XMP:DateTimeOriginal", "EXIF:CreateDate",
                    "sidecar XMP:DateTimeOriginal", "user")
 LOSSLESS = {"png", "tiff", "bmp", "psd"}
 CAMERA_FORMATS = {"raw", "jpeg", "heic", "heif", "tiff"}  # what cameras and phones write; WebP/PNG/GIF are conversions
+CLASSES = ("similar", "same_image", "derivative", "burst_sibling", "live_photo")  # pair classes, by code
+KEPT_CLASSES = [CLASSES.index(c) for c in ("same_image", "derivative", "live_photo")]  # pairs a run keeps
+LIVE_NAME, LIVE_CONTENT_ID = 1, 2  # how a still and a video were matched as one Live Photo / Motion Photo
+# grey levels: a Live Photo's first video frame against its still, matched by name only; the video
+# is scaled and re-encoded, and starts up to 1.5 s before the still (Apple), so looser than COPY_MAD
+LIVE_PHOTO_MAD = 12.0
+CONTENT_ID_TAGS = ("MakerNotes:ContentIdentifier", "QuickTime:ContentIdentifier")
 
 
 @dataclass
@@ -82,11 +96,15 @@ class Item:
     has_signature: bool = False
     camera: tuple | None = None
     capture_time: str | None = None
-    capture_instant: datetime | None = None
+    capture_instant: datetime | None = None  # local wall-clock time (naive)
+    utc_s: float = math.nan  # capture instant, seconds since the epoch in UTC; NaN when the offset is unknown
+    local_s: float = math.nan  # wall-clock capture time as if it were UTC, seconds; NaN when none
     time_trusted: bool = False
     quality: float | None = None
     richness: int = 0
     burst: int | None = None  # burst id in the current burst generation
+    content_id: str | None = None  # Apple's ContentIdentifier (Live Photo still and video share it)
+    live_key: tuple[str, str] | None = None  # (folder, lower-case name stem) of the first path
 
     @property
     def pixels(self) -> int:
@@ -200,6 +218,24 @@ def _best_crop(src, ref, limit, first, last, positions, pairs, rows, done):
 
 
 @numba.njit(parallel=True, cache=True)
+def _abs_sums(smalls, pa, pb, sums, block_max):
+    """For pairs (pa[p], pb[p]) of 32x32 uint8 images: the sum of absolute differences, and the
+    largest sum over the 64 blocks of 4x4 pixels."""
+    for p in numba.prange(len(pa)):
+        a, b = smalls[pa[p]], smalls[pb[p]]
+        total, worst = 0, 0
+        for br in range(8):
+            for bc in range(8):
+                block = 0
+                for r in range(4 * br, 4 * br + 4):
+                    for c in range(4 * bc, 4 * bc + 4):
+                        block += abs(np.int32(a[r, c]) - np.int32(b[r, c]))
+                total += block
+                worst = max(worst, block)
+        sums[p], block_max[p] = total, worst
+
+
+@numba.njit(parallel=True, cache=True)
 def _crop_search(sigs, smalls, pa, pb, limits, first, last, positions, out_sum, out_scale):
     """``_best_crop`` for the pairs (pa[p], pb[p]): windows of a against b's 32x32, then windows
     of b against a's, b winning only when strictly better (the order of ``crop_windows``)."""
@@ -212,35 +248,54 @@ def _crop_search(sigs, smalls, pa, pb, limits, first, last, positions, out_sum, 
 
 
 def compare_signatures(sigs: np.ndarray, pairs: np.ndarray, crop_limits_mad: np.ndarray | None = None,
-                       batch: int = 4096) -> list[dict[str, float | None]]:
+                       batch: int = 4096, smalls: np.ndarray | None = None) -> list[dict[str, float | None]]:
     """``compare_pixels`` for many pairs at once, in parallel.
 
     Args:
         sigs: uint8 (M, 64, 64) signatures.
         pairs: int (P, 2) indexes into sigs.
         crop_limits_mad: float (P,) grey levels, or None for no crop search: per pair, the largest
-            crop MAD that can change the pair's verdict (see ``compare_pixels``).
+            crop MAD that can change the pair's verdict (see ``compare_pixels``); 0: none searched.
+        smalls: uint8 (M, 32, 32), ``_small(sigs)`` when the caller keeps it across calls.
     Returns:
-        P dicts ``{"mad", "crop_mad", "crop_scale"}`` as ``compare_pixels`` gives them.
+        P dicts with the keys of ``PIXEL_KEYS``, as ``compare_pixels`` gives them.
     """
+    return [pixel_doc(row) for row in signature_distances(sigs, pairs, crop_limits_mad, batch, smalls)]
+
+
+def pixel_doc(row: np.ndarray) -> dict[str, float | None]:
+    """One row of ``signature_distances`` as a dict of ``PIXEL_KEYS`` (None for NaN)."""
+    return {k: None if math.isnan(v) else float(v) for k, v in zip(PIXEL_KEYS, row.tolist())}
+
+
+def signature_distances(sigs: np.ndarray, pairs: np.ndarray, crop_limits_mad: np.ndarray | None = None,
+                        batch: int = 4096, smalls: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``compare_signatures`` as one float64 array (P, len(PIXEL_KEYS)), NaN where
+    ``compare_signatures`` gives None. ``local_mad``: the largest MAD of the 64 blocks of 4x4 pixels
+    of the uncropped 32x32 comparison (grey levels): a small region that differs completely
+    (another name on a certificate, another portrait on a form) counts fully there, while the
+    whole-image MAD averages it away."""
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    out = np.full((len(pairs), len(PIXEL_KEYS)), np.nan)
     if not len(pairs):
-        return []
-    smalls = _small(sigs)
-    sums = np.concatenate([np.abs(smalls[pairs[k:k + batch, 0]].astype(np.int16) - smalls[pairs[k:k + batch, 1]])
-                           .sum(axis=(1, 2)) for k in range(0, len(pairs), batch)])
-    mads = np.round(sums / 1024, 3)  # exact: sums of integers, as numpy's float32 mean of the 32x32 differences
-    out = [{"mad": float(m), "crop_mad": None, "crop_scale": None} for m in mads]
+        return out
+    smalls = _small(sigs) if smalls is None else smalls
+    sums, block_max = np.zeros(len(pairs), np.int64), np.zeros(len(pairs), np.int64)
+    _abs_sums(smalls, pairs[:, 0].copy(), pairs[:, 1].copy(), sums, block_max)
+    out[:, 0] = np.round(sums / 1024, 3)  # exact: sums of integers, as numpy's float32 mean of the differences
+    out[:, 3] = np.round(block_max / 16, 3)
+    mads = out[:, 0]
     if crop_limits_mad is None:
         return out
-    todo = np.flatnonzero(mads > COPY_MAD)
+    todo = np.flatnonzero((mads > COPY_MAD) & (np.asarray(crop_limits_mad) > 0))  # a limit of 0: no search
     # + 2: crops whose MAD rounds (to 0.001) to the limit are searched too
     limits = (np.minimum(np.asarray(crop_limits_mad, dtype=np.float64)[todo], mads[todo] - 3) * 1024).astype(np.int64) + 2
     best, scale = np.zeros(len(todo), np.int64), np.zeros(len(todo), np.int64)
     _crop_search(sigs, smalls, pairs[todo, 0], pairs[todo, 1], limits, *CROP_TAPS, best, scale)
-    for k, b, s in zip(todo.tolist(), best.tolist(), scale.tolist()):
-        if s >= 0:
-            out[k].update(crop_mad=round(b / 1024, 3), crop_scale=CROP_SCALES[s])
+    found = scale >= 0
+    out[todo[found], 1] = np.round(best[found] / 1024, 3)
+    out[todo[found], 2] = np.asarray(CROP_SCALES)[scale[found]]
     return out
 
 
@@ -250,6 +305,7 @@ def compare_pixels(a: np.ndarray, b: np.ndarray, crop_search: bool = True,
 
     Returns:
         ``mad``: mean absolute difference uncropped, grey levels 0-255 (rounded to 0.001);
+        ``local_mad``: the largest 4x4-block MAD of that comparison (see ``signature_distances``);
         ``crop_mad``, ``crop_scale``: when ``mad`` > ``COPY_MAD``, the best square crop of either
         side (``crop_windows``) against the other, as MAD and scale 0-1, among the crops with
         a MAD of at most ``crop_limit_mad`` and ``mad`` - 3 (the only ones ``verify`` can use:
@@ -259,11 +315,23 @@ def compare_pixels(a: np.ndarray, b: np.ndarray, crop_search: bool = True,
     return compare_signatures(np.stack([a, b]), np.array([[0, 1]]), limits)[0]
 
 
+def gap_s(same_camera: np.ndarray, utc_a: np.ndarray, utc_b: np.ndarray, local_a: np.ndarray,
+          local_b: np.ndarray) -> np.ndarray:
+    """Seconds between the capture times of pairs of photos of one camera with trusted times, NaN
+    for other pairs. Times are seconds (``Item.utc_s``, ``Item.local_s``, NaN when unknown): UTC
+    instants when both sides know their offset, else the wall-clock local times, since a copy that
+    lost (or gained) its offset on export keeps the local time of the original (a UTC instant is
+    never compared with a naive local time). Arrays of one shape, or scalars."""
+    both_utc = ~np.isnan(utc_a) & ~np.isnan(utc_b)
+    gap = np.where(both_utc, np.abs(np.asarray(utc_a) - utc_b), np.abs(np.asarray(local_a) - local_b))
+    return np.where(same_camera, gap, np.nan)
+
+
 def capture_gap_s(a: Item, b: Item) -> float | None:
-    """Seconds between two photos of one camera with trusted capture times, else None."""
-    if a.time_trusted and b.time_trusted and a.camera and a.camera == b.camera:
-        return abs((a.capture_instant - b.capture_instant).total_seconds())
-    return None
+    """``gap_s`` of two items: seconds between two photos of one camera with trusted capture times, else None."""
+    same = bool(a.time_trusted and b.time_trusted and a.camera and a.camera == b.camera)
+    gap = float(gap_s(same, a.utc_s, b.utc_s, a.local_s, b.local_s))
+    return None if math.isnan(gap) else gap
 
 
 def crop_limit_mad(gap_s: float | None) -> float:
@@ -277,39 +345,94 @@ def same_burst(a: Item, b: Item, gap_s: float | None) -> bool:
     return a.burst is not None and a.burst == b.burst and gap_s != 0
 
 
+def needs_pixels(gap: np.ndarray, burst_pair: np.ndarray) -> np.ndarray:
+    """Pairs whose class depends on their pixels: not frames of one burst, and no capture-time
+    verdict (times unknown, or the same shot). ``gap``: ``gap_s``; ``burst_pair``: ``same_burst``."""
+    return ~np.asarray(burst_pair) & ~(np.asarray(gap) > 0)
+
+
+def pair_class(gap: np.ndarray, burst_pair: np.ndarray, mixed_kinds: np.ndarray, live_pair: np.ndarray,
+               mad: np.ndarray, crop_mad: np.ndarray, crop_scale: np.ndarray, local_mad: np.ndarray,
+               max_gap_s: float) -> np.ndarray:
+    """The class of candidate pairs (indexes into ``CLASSES``), first rule that applies:
+
+    frames of one burst, or photos of one camera with trusted times 0-``max_gap_s`` apart:
+    ``burst_sibling``; further apart: ``similar``; a video and a still (``mixed_kinds``) are never
+    the same image: ``live_photo`` when ``live_pair`` (``LIVE_CONTENT_ID``: Apple's content
+    identifier, or ``LIVE_NAME``: same folder and name stem with a first frame within
+    ``LIVE_PHOTO_MAD``), else ``similar``; uncropped MAD <= ``COPY_MAD``: ``same_image`` when no
+    4x4 block differs by more than ``LOCAL_MAD`` (else ``similar``: one template, another name or
+    portrait in a small region); a best
+    crop within ``crop_limit_mad`` and 3 levels better than uncropped: ``same_image`` at scale >=
+    ``CROP_MIN_SCALE``, else ``derivative``; MAD <= ``DERIVATIVE_MAD`` or a crop within
+    ``CROP_MAD``: ``derivative``; else ``similar``.
+
+    Args: arrays of one shape (or scalars): ``gap`` seconds (``gap_s``, NaN unknown), booleans,
+        ``live_pair`` int (0, ``LIVE_NAME``, ``LIVE_CONTENT_ID``), MADs in grey levels (NaN: none),
+        ``crop_scale`` 0-1.
+    Returns: int8 array of the same shape.
+    """
+    gap, mad, crop_mad, crop_scale, local_mad = (np.asarray(x, dtype=np.float64)
+                                                 for x in (gap, mad, crop_mad, crop_scale, local_mad))
+    limit = np.where(gap == 0, SAME_SHOT_CROP_MAD, CROP_MAD)
+    cropped = (crop_mad <= limit) & (crop_mad < mad - 3)
+    code = {c: k for k, c in enumerate(CLASSES)}
+    return np.select(
+        [np.asarray(burst_pair) | ((gap > 0) & (gap <= max_gap_s)), gap > max_gap_s,
+         np.asarray(mixed_kinds) & ((live_pair == LIVE_CONTENT_ID) | ((live_pair == LIVE_NAME) & (mad <= LIVE_PHOTO_MAD))),
+         np.asarray(mixed_kinds), (mad <= COPY_MAD) & (local_mad > LOCAL_MAD), mad <= COPY_MAD,
+         cropped & (crop_scale >= CROP_MIN_SCALE), cropped, (mad <= DERIVATIVE_MAD) | (crop_mad <= CROP_MAD)],
+        [code["burst_sibling"], code["similar"], code["live_photo"], code["similar"], code["similar"], code["same_image"],
+         code["same_image"], code["derivative"], code["derivative"]], code["similar"]).astype(np.int8)
+
+
+def live_pair_kind(a: Item, b: Item) -> int:
+    """``LIVE_CONTENT_ID`` when a still and a video share Apple's content identifier, ``LIVE_NAME``
+    when they share folder and name stem (IMG_0001.HEIC + IMG_0001.MOV, PXL_..MP.jpg exports), else 0."""
+    if (a.media_kind == "video") == (b.media_kind == "video"):
+        return 0
+    if a.content_id and a.content_id == b.content_id:
+        return LIVE_CONTENT_ID
+    return LIVE_NAME if a.live_key and a.live_key == b.live_key else 0
+
+
 def verify(a: Item, b: Item, settings: dict[str, Any], pixels: dict | None = None) -> tuple[str, dict[str, Any]]:
-    """Class of a candidate pair (``same_image``, ``derivative``, ``burst_sibling``, ``similar``)
-    and its evidence (every distance computed). ``pixels``: the pair's ``compare_pixels`` result
-    when already computed (with ``crop_limit_mad(capture_gap_s(a, b))``)."""
-    ev: dict[str, Any] = {k: hamming_distance(a.hashes[k], b.hashes[k]) for k in ("ahash", "dhash", "phash", "whash")}
+    """Class of a candidate pair (``CLASSES``) and its evidence (every distance computed), by
+    ``pair_class``. ``pixels``: the pair's ``compare_pixels`` result when already computed (with
+    ``crop_limit_mad(capture_gap_s(a, b))``)."""
+    ev: dict[str, Any] = {k: hamming_distance(a.hashes[k], b.hashes[k]) for k in ("ahash", "dhash", "phash", "whash")
+                          if k in a.hashes and k in b.hashes}
     if a.width and a.height and b.width and b.height:
         ev["aspect_log_ratio"] = round(abs(math.log((a.width / a.height) / (b.width / b.height))), 4)
     gap = capture_gap_s(a, b)
     if gap is not None:
         ev["capture_gap_s"] = round(gap, 3)
-    if same_burst(a, b, gap):
+    burst_pair = same_burst(a, b, gap)
+    if burst_pair:
         ev["burst"] = a.burst
-        return "burst_sibling", ev
-    if gap is not None:
-        if 0 < gap <= float(settings["burst_max_gap_s"]):
-            return "burst_sibling", ev
-        if gap > float(settings["burst_max_gap_s"]):
-            return "similar", ev
-    ev.update(pixels or compare_pixels(a.signature, b.signature, crop_limit_mad=crop_limit_mad(gap)))
-    if ev["mad"] <= COPY_MAD:
-        return "same_image", ev
-    crop_limit = crop_limit_mad(gap)
-    if ev["crop_mad"] is not None and ev["crop_mad"] <= crop_limit and ev["crop_mad"] < ev["mad"] - 3:
-        return ("same_image" if ev["crop_scale"] >= CROP_MIN_SCALE else "derivative"), ev
-    if ev["mad"] <= DERIVATIVE_MAD or (ev["crop_mad"] or 99) <= CROP_MAD:
-        return "derivative", ev
-    return "similar", ev
+    live = live_pair_kind(a, b)
+    if live:
+        ev["live_photo"] = "content identifier" if live == LIVE_CONTENT_ID else "same folder and name"
+    gap_value = np.nan if gap is None else gap
+    if pixels is not None:
+        ev.update(pixels)
+    elif needs_pixels(gap_value, burst_pair) and a.signature is not None and b.signature is not None:
+        ev.update(compare_pixels(a.signature, b.signature, crop_limit_mad=crop_limit_mad(gap)))
+    nan = float("nan")
+    cls = pair_class(gap_value, burst_pair, (a.media_kind == "video") != (b.media_kind == "video"), live,
+                     ev.get("mad", nan), _none_nan(ev.get("crop_mad")), _none_nan(ev.get("crop_scale")),
+                     _none_nan(ev.get("local_mad")), float(settings["burst_max_gap_s"]))
+    return CLASSES[int(cls)], ev
+
+
+def _none_nan(x: float | None) -> float:
+    return float("nan") if x is None else x
 
 
 def load_items(session) -> dict[str, Item]:
     """Items for every asset with a present file, read with Core queries (no ORM objects).
     Signatures (4 KiB each) are not read here: ``has_signature`` says whether there is one, and
-    ``load_signatures`` reads those that a comparison needs."""
+    ``load_signature_array`` reads those that a comparison needs."""
     items: dict[str, Item] = {}
     conn = session.connection()
     for aid, path, file_type, media_kind, size_bytes in conn.execute(
@@ -346,76 +469,102 @@ def load_items(session) -> dict[str, Item]:
             it.capture_time = capture_time
             it.time_trusted = source in TRUSTED_SOURCES and "suspicious" not in (flags or [])
             it.richness += it.time_trusted
-            stamp = capture_time_utc.rstrip("Z") if capture_time_utc else capture_time
-            it.capture_instant = datetime.fromisoformat(stamp[:26])
+            it.capture_instant = datetime.fromisoformat(capture_time[:26])
+            it.local_s = it.capture_instant.replace(tzinfo=timezone.utc).timestamp()
+            if capture_time_utc:
+                it.utc_s = datetime.fromisoformat(capture_time_utc.rstrip("Z")[:26]).replace(tzinfo=timezone.utc).timestamp()
+    content_id = func.coalesce(*(Metadata.tags[tag].as_string() for tag in CONTENT_ID_TAGS))
+    for aid, cid in conn.execute(select(Metadata.asset_id, content_id).where(content_id.is_not(None))).all():
+        if aid in items:
+            items[aid].content_id = cid
+    for it in items.values():
+        folder, _, name = it.paths[0].rpartition("/")
+        it.live_key = (folder, name.rsplit(".", 1)[0].lower())
     for aid, score in conn.execute(select(Quality.asset_id, Quality.score)).all():
         if aid in items:
             items[aid].quality = score
     return items
 
 
-def load_signatures(session, items: list[Item]) -> None:
-    """Fill in ``Item.signature`` (uint8 (64, 64)) for the given items that lack it."""
-    todo = {it.asset_id: it for it in items if it.signature is None}
-    ids = sorted(todo)
-    for k in range(0, len(ids), 500):
-        for aid, sig in session.connection().execute(select(PerceptualHash.asset_id, PerceptualHash.signature)
-                                                     .where(PerceptualHash.asset_id.in_(ids[k:k + 500]))):
-            if sig:
-                todo[aid].signature = np.frombuffer(sig, dtype=np.uint8).reshape(SIGNATURE_PX, SIGNATURE_PX)
-
-
 def keeper_order(members: list[Item], evidence: dict[tuple[str, str], dict]) -> tuple[Item, str]:
-    """The copy to keep and the rule that decided, with the values compared.
+    """The copy to keep and why, each deciding rule stated once with the values compared.
 
-    Ranking, first difference wins: ``format`` (RAW over everything; for the same pixels a camera
-    format (JPEG, HEIC, TIFF) over a conversion (WebP, PNG, GIF); a lossless file over a lossy one
-    only when their pixels differ, since a lossless re-wrap of a JPEG adds nothing), ``pixels``
-    (more), ``quality`` (pixel quality score, by more than 2 points), ``metadata`` (more of capture
+    Ranking, first difference wins: ``raw`` (RAW over everything), ``camera_format`` (for the same
+    pixels at the same size, a camera format (JPEG, HEIC, TIFF) over a conversion (WebP, PNG, GIF)),
+    ``pixels`` (more), ``lossless`` (a lossless file over a lossy one of the same size only when their
+    pixels differ, since a lossless re-wrap of a JPEG adds nothing), ``quality`` (pixel quality score, by more than 2 points), ``metadata`` (more of capture
     date, camera, lens, GPS, exposure), ``capture_time`` (earliest), ``bytes`` (fewer: padding a
-    file with junk never makes it the keeper), then the path.
+    file with junk never makes it the keeper), then the path. The keeper is the member that wins
+    against every other one by these rules (when the rules are not transitive among three or more
+    members, the one winning most comparisons, then the first path; for more than
+    ``TRANSITIVITY_CHECK`` members, a similar-set, the winner of one pass).
     """
     def pixel_same(a: Item, b: Item) -> bool:
         ev = evidence.get((a.asset_id, b.asset_id)) or evidence.get((b.asset_id, a.asset_id)) or {}
-        return ev.get("mad", 99) <= 1.0  # the same pixels up to re-encoding (dev conversions: <= 0.42)
+        # the same pixels up to re-encoding (dev conversions: <= 0.42), at the same size
+        return ev.get("mad", 99) <= 1.0 and a.pixels == b.pixels
 
-    def rules(a: Item, b: Item):
-        raw_a, raw_b = a.file_type == "raw", b.file_type == "raw"
-        if raw_a != raw_b:
-            yield "format", raw_a, f"format: {a.file_type} (RAW) over {b.file_type}" if raw_a else ""
-        camera_a, camera_b = a.file_type in CAMERA_FORMATS, b.file_type in CAMERA_FORMATS
-        if camera_a != camera_b and pixel_same(a, b):
-            yield "format", camera_a, f"format: camera format {a.file_type} over converted {b.file_type}"
-        lossless_a, lossless_b = a.file_type in LOSSLESS, b.file_type in LOSSLESS
-        if lossless_a != lossless_b and not pixel_same(a, b):
-            yield "format", lossless_a, f"format: lossless {a.file_type} over lossy {b.file_type}"
+    def decide(a: Item, b: Item) -> tuple[str, bool]:
+        """The first rule that tells a from b, and whether a wins by it."""
+        if (a.file_type == "raw") != (b.file_type == "raw"):
+            return "raw", a.file_type == "raw"
+        if (a.file_type in CAMERA_FORMATS) != (b.file_type in CAMERA_FORMATS) and pixel_same(a, b):
+            return "camera_format", a.file_type in CAMERA_FORMATS
         if a.pixels != b.pixels:
-            yield "pixels", a.pixels > b.pixels, f"pixels: {a.width}x{a.height} vs {b.width}x{b.height}"
+            return "pixels", a.pixels > b.pixels
+        if (a.file_type in LOSSLESS) != (b.file_type in LOSSLESS) and not pixel_same(a, b):
+            return "lossless", a.file_type in LOSSLESS
         if a.quality is not None and b.quality is not None and abs(a.quality - b.quality) > 2:
-            yield "quality", a.quality > b.quality, f"quality: {a.quality:.1f} vs {b.quality:.1f}"
+            return "quality", a.quality > b.quality
         if a.richness != b.richness:
-            yield "metadata", a.richness > b.richness, f"metadata: {a.richness} vs {b.richness} fields"
+            return "metadata", a.richness > b.richness
         if a.capture_instant and b.capture_instant and a.capture_instant != b.capture_instant:
-            yield "capture_time", a.capture_instant < b.capture_instant, f"capture_time: {a.capture_time} vs {b.capture_time}"
+            return "capture_time", a.capture_instant < b.capture_instant
         if a.size_bytes != b.size_bytes:
-            yield "bytes", a.size_bytes < b.size_bytes, f"bytes: {a.size_bytes} vs {b.size_bytes} (fewer wins)"
-        yield "path", a.paths[0] < b.paths[0], f"path: {a.paths[0]} vs {b.paths[0]}"
+            return "bytes", a.size_bytes < b.size_bytes
+        return "path", a.paths[0] < b.paths[0]
 
     best = members[0]
-    for other in members[1:]:
-        _, a_wins, _ = next(rules(other, best))
-        if a_wins:
+    for other in members[1:]:  # one pass; then check that it beats everyone (the rules may not be transitive)
+        if decide(other, best)[1]:
             best = other
-    deciding = []
+    if len(members) <= TRANSITIVITY_CHECK and any(decide(o, best)[1] for o in members if o is not best):
+        wins = {m.asset_id: sum(decide(m, o)[1] for o in members if o is not m) for m in members}
+        best = min(members, key=lambda m: (-wins[m.asset_id], m.paths[0]))
+    if len(members) == 1:
+        return best, "only member"
+    beaten: dict[str, list[Item]] = {}
     for other in members:
         if other is not best:
-            rule, _, text = next(rules(best, other))
-            deciding.append(text.replace("vs", "over", 1) if "over" not in text else text)
-    return best, "; ".join(dict.fromkeys(deciding)) or "only member"
+            beaten.setdefault(decide(best, other)[0], []).append(other)
+    texts = {
+        "raw": lambda os: f"RAW original ({best.file_type}) over {_listed(o.file_type for o in os)}",
+        "camera_format": lambda os: (f"camera format ({best.file_type}) over the conversion "
+                                     f"{_listed(o.file_type for o in os)} of the same pixels"),
+        "lossless": lambda os: f"lossless {best.file_type} over lossy {_listed(o.file_type for o in os)}",
+        "pixels": lambda os: f"most pixels: {best.width}x{best.height} (others {_listed(f'{o.width}x{o.height}' for o in os)})",
+        "quality": lambda os: f"best quality score: {best.quality:.1f} (others {_listed(f'{o.quality:.1f}' for o in os)})",
+        "metadata": lambda os: (f"richest metadata: {best.richness} of capture date, camera, lens, GPS, exposure "
+                                f"(others {_listed(str(o.richness) for o in os)})"),
+        "capture_time": lambda os: f"earliest capture time: {best.capture_time} (others {_listed(o.capture_time for o in os)})",
+        "bytes": lambda os: f"fewest bytes: {best.size_bytes} (others {_listed(str(o.size_bytes) for o in os)})",
+        "path": lambda os: "all else equal: first path in name order",
+    }
+    return best, "; ".join(texts[rule](os) for rule, os in beaten.items())
+
+
+def _listed(values, most: int = 5) -> str:
+    """Distinct values, at most ``most`` of them named."""
+    distinct = list(dict.fromkeys(str(v) for v in values))
+    return ", ".join(distinct[:most]) + (f" and {len(distinct) - most:,} more" if len(distinct) > most else "")
 
 
 @dataclass
 class Group:
+    """One result of a run: ``group_class`` is ``exact`` or ``same_image`` (duplicate groups),
+    ``live_photo`` (a still and its motion video), ``derivative`` (a pair: an edit or strong crop)
+    or ``similar_set`` (a cluster too big to be a duplicate group)."""
+
     group_class: str
     reason: str
     keeper: str
@@ -424,10 +573,98 @@ class Group:
     members: list[dict[str, Any]]
 
 
+def _encode(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """Pairs of indexes < n as sorted int64 keys min * n + max."""
+    return np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b)
+
+
+@numba.njit(cache=True)
+def _cross_pairs(neighbours, starts, members, k, n):
+    """For each distinct hash u (rows of ``neighbours``, -1 padded, nearest first): up to k assets
+    of its neighbouring hashes, nearest hash first, each paired with every asset of u. Assets of
+    hash u are members[starts[u]:starts[u + 1]]. Returns int64 keys (see ``_encode``)."""
+    total = 0
+    picked = np.zeros(len(neighbours), np.int64)
+    for u in range(len(neighbours)):
+        got = 0
+        for q in neighbours[u]:
+            if q < 0 or got >= k:
+                break
+            got += min(k - got, starts[q + 1] - starts[q])
+        picked[u] = got
+        total += got * (starts[u + 1] - starts[u])
+    out = np.empty(total, np.int64)
+    at = 0
+    for u in range(len(neighbours)):
+        got = 0
+        for q in neighbours[u]:
+            if q < 0 or got >= picked[u]:
+                break
+            for r in range(starts[q], min(starts[q + 1], starts[q] + picked[u] - got)):
+                b = members[r]
+                for s in range(starts[u], starts[u + 1]):
+                    a = members[s]
+                    out[at] = min(a, b) * n + max(a, b)
+                    at += 1
+                got += 1
+    return out
+
+
+def same_code_pairs(codes: np.ndarray, k: int, n: int) -> np.ndarray:
+    """Pairs of items with equal codes, each paired with the next ``k`` of its code (by index),
+    so a code shared by m items gives O(m * k) pairs, not m^2 / 2. Returns int64 keys (``_encode``).
+    ``codes``: any array (N,) that ``np.unique`` sorts."""
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    keys = []
+    for step in range(1, k + 1):
+        same = sorted_codes[step:] == sorted_codes[:-step]
+        if not same.any():
+            break
+        keys.append(_encode(order[:-step][same], order[step:][same], n))
+    return np.concatenate(keys) if keys else np.zeros(0, np.int64)
+
+
+def candidate_pairs(codes: np.ndarray, radius: int, k: int, n: int | None = None) -> tuple[np.ndarray, int]:
+    """Candidate pairs of the items whose hashes are ``codes`` (uint64 (N,)): identical hashes
+    collapsed first, then each distinct hash's ``k`` nearest within ``radius`` (``nearest_within``).
+    Every item is paired with the next k items of its own hash and with up to k items of the nearest
+    other hashes, so work and memory are O(N * k) whatever the cluster size; below k neighbours
+    per item (every library without near-identical clusters) that is every pair within the radius.
+
+    Returns:
+        (sorted unique int64 keys ``_encode(i, j, n)``, n defaulting to N, number of distinct hashes
+        whose search was capped).
+    """
+    n = len(codes) if n is None else n
+    uniq, inverse = np.unique(codes, return_inverse=True)
+    members = np.argsort(inverse, kind="stable").astype(np.int64)
+    starts = np.zeros(len(uniq) + 1, np.int64)
+    np.cumsum(np.bincount(inverse, minlength=len(uniq)), out=starts[1:])
+    neighbours, _, capped = nearest_within(uniq, radius, k, SEARCH_BUDGET)
+    keys = np.concatenate([same_code_pairs(inverse, k, n), _cross_pairs(neighbours, starts, members, k, n)])
+    return np.unique(keys), int(capped.sum())
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected component label (int (n,)) of each of n nodes joined by edges (a, b)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
 def detect(session, settings: dict[str, Any], keep_choices: dict[str, str] | None = None,
            bursts: dict[str, int] | None = None) -> tuple[list[Group], dict]:
     """Compute duplicate groups over the whole catalog (see the module docstring). ``bursts``:
     asset id -> burst id of the current burst generation (frames of one burst are never duplicates).
+
+    Memory is O(assets * ``duplicate_max_group``): candidates are capped per asset
+    (``candidate_pairs``), verified in chunks of ``VERIFY_CHUNK`` pairs with array code, and only
+    the same-image edges are kept (as arrays). A connected cluster of same-image edges larger than
+    ``duplicate_max_group`` is not split into arbitrary duplicate groups: it is reported as one
+    ``similar_set`` that says why.
 
     Returns:
         (groups, stats) where stats holds counts and timings in seconds.
@@ -440,71 +677,76 @@ def detect(session, settings: dict[str, Any], keep_choices: dict[str, str] | Non
     if not 0 <= radius <= 32:
         raise ConfigError(f"duplicate_radius_bits must be 0..32, got {radius}")
     max_group = int(settings["duplicate_max_group"])
+    if max_group < 2:
+        raise ConfigError(f"duplicate_max_group must be at least 2, got {max_group}")
+    max_gap = float(settings["burst_max_gap_s"])
+    k = max_group  # no asset needs more partners than the largest group it can join has members
     t0 = time.perf_counter()
     items = load_items(session)
     for aid, burst in (bursts or {}).items():
         if aid in items:
             items[aid].burst = burst
     feedback = {(f.asset_a, f.asset_b) for f in session.scalars(select(DuplicateFeedback))}
+    # one index space: hashed items (hash candidates), then degenerate ones, then Live Photo halves without hashes
     hashed = [it for it in items.values() if it.hashes and not it.degenerate and it.has_signature]
-    stats: dict[str, Any] = {"assets": len(items), "hashed": len(hashed),
-                             "degenerate": sum(1 for it in items.values() if it.degenerate),
-                             "not_checked": len(items) - len(hashed)}
+    flat = [it for it in items.values() if it.hashes and it.degenerate and it.has_signature]
+    seen = {it.asset_id for it in hashed + flat}
+    live_only = [it for it in items.values() if it.asset_id not in seen and (it.content_id or it.media_kind == "video")]
+    nodes = hashed + flat + live_only
+    n = len(nodes)
+    stats: dict[str, Any] = {"assets": len(items), "hashed": len(hashed), "degenerate": len(flat),
+                             "not_checked": len(items) - len(hashed) - len(flat)}
     t1 = time.perf_counter()
-    candidates: set[tuple[int, int]] = set()
+    keys, capped = [], 0
     for kind in ("phash", "ahash"):
-        codes = np.array([it.hashes[kind] for it in hashed], dtype=np.uint64)
-        i, j, _ = pairs_within(codes, radius)
-        candidates.update(zip(i.tolist(), j.tolist()))
+        found, capped_kind = candidate_pairs(np.array([it.hashes[kind] for it in hashed], dtype=np.uint64), radius, k, n)
+        keys.append(found)
+        capped += capped_kind
     # degenerate (flat, banded) images: only pixel-identical ones may be grouped, never on hash distance
-    flat = [it for it in items.values() if it.degenerate and it.has_signature]
-    buckets: dict[tuple, list[Item]] = {}
-    for it in flat:
-        buckets.setdefault(tuple(it.hashes[k] for k in ("ahash", "dhash", "phash", "whash")), []).append(it)
-    flat_pairs = [(a, b) for bucket in buckets.values() for a, b in combinations(bucket, 2)]
+    flat_codes = np.array([hash(tuple(it.hashes[h] for h in ("ahash", "dhash", "phash", "whash"))) for it in flat],
+                          dtype=np.int64)
+    flat_keys = same_code_pairs(flat_codes, k, n) + len(hashed) * n + len(hashed)  # shifted to flat's indexes
+    keys.append(flat_keys)
+    keys.append(_live_candidates(nodes, n))
+    keys = np.unique(np.concatenate(keys))
+    index = {it.asset_id: x for x, it in enumerate(nodes)}
+    if feedback:
+        refused = np.array([_encode(np.array([index[a]]), np.array([index[b]]), n)[0] for a, b in feedback
+                            if a in index and b in index], dtype=np.int64)
+        stats["user_not_duplicate"] = int(np.isin(keys, refused).sum())
+        keys = keys[~np.isin(keys, refused)]
     t2 = time.perf_counter()
-    edges: list[tuple[float, str, str]] = []
-    evidence: dict[tuple[str, str], dict] = {}
-    classes: dict[str, int] = {}
-    pairs: list[tuple[Item, Item]] = []
-    for i, j in sorted(candidates):
-        a, b = hashed[i], hashed[j]
-        if tuple(sorted((a.asset_id, b.asset_id))) in feedback:
-            classes["user_not_duplicate"] = classes.get("user_not_duplicate", 0) + 1
-        else:
-            pairs.append((a, b))
-    # the pixel comparisons of every pair that reaches them in verify() (no burst or time verdict), at once
-    gaps = [capture_gap_s(a, b) for a, b in pairs]
-    compared = [k for k, gap in enumerate(gaps) if (gap is None or gap == 0) and not same_burst(*pairs[k], gap)]
-    needed = [pairs[k][n] for k in compared for n in (0, 1)] + [it for pair in flat_pairs for it in pair]
-    load_signatures(session, needed)
-    slot = {it.asset_id: n for n, it in enumerate({it.asset_id: it for it in needed}.values())}
-    sigs = np.stack([items[aid].signature for aid in slot]) if slot else np.zeros((0, 64, 64), np.uint8)
-    pixels = dict(zip(compared, compare_signatures(
-        sigs, [(slot[pairs[k][0].asset_id], slot[pairs[k][1].asset_id]) for k in compared],
-        np.array([crop_limit_mad(gaps[k]) for k in compared]))))
-    for k, (a, b) in enumerate(pairs):
-        cls, ev = verify(a, b, settings, pixels.get(k))
-        classes[cls] = classes.get(cls, 0) + 1
-        evidence[(a.asset_id, b.asset_id)] = {**ev, "class": cls}
-        if cls == "same_image":
-            edges.append((min(ev["mad"], ev["crop_mad"] or 99), a.asset_id, b.asset_id))
-    flat_pixels = compare_signatures(sigs, [(slot[a.asset_id], slot[b.asset_id]) for a, b in flat_pairs])
-    for (a, b), px in zip(flat_pairs, flat_pixels):
-        if tuple(sorted((a.asset_id, b.asset_id))) in feedback:
-            continue
-        ev = {**px, "degenerate": True}
-        if a.width and b.width and a.height and b.height:
-            ev["aspect_log_ratio"] = round(abs(math.log((a.width / a.height) / (b.width / b.height))), 4)
-        same = ev["mad"] <= PIXEL_IDENTICAL_MAD and ev.get("aspect_log_ratio", 0) <= 0.01
-        evidence[(a.asset_id, b.asset_id)] = {**ev, "class": "same_image" if same else "similar"}
-        if same:
-            edges.append((ev["mad"], a.asset_id, b.asset_id))
+    edges_a, edges_b, edge_cls, edge_px, classes = _verify_all(nodes, keys, n, len(hashed), settings, session)
     t3 = time.perf_counter()
-    clusters = complete_linkage(edges, max_group)
     groups: list[Group] = []
     grouped: set[str] = set()
-    for cluster in clusters:
+    # clusters of near-identical images: same-image and derivative edges (a timelapse drifts from
+    # copies to edits and back); a cluster bigger than a group is one similar-set, nothing inside it is listed
+    related = edge_cls != CLASSES.index("live_photo")
+    label = _components(n, edges_a[related], edges_b[related])
+    in_edges = np.zeros(n, bool)
+    in_edges[edges_a[related]], in_edges[edges_b[related]] = True, True
+    big = np.bincount(label[in_edges], minlength=n) > max_group
+    stats["similar_sets"] = int(big.sum())
+    for comp in np.flatnonzero(big):
+        members = [nodes[x] for x in np.flatnonzero((label == comp) & in_edges)]
+        keeper, why = keeper_order(members, {})
+        reason = (f"cluster of {len(members):,} near-identical images: kept as one similar-set, not a duplicate group "
+                  f"(more than duplicate_max_group = {max_group})")
+        groups.append(Group("similar_set", reason, keeper.asset_id, None, why,
+                            [{"asset_id": m.asset_id, "paths": m.paths, "path": None,
+                              "class": "keeper" if m is keeper else "similar", "distances": {}} for m in members]))
+    small = ~big[label[edges_a]]
+    same = small & (edge_cls == CLASSES.index("same_image"))
+    evidence: dict[tuple[str, str], dict] = {}
+    edges: list[tuple[float, str, str]] = []
+    for x, y, row in zip(edges_a[same].tolist(), edges_b[same].tolist(), edge_px[same]):
+        a, b = nodes[x], nodes[y]
+        px = pixel_doc(row)
+        _, ev = verify(a, b, settings, px)  # the evidence; the class is the one _verify_all gave
+        evidence[(a.asset_id, b.asset_id)] = {**ev, "class": "same_image", **({"degenerate": True} if x >= len(hashed) else {})}
+        edges.append((min(px["mad"], px["crop_mad"] or 99), a.asset_id, b.asset_id))
+    for cluster in complete_linkage(edges, max_group):
         members = [items[a] for a in sorted(cluster)]
         keeper, why = keeper_order(members, evidence)
         if keep_choices and any(m.asset_id in keep_choices for m in members):
@@ -518,6 +760,36 @@ def detect(session, settings: dict[str, Any], keep_choices: dict[str, str] | Non
         cls_reason = "same picture: " + ", ".join(sorted({_reason(d["distances"]) for d in docs if d["distances"]}))
         groups.append(Group("same_image", cls_reason, keeper.asset_id, None, why, docs))
         grouped.update(cluster)
+    live = edge_cls == CLASSES.index("live_photo")
+    for x, y, row in zip(edges_a[live].tolist(), edges_b[live].tolist(), edge_px[live]):  # reported, never resolved
+        _, ev = verify(nodes[x], nodes[y], settings, None if np.isnan(row[0]) else pixel_doc(row))
+        still, video = (nodes[x], nodes[y]) if nodes[y].media_kind == "video" else (nodes[y], nodes[x])
+        groups.append(Group("live_photo", f"Live Photo: still and its motion video ({ev['live_photo']})",
+                            still.asset_id, None, "the still image",
+                            [{"asset_id": still.asset_id, "paths": still.paths, "path": None, "class": "keeper",
+                              "distances": {}},
+                             {"asset_id": video.asset_id, "paths": video.paths, "path": None, "class": "live_photo",
+                              "distances": ev}]))
+    # derivatives (edits, strong crops): one set per cluster, not one entry per pair (a cluster of 50
+    # near-copies has 1,225 pairs), with each member's distances to the set's keeper when compared
+    derived = small & (edge_cls == CLASSES.index("derivative"))
+    sets: dict[int, dict[str, Any]] = {}
+    for x, y, row in zip(edges_a[derived].tolist(), edges_b[derived].tolist(), edge_px[derived]):
+        entry = sets.setdefault(int(label[x]), {"members": {}, "pairs": {}})
+        entry["members"][x], entry["members"][y] = nodes[x], nodes[y]
+        entry["pairs"][(x, y)] = row
+    for entry in sets.values():
+        members = sorted(entry["members"].values(), key=lambda m: m.paths[0])
+        keeper, why = keeper_order(members, {})
+        k = next(x for x, m in entry["members"].items() if m is keeper)
+        docs = []
+        for x, m in sorted(entry["members"].items(), key=lambda xm: xm[1].paths[0]):
+            row = entry["pairs"].get((min(x, k), max(x, k)))
+            ev = verify(keeper, m, settings, pixel_doc(row))[1] if row is not None and m is not keeper else {}
+            docs.append({"asset_id": m.asset_id, "paths": m.paths, "path": None,
+                         "class": "keeper" if m is keeper else "derivative", "distances": ev})
+        groups.append(Group("derivative", f"edited or strongly cropped versions of one picture "
+                                          f"({len(entry['pairs']):,} derivative pairs)", keeper.asset_id, None, why, docs))
     for it in items.values():  # exact copies not already in a same-image group
         if len(it.paths) > 1 and it.asset_id not in grouped:
             keep_path = sorted(it.paths, key=lambda p: (p.count("/"), len(p), p))[0]
@@ -525,11 +797,135 @@ def detect(session, settings: dict[str, Any], keep_choices: dict[str, str] | Non
                      "distances": {"sha256": 0}} for p in it.paths]
             groups.append(Group("exact", "identical bytes (same SHA-256)", it.asset_id, keep_path,
                                 "path: the shortest, shallowest path of identical files", docs))
-    stats.update(candidates=len(candidates), flat_pairs=len(flat_pairs), verdicts=classes, groups=len(groups),
+    stats.update(candidates=len(keys), capped_hashes=capped, verdicts=classes,
+                 groups=sum(g.group_class in ("exact", "same_image") for g in groups),
                  time_load_s=round(t1 - t0, 3), time_search_s=round(t2 - t1, 3),
                  time_verify_s=round(t3 - t2, 3), time_group_s=round(time.perf_counter() - t3, 3),
                  radius_bits=radius, rule_version=RULE_VERSION)
     return groups, stats
+
+
+def _live_candidates(nodes: list[Item], n: int) -> np.ndarray:
+    """Keys (``_encode``) of still/video pairs sharing a content identifier or folder and name stem,
+    whatever their hashes (a cloud export's motion video has no camera tags and no dates)."""
+    keys = []
+    for attr in ("content_id", "live_key"):
+        by: dict[Any, list[int]] = {}
+        for x, it in enumerate(nodes):
+            value = getattr(it, attr)
+            if value:
+                by.setdefault(value, []).append(x)
+        for xs in by.values():
+            if 1 < len(xs) <= 8:  # a Live Photo is a handful of files; more is a name clash, not a pair
+                keys += [min(x, y) * n + max(x, y) for x in xs for y in xs
+                         if x < y and (nodes[x].media_kind == "video") != (nodes[y].media_kind == "video")]
+    return np.array(keys, dtype=np.int64)
+
+
+def _verify_all(nodes: list[Item], keys: np.ndarray, n: int, n_hashed: int, settings: dict[str, Any], session
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """Verify every candidate pair (keys over ``nodes``), ``VERIFY_CHUNK`` pairs at a time, with
+    ``pair_class`` on arrays. Pairs of degenerate nodes (index >= n_hashed, not Live Photo halves)
+    are the same image only when pixel-identical (MAD <= ``PIXEL_IDENTICAL_MAD``, same aspect).
+
+    Returns:
+        (edge a, edge b: int64 node indexes of the same-image, derivative and live-photo pairs; their
+        class (int8, index into ``CLASSES``); their ``signature_distances`` float64 (E, len(PIXEL_KEYS)),
+        NaN when not compared; counts of every class).
+    """
+    max_gap = float(settings["burst_max_gap_s"])
+    max_group = int(settings["duplicate_max_group"])
+    cameras: dict[tuple, int] = {}
+    cam = np.array([cameras.setdefault(it.camera, len(cameras)) if it.camera and it.time_trusted else -1 - x
+                    for x, it in enumerate(nodes)], dtype=np.int64)  # -1 - x: never equal to another's
+    utc = np.array([it.utc_s for it in nodes])
+    local = np.array([it.local_s for it in nodes])
+    burst = np.array([it.burst if it.burst is not None else -1 - x for x, it in enumerate(nodes)], dtype=np.int64)
+    video = np.array([it.media_kind == "video" for it in nodes])
+    has_sig = np.array([it.has_signature for it in nodes])
+    flat = np.arange(n) >= n_hashed
+    aspect = np.array([math.log(it.width / it.height) if it.width and it.height else np.nan for it in nodes])
+    slot = np.full(n, -1, np.int64)
+    # which nodes need their signature: those in a pair whose class depends on pixels
+    for start in range(0, len(keys), VERIFY_CHUNK):
+        a, b = np.divmod(keys[start:start + VERIFY_CHUNK], n)
+        gap = gap_s(cam[a] == cam[b], utc[a], utc[b], local[a], local[b])
+        need = needs_pixels(gap, (burst[a] == burst[b]) & (gap != 0)) & has_sig[a] & has_sig[b]
+        slot[a[need]], slot[b[need]] = 0, 0
+    wanted = np.flatnonzero(slot == 0)
+    slot[wanted] = np.arange(len(wanted))
+    sigs = load_signature_array(session, [nodes[x].asset_id for x in wanted])
+    smalls = _small(sigs)
+    # nodes surely in a similar-set: clusters of the pairs related whatever their crop search finds
+    # (same image uncropped, or within DERIVATIVE_MAD). Pairs of two such nodes skip the crop search,
+    # which is most of the work in a cluster of thousands and changes nothing there.
+    sure_a, sure_b = [], []
+    for start in range(0, len(keys), VERIFY_CHUNK):
+        a, b = np.divmod(keys[start:start + VERIFY_CHUNK], n)
+        hashed = (slot[a] >= 0) & (slot[b] >= 0) & ~flat[a] & ~flat[b] & (video[a] == video[b])
+        px = signature_distances(sigs, np.stack([slot[a[hashed]], slot[b[hashed]]], axis=1), smalls=smalls)
+        gap = gap_s(cam[a] == cam[b], utc[a], utc[b], local[a], local[b])[hashed]
+        burst_pair = ((burst[a] == burst[b])[hashed]) & (gap != 0)
+        surely = needs_pixels(gap, burst_pair) & (px[:, 0] <= DERIVATIVE_MAD) & ~(
+            (px[:, 0] <= COPY_MAD) & (px[:, 3] > LOCAL_MAD))
+        sure_a.append(a[hashed][surely])
+        sure_b.append(b[hashed][surely])
+    sure_a = np.concatenate(sure_a) if sure_a else np.zeros(0, np.int64)
+    sure_b = np.concatenate(sure_b) if sure_b else np.zeros(0, np.int64)
+    label = _components(n, sure_a, sure_b)
+    in_sure = np.zeros(n, bool)
+    in_sure[sure_a], in_sure[sure_b] = True, True
+    in_big = in_sure & (np.bincount(label[in_sure], minlength=n) > max_group)[label]
+    del sure_a, sure_b, label
+    edges_a, edges_b, edge_cls, edge_px = [], [], [], []
+    classes: dict[str, int] = {}
+    for start in range(0, len(keys), VERIFY_CHUNK):
+        a, b = np.divmod(keys[start:start + VERIFY_CHUNK], n)
+        gap = gap_s(cam[a] == cam[b], utc[a], utc[b], local[a], local[b])
+        burst_pair = (burst[a] == burst[b]) & (gap != 0)
+        need = needs_pixels(gap, burst_pair) & (slot[a] >= 0) & (slot[b] >= 0)
+        px = np.full((len(a), len(PIXEL_KEYS)), np.nan)
+        limits = np.where(gap[need] == 0, SAME_SHOT_CROP_MAD, CROP_MAD)
+        hashed_pair = ~flat[a[need]] | video[a[need]] | video[b[need]]
+        skip = in_big[a[need]] & in_big[b[need]]
+        classes["crop_search_skipped"] = classes.get("crop_search_skipped", 0) + int(skip.sum())
+        limits[skip] = 0.0
+        px[need] = signature_distances(sigs, np.stack([slot[a[need]], slot[b[need]]], axis=1),
+                                       np.where(hashed_pair, limits, 0.0), smalls=smalls)
+        mad = px[:, 0]
+        live = np.zeros(len(a), np.int8)
+        for x in np.flatnonzero(video[a] != video[b]):
+            live[x] = live_pair_kind(nodes[a[x]], nodes[b[x]])
+        cls = pair_class(gap, burst_pair, video[a] != video[b], live, *px.T, max_gap)
+        degenerate = flat[a] & flat[b] & ~video[a] & ~video[b]
+        identical = (mad <= PIXEL_IDENTICAL_MAD) & ~(np.abs(aspect[a] - aspect[b]) > 0.01)
+        cls[degenerate] = np.where(identical[degenerate], CLASSES.index("same_image"), CLASSES.index("similar"))
+        for c, count in zip(*np.unique(cls, return_counts=True)):
+            classes[CLASSES[c]] = classes.get(CLASSES[c], 0) + int(count)
+        kept = np.isin(cls, KEPT_CLASSES)
+        edges_a.append(a[kept])
+        edges_b.append(b[kept])
+        edge_cls.append(cls[kept])
+        edge_px.append(px[kept])
+    if not edges_a:
+        return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros((0, len(PIXEL_KEYS))),
+                classes)
+    return (np.concatenate(edges_a), np.concatenate(edges_b), np.concatenate(edge_cls), np.concatenate(edge_px),
+            classes)
+
+
+def load_signature_array(session, asset_ids: list[str]) -> np.ndarray:
+    """The 64x64 grey signatures of ``asset_ids``, in that order: uint8 (len, 64, 64), one array
+    (4 KiB per asset, no per-asset objects)."""
+    out = np.zeros((len(asset_ids), SIGNATURE_PX, SIGNATURE_PX), np.uint8)
+    where = {aid: x for x, aid in enumerate(asset_ids)}
+    ids = sorted(where)
+    for start in range(0, len(ids), 500):
+        for aid, sig in session.connection().execute(select(PerceptualHash.asset_id, PerceptualHash.signature)
+                                                     .where(PerceptualHash.asset_id.in_(ids[start:start + 500]))):
+            if sig:
+                out[where[aid]] = np.frombuffer(sig, dtype=np.uint8).reshape(SIGNATURE_PX, SIGNATURE_PX)
+    return out
 
 
 def _reason(ev: dict) -> str:

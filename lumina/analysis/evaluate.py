@@ -85,3 +85,102 @@ def score(truth: dict[str, Any], root: Path, groups: list[dict[str, Any]],
     if bursts is not None:
         result["bursts"] = score_bursts(truth, root, bursts)
     return result
+
+
+TIME_SEPARATED = {"bursts", "frames"}  # eval folders of burst and video frames
+
+
+def threshold_margins(session, truth: dict[str, Any], root: Path) -> dict[str, dict[str, Any]]:
+    """For each duplicate and burst threshold, the largest value seen on true pairs and the smallest
+    on false pairs of a labelled set, beside the value in use: the margins of item 8 of issue 14.
+
+    True duplicate pairs: pairs of one ``duplicate_groups`` entry with different bytes, split into
+    uncropped and cropped (a file under ``crop/``). False pairs: ``derivative_pairs``,
+    ``similar_not_duplicate`` and pairs of two different groups or photos, except pairs with a burst
+    or video frame (``TIME_SEPARATED`` folders: near-identical by nature, kept apart by their
+    capture times and the burst rules, not by pixels). Burst continuity: consecutive frames of one
+    ``bursts`` entry against ``similar_not_duplicate`` pairs.
+
+    Returns:
+        ``{threshold: {"value", "true_max", "false_min", "unit"}}``; distances are computed by the
+        detection code itself (``signature_distances`` with an unbounded crop search, hashes from
+        the catalog, ``lumina.analysis.bursts.signature_mad``).
+    """
+    import numpy as np
+    from sqlalchemy import select
+
+    from lumina.analysis import bursts as burst_rules
+    from lumina.analysis import duplicates as rules
+    from lumina.catalog.models import FileInstance, PerceptualHash
+    from lumina.settings import SETTINGS
+    from lumina.stages.hashes import hamming_distance, to_unsigned
+
+    settings = {x.name: x.default for x in SETTINGS}
+    rel = _relative(root)
+    asset_of: dict[str, str] = {}
+    for path, aid in session.execute(select(FileInstance.path, FileInstance.asset_id)
+                                     .where(FileInstance.status == "present")):
+        if (r := rel(path)) is not None and aid:
+            asset_of[r] = aid
+    rows = {aid: (to_unsigned(p), to_unsigned(a), to_unsigned(d), sig) for aid, p, a, d, sig in session.execute(
+        select(PerceptualHash.asset_id, PerceptualHash.phash, PerceptualHash.ahash, PerceptualHash.dhash,
+               PerceptualHash.signature)) if sig}
+    paths = sorted(p for p in asset_of if asset_of[p] in rows)
+    slot = {p: k for k, p in enumerate(paths)}
+    sigs = np.stack([np.frombuffer(rows[asset_of[p]][3], np.uint8).reshape(64, 64) for p in paths])
+    group_of = {p: k for k, g in enumerate(truth["duplicate_groups"]) for p in g}
+    near = {_pair(a, b) for g in truth.get("same_scene_groups", []) + truth["bursts"]
+            for a, b in itertools.combinations(g, 2)}
+    false = {_pair(a, b) for a, b in truth.get("derivative_pairs", []) + truth["similar_not_duplicate"]}
+    true_pairs, false_pairs = [], []
+    for a, b in itertools.combinations(paths, 2):
+        if asset_of[a] == asset_of[b]:
+            continue  # exact copies: one asset
+        if a in group_of and group_of.get(a) == group_of.get(b):
+            true_pairs.append((a, b))
+        elif _pair(a, b) in false or not ({a.split("/")[0], b.split("/")[0]} & TIME_SEPARATED or _pair(a, b) in near):
+            false_pairs.append((a, b))
+    px = rules.signature_distances(sigs, [(slot[a], slot[b]) for a, b in true_pairs + false_pairs],
+                                   np.full(len(true_pairs) + len(false_pairs), 255.0))
+    t, f = px[:len(true_pairs)], px[len(true_pairs):]
+    cropped = np.array([a.startswith("crop/") or b.startswith("crop/") for a, b in true_pairs])
+    bits = lambda pairs: np.array([min(hamming_distance(rows[asset_of[a]][0], rows[asset_of[b]][0]),  # noqa: E731
+                                       hamming_distance(rows[asset_of[a]][1], rows[asset_of[b]][1])) for a, b in pairs])
+    # false pairs that an uncropped comparison would pass: what the local bound must stop
+    whole_ok = f[:, 0] <= rules.COPY_MAD
+    crop_ok = f[:, 2] >= rules.CROP_MIN_SCALE  # false pairs whose best crop is small enough to be a copy's
+    frames = [(g[k], g[k + 1]) for g in truth["bursts"] for k in range(len(g) - 1) if g[k] in slot and g[k + 1] in slot]
+    similar = [(a, b) for a, b in truth["similar_not_duplicate"] if a in slot and b in slot]
+    small = burst_rules._small(sigs)
+
+    def continuity(pairs):
+        return (np.array([hamming_distance(rows[asset_of[a]][2], rows[asset_of[b]][2]) for a, b in pairs]),
+                np.array([burst_rules.signature_mad(small[slot[a]], small[slot[b]]) for a, b in pairs]))
+
+    burst_bits, burst_mad = continuity(frames)
+    look_bits, look_mad = continuity(similar)
+
+    def row(value, true_values, true_names, false_values, false_names, unit):
+        out = {"value": value, "true_max": None, "false_min": None, "unit": unit}
+        if len(true_values) and not np.isnan(true_values).all():
+            k = int(np.nanargmax(true_values))
+            out.update(true_max=float(true_values[k]), true_max_pair=list(true_names[k]))
+        if len(false_values) and not np.isnan(false_values).all():
+            k = int(np.nanargmin(false_values))
+            out.update(false_min=float(false_values[k]), false_min_pair=list(false_names[k]))
+        return out
+
+    tp, fp = np.array(true_pairs, dtype=object).reshape(-1, 2), np.array(false_pairs, dtype=object).reshape(-1, 2)
+
+    return {
+        "duplicate_radius_bits": row(settings["duplicate_radius_bits"], bits(true_pairs), tp, bits(false_pairs), fp,
+                                     "bits"),
+        "COPY_MAD": row(rules.COPY_MAD, t[~cropped, 0], tp[~cropped], f[:, 0], fp, "grey levels"),
+        "LOCAL_MAD": row(rules.LOCAL_MAD, t[~cropped, 3], tp[~cropped], f[whole_ok, 3], fp[whole_ok], "grey levels"),
+        "CROP_MAD": row(rules.CROP_MAD, t[cropped, 1], tp[cropped], f[crop_ok, 1], fp[crop_ok], "grey levels"),
+        "CROP_MIN_SCALE": row(rules.CROP_MIN_SCALE, -t[cropped, 2], tp[cropped], -f[f[:, 1] <= rules.CROP_MAD, 2],
+                              fp[f[:, 1] <= rules.CROP_MAD], "scale (negated: smaller is further)"),
+        "burst_continuity_bits": row(settings["burst_continuity_bits"], burst_bits, frames, look_bits, similar, "bits"),
+        "burst_continuity_mad": row(settings["burst_continuity_mad"], burst_mad, frames, look_mad, similar,
+                                    "grey levels"),
+    }

@@ -56,8 +56,9 @@ def status_of(coverage: float, computed: bool) -> str:
     return "partial" if coverage > 0 else "missing"
 
 
-def gap_report(catalog: Catalog) -> dict[str, Any]:
-    """The gap report as a JSON-ready dict (shape documented in the README)."""
+def gap_report(catalog: Catalog, with_assets: bool = False) -> dict[str, Any]:
+    """The gap report as a JSON-ready dict (shape documented in the README); ``with_assets`` adds
+    to each metadata row ``reason_assets``: reason -> the sorted asset ids it counts."""
     with catalog.session() as s:
         views = asset_views(s)
         ids = set(views)
@@ -160,13 +161,16 @@ def gap_report(catalog: Catalog) -> dict[str, Any]:
         test = have.get(type_name)
         got = [a for a in applicable if test is not None and test(a)]
         got_set = set(got)
-        reasons = Counter(missing_reason(type_name, stage, a, default) for a in applicable if a not in got_set)
+        why = {a: missing_reason(type_name, stage, a, default) for a in applicable if a not in got_set}
+        reasons = Counter(why.values())
         coverage = round(len(got) / len(applicable), 4) if applicable else 1.0
         metadata_rows.append({
             "type": type_name, "applicable": len(applicable), "count": len(got), "coverage": coverage,
             "gap": len(applicable) - len(got), "status": status_of(coverage, stage in available),
             "reasons": dict(reasons.most_common()), "fill_job": stage,
         })
+        if with_assets:
+            metadata_rows[-1]["reason_assets"] = {r: sorted(a for a, w in why.items() if w == r) for r in reasons}
 
     stage_failures: dict[str, Counter] = {}
     for stage, recs in records.items():

@@ -75,6 +75,26 @@ def _popcount(x):
 
 
 @numba.njit(inline="always")
+def _first_chunk(x, earlier):
+    """Whether the pair whose XOR is x is not within the threshold of an earlier chunk (rows
+    (shift, mask, max_flips)), which has found it already."""
+    for e in range(earlier.shape[0]):
+        if _popcount((x >> np.uint64(earlier[e, 0])) & np.uint64(earlier[e, 1])) <= earlier[e, 2]:
+            return False
+    return True
+
+
+def _buckets(codes: np.ndarray, shift: int, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One chunk's buckets: (chunk values int64 (N,), the order sorting them, bucket offsets int64
+    (2^bits + 1,)): the hashes of chunk value v are order[starts[v]:starts[v + 1]]."""
+    keys = ((codes >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.int64)
+    order = np.argsort(keys, kind="stable")
+    starts = np.zeros((1 << bits) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys, minlength=1 << bits), out=starts[1:])
+    return keys, order, starts
+
+
+@numba.njit(inline="always")
 def _scan(k, lo, hi, codes, ids, radius, earlier, b, cap, found, out_i, out_j, out_d):
     """Verify hash k against the sorted hashes lo..hi-1; returns the updated pair count."""
     x0 = codes[k]
@@ -83,12 +103,7 @@ def _scan(k, lo, hi, codes, ids, radius, earlier, b, cap, found, out_i, out_j, o
         d = _popcount(x)
         if d > radius:
             continue
-        first = True
-        for e in range(earlier.shape[0]):
-            if _popcount((x >> np.uint64(earlier[e, 0])) & np.uint64(earlier[e, 1])) <= earlier[e, 2]:
-                first = False  # already reported by that earlier chunk
-                break
-        if first:
+        if _first_chunk(x, earlier):
             if found < cap:
                 at = b * cap + found
                 out_i[at], out_j[at], out_d[at] = ids[k], ids[q], d
@@ -140,10 +155,7 @@ def pairs_within(codes: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray
     blocks = -(-n // BLOCK)
     for shift, bits, flips in plan(n, radius) if n > 1 else []:
         if flips >= 0:
-            keys = ((codes >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.int64)
-            order = np.argsort(keys, kind="stable")
-            starts = np.zeros((1 << bits) + 1, dtype=np.int64)
-            np.cumsum(np.bincount(keys, minlength=1 << bits), out=starts[1:])
+            keys, order, starts = _buckets(codes, shift, bits)
             masks = sorted(flip_masks(bits, flips)[1:].tolist(), key=int.bit_length)
             by_top = np.searchsorted([m.bit_length() - 1 for m in masks], np.arange(bits + 1))
             masks = np.array(masks, dtype=np.int64)
@@ -170,3 +182,105 @@ def pairs_within(codes: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray
     i, j = np.minimum(i, j), np.maximum(i, j)
     order = np.lexsort((j, i))
     return i[order], j[order], d[order]
+
+
+@numba.njit(inline="always")
+def _offer(row, q, d, best_j, best_d, filled):
+    """Insert neighbour q at distance d into row's sorted top list (nearest first, the first found
+    of equal distances first); returns the row's new fill count."""
+    k = best_j.shape[1]
+    n = filled
+    if n == k:
+        if d >= best_d[row, k - 1]:
+            return n
+        n = k - 1
+    p = n
+    while p > 0 and best_d[row, p - 1] > d:
+        best_j[row, p], best_d[row, p] = best_j[row, p - 1], best_d[row, p - 1]
+        p -= 1
+    best_j[row, p], best_d[row, p] = q, d
+    return n + 1
+
+
+@numba.njit(inline="always")
+def _scan_nearest(k, lo, hi, codes, ids, radius, earlier, budget, seen, best_j, best_d, filled):
+    """Offer the sorted hashes lo..hi-1 within the radius to hash k's top list, examining at most
+    ``budget`` - seen of them; returns (seen, filled)."""
+    x0, row = codes[k], ids[k]
+    for q in range(lo, hi):
+        if seen >= budget:
+            return seen, filled
+        if q == k:
+            continue
+        seen += 1
+        x = x0 ^ codes[q]
+        d = _popcount(x)
+        if d > radius:
+            continue
+        if _first_chunk(x, earlier):
+            filled = _offer(row, ids[q], d, best_j, best_d, filled)
+    return seen, filled
+
+
+@numba.njit(parallel=True, cache=True)
+def _nearest_chunk(keys, codes, ids, starts, masks, radius, earlier, budget, best_j, best_d, fill, capped):
+    """One chunk of ``nearest_within``: every hash probes its own bucket and every flip mask (both
+    directions, so that each hash sees all its neighbours), examining at most ``budget`` hashes.
+    Rows of best_j/best_d/fill/capped are indexed by the hash's original index (ids[k]): each row is
+    written by one task only."""
+    n = len(keys)
+    for b in numba.prange(-(-n // BLOCK)):
+        for k in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
+            v, row = keys[k], ids[k]
+            seen, filled = _scan_nearest(k, starts[v], starts[v + 1], codes, ids, radius, earlier, budget, 0,
+                                         best_j, best_d, fill[row])
+            for m in range(len(masks)):
+                if seen >= budget:
+                    break
+                p = v ^ masks[m]
+                seen, filled = _scan_nearest(k, starts[p], starts[p + 1], codes, ids, radius, earlier, budget, seen,
+                                             best_j, best_d, filled)
+            fill[row] = filled
+            if seen >= budget:
+                capped[row] = True
+
+
+def nearest_within(codes: np.ndarray, radius: int, k: int, budget: int = 4096
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``k`` nearest other hashes within ``radius`` of every hash, with bounded work.
+
+    Same chunked pigeonhole search as ``pairs_within`` (exact: every hash within the radius is
+    examined) as long as a hash has at most ``budget`` hashes in the buckets it probes per chunk.
+    Past that (a dense cluster: thousands of near-identical photos), it keeps the nearest among the
+    first ``budget`` examined and flags the hash in ``capped``: work and memory are O(N·budget) and
+    O(N·k) whatever the cluster size, instead of O(N²) pairs. Callers collapse identical hashes first
+    (``np.unique``), since this counts each distinct value once.
+
+    Args:
+        codes: uint64 (or int64, reinterpreted) array of shape (N,).
+        radius: 0..63 bits.
+        k: neighbours kept per hash, >= 1.
+        budget: hashes examined per hash and chunk, >= k.
+    Returns:
+        (neighbours int64 (N, k), padded with -1, nearest first, the lower index first among equal
+        distances in an uncapped row; distances int8 (N, k), -1 for padding; capped bool (N,)).
+    Raises:
+        ValueError: if radius is outside 0..63 or k < 1.
+    """
+    if not 0 <= radius <= 63:
+        raise ValueError(f"radius must be 0..63 bits, got {radius}")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    codes = np.ascontiguousarray(codes).view(np.uint64)
+    n = len(codes)
+    best_j, best_d = np.full((n, k), -1, np.int64), np.full((n, k), -1, np.int8)
+    fill, capped = np.zeros(n, np.int64), np.zeros(n, np.bool_)
+    earlier = np.zeros((0, 3), dtype=np.int64)
+    for shift, bits, flips in plan(n, radius) if n > 1 else []:
+        if flips >= 0:
+            keys, order, starts = _buckets(codes, shift, bits)
+            masks = flip_masks(bits, flips)[1:]
+            _nearest_chunk(keys[order], codes[order], order, starts, masks, radius, earlier, max(budget, k),
+                           best_j, best_d, fill, capped)
+        earlier = np.vstack([earlier, [[shift, (1 << bits) - 1, flips]]])
+    return best_j, best_d, capped

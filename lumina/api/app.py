@@ -1,30 +1,33 @@
 """The REST API: a thin FastAPI layer over the library the CLI uses, one router per resource
-(``lumina/api/routers/``), shared dependencies in ``lumina/api/deps.py``.
+(``lumina/api/routers/``), shared dependencies in ``lumina/api/deps.py``; the web UI
+(``lumina.web``) is served by the same app.
 
 Security defaults: every endpoint except ``/health`` (``/docs`` and ``/openapi.json`` included)
 needs ``Authorization: Bearer <token>`` (``LUMINA_API_TOKEN``, or a token generated on first start
-into ``DIR/api-token`` with mode 0600); no CORS unless ``LUMINA_API_CORS_ORIGINS`` lists origins;
+into ``DIR/api-token`` with mode 0600) or a web session cookie (``/login``; CSRF token on writes); no CORS unless ``LUMINA_API_CORS_ORIGINS`` lists origins;
 request bodies are limited to ``MAX_BODY_BYTES`` and pages to 500 items. Every error has the shape
 ``{"error": {"code", "message"}}``: 401 no or wrong token, 404 unknown id, 409 conflict (a job of that
 type already queued or running, a write the library does not allow), 413 body too large, 422 bad
-parameters, 500 a bug.
+or unknown parameters, 500 a bug.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lumina import __version__
-from lumina.api.deps import MAX_BODY_BYTES, ApiError, BodyLimit, error_response, load_token
+from lumina.api.deps import MAX_BODY_BYTES, ApiError, BodyLimit, error_response, known_query, load_token
 from lumina.api.registry import Registry
 from lumina.api.routers import bursts, catalogs, duplicates, gaps, images, jobs as jobs_router, service
 from lumina.errors import CatalogError, ConfigError, ConflictError, LuminaError, NotFoundError
@@ -33,6 +36,16 @@ from lumina.pipeline import jobs
 __all__ = ["create_app", "load_token"]
 log = logging.getLogger("lumina.api")
 ROUTERS = (service, catalogs, gaps, jobs_router, images, duplicates, bursts)
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped, as the CLI writes it: a file name that is not
+    UTF-8 keeps its bytes as surrogate escapes (``\\udcXX``) instead of failing to encode (a 500).
+    Set on every router's routes (a response class also turns off FastAPI's pydantic fast path,
+    which cannot encode such names)."""
+
+    def render(self, content) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def create_app(home: Path, token: str | None = None, worker: bool = True, overrides: dict | None = None) -> FastAPI:
@@ -69,7 +82,7 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
         registry.close()
 
     app = FastAPI(title="Lumina", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None, dependencies=[])
+                  openapi_url=None, dependencies=[Depends(known_query)])
     app.state.registry = registry
     app.state.token = token or load_token(home)[0]
 
@@ -118,5 +131,8 @@ def create_app(home: Path, token: str | None = None, worker: bool = True, overri
         return error_response(500, "internal_error", f"{type(exc).__name__}: {exc}")
 
     for module in ROUTERS:
-        app.include_router(module.router)
+        app.include_router(module.router, default_response_class=AsciiJSONResponse)
+    from lumina.web.routes import mount  # the web UI: pages, sign-in, static files, offline tiles and docs
+
+    mount(app)
     return app

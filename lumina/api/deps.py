@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from lumina.api.registry import Registry
+from lumina.api.sessions import COOKIE
 from lumina.catalog import queries
 from lumina.catalog.db import Catalog
 from lumina.errors import NotFoundError
@@ -80,15 +81,50 @@ class BodyLimit:
 
 
 _bearer = HTTPBearer(auto_error=False)
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def auth(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:  # noqa: B008
-    """Raises ApiError 401 unless the request carries the app's bearer token."""
+    """Raises ApiError 401 unless the request carries the app's bearer token or a live web session
+    cookie; 403 for a state-changing request by session without its CSRF token (see
+    lumina.api.sessions)."""
     token = request.app.state.token
+    if creds is None and COOKIE in request.cookies:
+        csrf = request.app.state.sessions.csrf(request.cookies[COOKIE])
+        if csrf is None:
+            raise ApiError(401, "unauthorized", "session expired or unknown: sign in again at /login")
+        sent = request.headers.get("x-csrf-token", "")
+        if request.method in UNSAFE_METHODS and not hmac.compare_digest(sent.encode(), csrf.encode()):
+            raise ApiError(403, "csrf", "missing or wrong X-CSRF-Token header for this session")
+        return
     if creds is None or creds.scheme.lower() != "bearer":
         raise ApiError(401, "unauthorized", "missing bearer token (Authorization: Bearer <token>)")
     if not hmac.compare_digest(creds.credentials.encode(), token.encode()):
         raise ApiError(401, "unauthorized", "wrong bearer token")
+
+
+_QUERY_NAMES: dict = {}  # id(route dependant) -> the query parameter names it declares
+
+
+def known_query(request: Request) -> None:
+    """Raises ApiError 422 for a query parameter an ``/api/`` endpoint does not declare (a misspelt
+    filter must not silently return everything)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.url.path.startswith("/api/"):  # web pages read their own query in script
+        return
+    allowed = _QUERY_NAMES.get(id(dependant))
+    if allowed is None:
+        names, todo = set(), [dependant]
+        while todo:  # the endpoint's own parameters and those of its dependencies
+            d = todo.pop()
+            names.update(p.alias for p in d.query_params)
+            todo.extend(d.dependencies)
+        allowed = _QUERY_NAMES[id(dependant)] = frozenset(names)
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise ApiError(422, "invalid", f"unknown query parameter(s) {', '.join(unknown)}; "
+                                       f"this endpoint takes: {', '.join(sorted(allowed)) or 'none'}")
 
 
 guarded = [Depends(auth)]

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from lumina.catalog.db import Catalog, open_catalog
+from lumina.catalog.db import Catalog, exclusive_lock, open_catalog
 from lumina.catalog.models import CatalogState, Source
 from lumina.errors import ConfigError, ConflictError, NotFoundError
 from lumina.pipeline.scan import check_roots, display, now
@@ -43,6 +43,7 @@ class Registry:
         self.overrides = overrides or {}
         self._open: dict[str, Catalog] = {}
         self._lock = threading.Lock()
+        self._create_lock = threading.Lock()
         self._open[DEFAULT] = open_catalog(home, overrides=self.overrides)
 
     def _entries(self) -> dict[str, dict[str, str]]:
@@ -85,6 +86,12 @@ class Registry:
         """
         if not name.strip() or len(name) > 100 or any(ord(c) < 32 or ord(c) == 127 for c in name):
             raise ConfigError("name must be 1-100 characters, without control characters")
+        with self._create_lock, exclusive_lock(self.home / "catalogs.lock"):  # threads of this server, other servers
+            return self._create(name, sources)
+
+    def _create(self, name: str, sources: list[str]) -> dict[str, Any]:
+        """``create`` under the creation lock: concurrent requests for one name get one success and
+        409s; different names all succeed (the list of entries is read and written under it)."""
         entries = self._entries()
         cid = slug(name)
         if cid == DEFAULT or cid in entries:
@@ -97,11 +104,17 @@ class Registry:
             if real == home or home.startswith(real.rstrip(b"/") + b"/") or real.startswith(home + b"/"):
                 raise ConfigError(f"{display(root)} contains or is inside the served catalog folder; "
                                   "give the photo folders themselves")
-        cat = open_catalog(path, overrides=self.overrides)
-        with cat.session() as s:
-            for p in roots:
-                s.add(Source(path_bytes=p, path=display(p), added_at=now()))
-            s.commit()
+        if path.exists():  # left half-built by a server that died while creating it: not a catalog yet
+            shutil.rmtree(path)
+        try:
+            cat = open_catalog(path, overrides=self.overrides)
+            with cat.session() as s:
+                for p in roots:
+                    s.add(Source(path_bytes=p, path=display(p), added_at=now()))
+                s.commit()
+        except BaseException:  # a full disk, ...: no half-built folder stays to make the name unusable
+            shutil.rmtree(path, ignore_errors=True)
+            raise
         with self._lock:
             self._open[cid] = cat
         entries[cid] = {"name": name, "path": str(path)}

@@ -32,15 +32,15 @@ DB_NAME = "catalog.db"
 HEAD_REVISION = "0013"
 
 
-def catalog_dir_from(option: str | os.PathLike | None) -> Path:
-    """The catalog folder from ``--catalog`` or ``LUMINA_CATALOG``.
+DEFAULT_CATALOG = "~/.lumina/catalog"  # also the Makefile's CATALOG: `make run` then `lumina gaps` agree
 
-    Raises:
-        ConfigError: if neither is given.
-    """
+
+def catalog_dir_from(option: str | os.PathLike | None) -> Path:
+    """The catalog folder from ``--catalog``, else ``LUMINA_CATALOG``, else ``DEFAULT_CATALOG``
+    (``~/.lumina/catalog``); an empty value counts as not given."""
     value = option if option not in (None, "") else os.environ.get("LUMINA_CATALOG")
     if not value or not str(value).strip():
-        raise ConfigError("no catalog folder: pass --catalog DIR or set LUMINA_CATALOG")
+        value = DEFAULT_CATALOG
     return Path(value).expanduser().absolute()
 
 
@@ -81,6 +81,17 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+@contextmanager
+def exclusive_lock(lock_path: Path) -> Iterator[None]:
+    """A blocking ``flock`` on ``lock_path`` (released by the kernel if the process dies)."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -151,11 +162,11 @@ def open_catalog(path: str | os.PathLike | None, create: bool = True,
     """Open (and if needed create and migrate) the catalog in folder ``path``.
 
     Args:
-        path: catalog folder; ``None`` means ``LUMINA_CATALOG``.
+        path: catalog folder; ``None`` means ``LUMINA_CATALOG``, else ``DEFAULT_CATALOG``.
         create: create the folder and database if missing; else raise.
         overrides: setting values from the command line.
     Raises:
-        ConfigError: no folder given, or bad settings.
+        ConfigError: bad settings.
         CatalogError: the folder or database cannot be created or opened.
     """
     folder = catalog_dir_from(path)
@@ -169,7 +180,11 @@ def open_catalog(path: str | os.PathLike | None, create: bool = True,
     engine = create_engine(f"sqlite:///{db}")
     event.listen(engine, "connect", _sqlite_pragmas)
     try:
-        migrate(engine)
+        if current_revision(engine) != HEAD_REVISION:
+            # Two commands on a brand-new catalog would both create its tables ("table already
+            # exists"): the second waits here for the first, then finds the schema current.
+            with exclusive_lock(folder / "migrate.lock"):
+                migrate(engine)
     except Exception as exc:  # any driver error here means the catalog is unusable
         engine.dispose()
         raise CatalogError(f"cannot open catalog {db}: {exc}") from exc

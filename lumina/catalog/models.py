@@ -141,6 +141,8 @@ class CaptureDate(Base):
     utc_offset_source: Mapped[str | None] = mapped_column(String(64))
     flags: Mapped[list] = mapped_column(JSON, default=list)
     candidates: Mapped[list] = mapped_column(JSON, default=list)
+    # the grid's order (capture time, then id): pages of a 100k catalog read the index, not a sort
+    __table_args__ = (Index("ix_capture_dates_time_asset", "capture_time", "asset_id"),)
 
 
 class Place(Base):
@@ -249,7 +251,9 @@ class DuplicateGroup(Base):
     __tablename__ = "duplicate_groups"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation_id: Mapped[int] = mapped_column(ForeignKey("duplicate_generations.id", ondelete="CASCADE"), index=True)
-    group_class: Mapped[str] = mapped_column(String(16))  # exact | same_image
+    group_class: Mapped[str] = mapped_column(String(16))  # exact | same_image | live_photo | derivative | similar_set
+    # the id users see: kept across generations while the membership overlaps (``lumina.pipeline.stable_ids``)
+    stable_id: Mapped[int | None] = mapped_column(Integer, index=True)
     reason: Mapped[str] = mapped_column(Text)
     keeper_asset_id: Mapped[str] = mapped_column(String(64))
     keeper_path: Mapped[str | None] = mapped_column(Text)  # exact groups: the file to keep
@@ -285,6 +289,17 @@ class CatalogState(Base):
     value: Mapped[Any] = mapped_column(JSON)
 
 
+class RetiredId(Base):
+    """A duplicate group or burst id that no longer exists, with its last members, so that an old
+    link answers where they went (``lumina.pipeline.stable_ids``)."""
+
+    __tablename__ = "retired_ids"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # duplicates | bursts
+    stable_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    members: Mapped[list] = mapped_column(JSON)  # asset ids
+    retired_at: Mapped[datetime]
+
+
 class BurstGeneration(GenerationColumns, Base):
     """One run of burst detection; visible once ``catalog_state['bursts.generation']`` points at it
     (swapped in one transaction, like duplicate generations)."""
@@ -298,6 +313,7 @@ class Burst(Base):
     __tablename__ = "bursts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation_id: Mapped[int] = mapped_column(ForeignKey("burst_generations.id", ondelete="CASCADE"), index=True)
+    stable_id: Mapped[int | None] = mapped_column(Integer, index=True)  # the id users see (see DuplicateGroup)
     camera: Mapped[str] = mapped_column(Text)
     start: Mapped[str | None] = mapped_column(String(40))  # capture time of the first frame (local, ISO 8601)
     end: Mapped[str | None] = mapped_column(String(40))

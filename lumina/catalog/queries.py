@@ -9,12 +9,14 @@ import os
 import re
 from typing import Any
 
-from sqlalchemy import Text, cast, exists, func, inspect, or_, select, tuple_
+from sqlalchemy import Text, cast, exists, func, inspect, literal, or_, select, tuple_
+from sqlalchemy.orm import aliased
 
-from lumina.catalog.models import (Asset, CaptureDate, FileInstance, Metadata, PerceptualHash, Place, Quality,
-                                   StageRecord, Thumbnail, UserOverride)
+from lumina.catalog.models import (Asset, CaptureDate, CatalogState, DuplicateGroup, DuplicateMember, FileInstance,
+                                   Metadata, PerceptualHash, Place, Quality, StageRecord, Thumbnail, UserOverride)
 from lumina.errors import ConfigError, NotFoundError
-from lumina.stages.hashes import to_unsigned
+
+UINT64 = (1 << 64) - 1  # hashes are stored as signed 64-bit SQLite integers; shown as unsigned hex
 
 # Keys of `lumina show --format json` that are always present (null when unknown).
 SHOW_KEYS = ("asset_id", "paths", "capture_time", "capture_time_source", "capture_time_confidence",
@@ -64,7 +66,7 @@ def describe(session, ref: str) -> dict[str, Any]:
     doc.update(paths=[], date_flags=[], stages={}, files=[], metadata=None, date_candidates=[], place=None,
                utc_offset_source=None,
                thumbnails=None, hashes=None, quality=None, file_type=None, media_kind=None, size_bytes=None,
-               error=None)
+               error=None, live_photo=None)
     if asset_id is None:  # a file that never became an asset (dangling link, unreadable, unsettled, not a photo)
         doc.update(paths=[os.fsdecode(file_row.path_bytes)], error=file_row.error,
                    files=[_file_doc(file_row)])
@@ -102,7 +104,7 @@ def describe(session, ref: str) -> dict[str, Any]:
         doc["thumbnails"] = {**_row(thumb, skip=("asset_id", "thumbhash")), "thumbhash": base64.b64encode(thumb.thumbhash).decode()}
     hashes = session.get(PerceptualHash, asset_id)
     if hashes is not None:  # hex for display; the catalog stores signed 64-bit integers
-        doc["hashes"] = {**{k: f"{to_unsigned(getattr(hashes, k)):016x}" for k in ("ahash", "dhash", "phash", "whash")},
+        doc["hashes"] = {**{k: f"{getattr(hashes, k) & UINT64:016x}" for k in ("ahash", "dhash", "phash", "whash")},
                          "degenerate": hashes.degenerate, "degenerate_reason": hashes.degenerate_reason}
     quality = session.get(Quality, asset_id)
     if quality is not None:
@@ -111,7 +113,29 @@ def describe(session, ref: str) -> dict[str, Any]:
         doc["stages"][rec.stage] = {"status": rec.status, "error": rec.error, "version": rec.version,
                                     "duration_ms": round(rec.duration_ms, 3),
                                     "finished_at": rec.finished_at.isoformat() + "Z"}
+    doc["live_photo"] = live_photo_link(session, asset_id)
     return doc
+
+
+def live_photo_link(session, asset_id: str) -> dict[str, Any] | None:
+    """The other half of the asset's Live Photo / Motion Photo in the current duplicate generation:
+    ``{"group", "asset_id", "paths", "media_kind", "matched_by"}``, or None."""
+    state = session.get(CatalogState, "duplicates.generation")
+    if state is None:
+        return None
+    mine = aliased(DuplicateMember)
+    row = session.execute(
+        select(DuplicateGroup.stable_id, DuplicateMember.asset_id, DuplicateMember.distances, mine.distances)
+        .join(DuplicateMember, DuplicateMember.group_id == DuplicateGroup.id)
+        .join(mine, mine.group_id == DuplicateGroup.id)
+        .where(DuplicateGroup.generation_id == state.value, DuplicateGroup.group_class == "live_photo",
+               mine.asset_id == asset_id, DuplicateMember.asset_id != asset_id)).first()
+    if row is None:
+        return None
+    other = session.get(Asset, row.asset_id)
+    matched = (row[2] or {}).get("live_photo") or (row[3] or {}).get("live_photo")  # on the video's member row
+    return {"group": row.stable_id, "asset_id": row.asset_id, "paths": present_paths(session, [row.asset_id]).get(row.asset_id, []),
+            "media_kind": other.media_kind if other else None, "matched_by": matched}
 
 
 def _match_asset_id(session, prefix: str) -> str | None:
@@ -139,43 +163,27 @@ def present_paths(session, asset_ids: list[str]) -> dict[str, list[str]]:
     for chunk in range(0, len(asset_ids), 500):
         for aid, raw in session.execute(
                 select(FileInstance.asset_id, FileInstance.path_bytes)
-                .where(FileInstance.asset_id.in_(asset_ids[chunk:chunk + 500]), FileInstance.status == "present")
+                .where(FileInstance.asset_id.in_(asset_ids[chunk:chunk + 500]),
+                       (FileInstance.status + "") == "present")  # by the asset_id index, not the status one
                 .order_by(FileInstance.path_bytes)):
             out.setdefault(aid, []).append(os.fsdecode(raw))
     return out
 
 
-FILTERS = ("date_from", "date_to", "camera", "has_gps", "geohash", "country", "city", "file_type", "status", "keyword")
+FILTERS = ("date_from", "date_to", "camera", "has_gps", "geohash", "country", "city", "file_type", "status", "keyword",
+           "date_flag", "failed_stage", "asset_ids")
+DATE_FLAGS = ("estimated", "suspicious", "conflicting")  # the flags `lumina gaps` counts
 
 
-def list_assets(session, filters: dict[str, Any], cursor: str | None = None, limit: int = 100) -> dict[str, Any]:
-    """Assets in capture-time order (undated last, then by id) with keyset paging.
+def _filtered(query, filters: dict[str, Any]):
+    """``query`` (joined to CaptureDate, Metadata and Place) narrowed by ``filters`` (see list_assets).
 
-    Args:
-        filters: any of ``FILTERS``: ``date_from``/``date_to`` (ISO 8601 prefixes compared with the
-            local capture time, inclusive), ``camera`` (substring of make or model, case-insensitive),
-            ``has_gps`` (bool), ``geohash`` (prefix), ``country`` (ISO 3166 alpha-2), ``city``,
-            ``file_type``, ``status`` (active | rejected), ``keyword`` (exact keyword).
-        cursor: the ``next_cursor`` of the previous page.
-        limit: 1..500 items.
-    Returns:
-        ``{"items": [{"asset_id", "paths", "capture_time", "camera_make", "camera_model", "file_type",
-        "status", "geohash", "country_code", "city"}], "next_cursor"}`` (``next_cursor`` None at the end).
     Raises:
-        ConfigError: an unknown filter, a bad cursor or a limit outside 1..500.
+        ConfigError: an unknown filter or a malformed date.
     """
     unknown = set(filters) - set(FILTERS)
     if unknown:
         raise ConfigError(f"unknown filter(s) {', '.join(sorted(unknown))}; filters: {', '.join(FILTERS)}")
-    if not 1 <= limit <= 500:
-        raise ConfigError("limit must be 1..500")
-    order_time = CaptureDate.capture_time.is_(None)
-    query = (select(Asset.asset_id, Asset.file_type, Asset.status, CaptureDate.capture_time, Metadata.camera_make,
-                    Metadata.camera_model, Place.geohash, Place.country_code, Place.city)
-             .outerjoin(CaptureDate, CaptureDate.asset_id == Asset.asset_id)
-             .outerjoin(Metadata, Metadata.asset_id == Asset.asset_id)
-             .outerjoin(Place, Place.asset_id == Asset.asset_id)
-             .where(exists().where(FileInstance.asset_id == Asset.asset_id, FileInstance.status == "present")))
     f = {k: v for k, v in filters.items() if v is not None}
     for key in ("date_from", "date_to"):
         if key in f and not _ISO_PREFIX.fullmatch(f[key]):
@@ -205,6 +213,76 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
         query = query.where(or_(as_text.contains(quoted, autoescape=True), exists().where(
             UserOverride.asset_id == Asset.asset_id, UserOverride.field == "keywords",
             cast(UserOverride.value, Text).contains(quoted, autoescape=True))))
+    if "date_flag" in f:
+        if f["date_flag"] not in DATE_FLAGS:
+            raise ConfigError(f"date_flag: {f['date_flag']!r} is not one of {', '.join(DATE_FLAGS)}")
+        query = query.where(cast(CaptureDate.flags, Text).contains(json.dumps(f["date_flag"]), autoescape=True))
+    if "failed_stage" in f:  # "any", or a stage name
+        failed = exists().where(StageRecord.asset_id == Asset.asset_id, StageRecord.status == "failed")
+        query = query.where(failed if f["failed_stage"] == "any" else failed.where(StageRecord.stage == f["failed_stage"]))
+    if "asset_ids" in f:
+        query = query.where(Asset.asset_id.in_(list(f["asset_ids"])))
+    return query
+
+
+def _base(*columns, dated: bool = False):
+    """``select(*columns)`` over assets with a present file, joined to dates, metadata and place.
+
+    ``dated`` drives the query from the capture-time index (capture_dates inner-joined, for the
+    dated part of the grid's order); otherwise from assets, with every join outer.
+    """
+    query = (select(*columns).select_from(CaptureDate).join(Asset, Asset.asset_id == CaptureDate.asset_id) if dated
+             else select(*columns).select_from(Asset).outerjoin(CaptureDate, CaptureDate.asset_id == Asset.asset_id))
+    # Present files: a correlated EXISTS for the index walk (it stops after a page), written
+    # ``status || ''`` so SQLite probes the files' asset_id index; one uncorrelated IN list for a scan
+    # of every asset. (A plain EXISTS searched the status index for every asset: quadratic, 35 s for
+    # one page of a 10k catalog.)
+    present = (exists().where(FileInstance.asset_id == Asset.asset_id, (FileInstance.status + "") == "present") if dated
+               else Asset.asset_id.in_(select(FileInstance.asset_id).where(FileInstance.status == "present")))
+    return (query.outerjoin(Metadata, Metadata.asset_id == Asset.asset_id)
+            .outerjoin(Place, Place.asset_id == Asset.asset_id).where(present))
+
+
+def thumbnail_version(grid_path: str) -> str:
+    """The settings tag in a content-addressed thumbnail name (``<aa>/<asset_id>-<tag>-grid.webp``):
+    together with the asset id it names the thumbnail's bytes, so a URL carrying both is immutable."""
+    return os.path.basename(grid_path).rsplit("-", 2)[-2]
+
+
+def list_assets(session, filters: dict[str, Any], cursor: str | None = None, limit: int = 100,
+                total: bool = False) -> dict[str, Any]:
+    """Assets in capture-time order (undated last, then by id) with keyset paging.
+
+    Args:
+        filters: any of ``FILTERS``: ``date_from``/``date_to`` (ISO 8601 prefixes compared with the
+            local capture time, inclusive), ``camera`` (substring of make or model, case-insensitive),
+            ``has_gps`` (bool), ``geohash`` (prefix), ``country`` (ISO 3166 alpha-2), ``city``,
+            ``file_type``, ``status`` (active | rejected), ``keyword`` (exact keyword), ``date_flag``
+            (one of ``DATE_FLAGS``), ``failed_stage`` (a stage name, or ``any``), ``asset_ids`` (a
+            collection of full asset ids).
+        cursor: the ``next_cursor`` of the previous page.
+        limit: 1..500 items.
+        total: also count every asset matching the filters (one more query).
+    Returns:
+        ``{"items": [{"asset_id", "paths", "capture_time", "camera_make", "camera_model", "file_type",
+        "status", "geohash", "country_code", "city", "width", "height", "thumbnail"}], "next_cursor"}``
+        (``next_cursor`` None at the end) and ``"total"`` when asked. ``width``/``height`` are the
+        oriented grid thumbnail's pixels when there is one, else the file's; ``thumbnail`` is
+        ``{"version", "width_px", "height_px", "thumbhash"}`` (ThumbHash base64) or
+        ``{"error": <why there is none>}``.
+    Raises:
+        ConfigError: an unknown filter, a bad cursor or a limit outside 1..500.
+    """
+    if not 1 <= limit <= 500:
+        raise ConfigError("limit must be 1..500")
+    columns = (Asset.asset_id, Asset.file_type, Asset.status, CaptureDate.capture_time, Metadata.camera_make,
+               Metadata.camera_model, Metadata.width, Metadata.height, Place.geohash, Place.country_code, Place.city,
+               Thumbnail.grid_path, Thumbnail.grid_width, Thumbnail.grid_height, Thumbnail.thumbhash)
+    if total:  # joined tables only when a filter reads them
+        joined = any(filters.get(k) is not None for k in FILTERS if k not in ("file_type", "status", "failed_stage", "asset_ids"))
+        count = session.scalar(_filtered(_base(func.count()) if joined else select(func.count()).select_from(Asset).where(
+            Asset.asset_id.in_(select(FileInstance.asset_id).where(FileInstance.status == "present"))), filters))
+    undated_after, dated_after = None, None  # where the undated / dated part of the order resumes
     if cursor:
         try:
             undated, when, last = json.loads(base64.urlsafe_b64decode(cursor.encode()))
@@ -212,22 +290,93 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
                 raise TypeError("cursor fields")
         except (ValueError, TypeError) as exc:
             raise ConfigError("invalid cursor: pass the next_cursor of the previous page") from exc
-        key = (order_time, func.coalesce(CaptureDate.capture_time, ""), Asset.asset_id)
-        query = query.where(tuple_(*key) > tuple_(bool(undated), when, last))
-    rows = session.execute(query.order_by(order_time, CaptureDate.capture_time, Asset.asset_id).limit(limit + 1)).all()
+        undated_after, dated_after = (last, None) if undated else (None, (when, last))
+    # Two index walks instead of one sort of every asset: the dated assets by (capture_time, asset_id)
+    # from the capture-time index, then the undated ones (no date row, or no time) by asset_id.
+    rows = []
+    if undated_after is None:
+        query = _filtered(_base(*columns, dated=True).outerjoin(Thumbnail, Thumbnail.asset_id == Asset.asset_id)
+                          .where(CaptureDate.capture_time.is_not(None)), filters)
+        if dated_after:
+            query = query.where(tuple_(CaptureDate.capture_time, CaptureDate.asset_id) > tuple_(*dated_after))
+        rows = session.execute(query.order_by(CaptureDate.capture_time, CaptureDate.asset_id).limit(limit + 1)).all()
+    if len(rows) <= limit:
+        query = _filtered(_base(*columns).outerjoin(Thumbnail, Thumbnail.asset_id == Asset.asset_id)
+                          .where(CaptureDate.capture_time.is_(None)), filters)
+        if undated_after:
+            query = query.where(Asset.asset_id > undated_after)
+        rows += session.execute(query.order_by(Asset.asset_id).limit(limit + 1 - len(rows))).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    paths = present_paths(session, [r.asset_id for r in rows])
+    ids = [r.asset_id for r in rows]
+    paths = present_paths(session, ids)
+    no_thumb = [r.asset_id for r in rows if r.grid_path is None]
+    errors = dict(session.execute(select(StageRecord.asset_id, StageRecord.error).where(
+        StageRecord.asset_id.in_(no_thumb), StageRecord.stage == "thumbnails")).all()) if no_thumb else {}
     items = [{"asset_id": r.asset_id, "paths": paths.get(r.asset_id, []), "capture_time": r.capture_time,
               "camera_make": r.camera_make, "camera_model": r.camera_model, "file_type": r.file_type,
-              "status": r.status, "geohash": r.geohash, "country_code": r.country_code, "city": r.city}
+              "status": r.status, "geohash": r.geohash, "country_code": r.country_code, "city": r.city,
+              "width": r.grid_width or r.width, "height": r.grid_height or r.height,
+              "thumbnail": {"version": thumbnail_version(r.grid_path), "width_px": r.grid_width,
+                            "height_px": r.grid_height, "thumbhash": base64.b64encode(r.thumbhash).decode()}
+              if r.grid_path else {"error": errors.get(r.asset_id) or "thumbnails stage not run yet"}}
              for r in rows]
     next_cursor = None
     if more and rows:
         last = rows[-1]
         next_cursor = base64.urlsafe_b64encode(json.dumps(
             [last.capture_time is None, last.capture_time or "", last.asset_id]).encode()).decode()
-    return {"items": items, "next_cursor": next_cursor}
+    out = {"items": items, "next_cursor": next_cursor}
+    if total:
+        out["total"] = count
+    return out
+
+
+def timeline(session, filters: dict[str, Any]) -> list[dict[str, Any]]:
+    """Asset counts by capture year and month under ``filters`` (see list_assets).
+
+    Returns:
+        ``[{"year": int, "month": int, "count": int}]`` in time order; undated assets are left out.
+    """
+    month = func.substr(CaptureDate.capture_time, 1, 7)
+    rows = session.execute(_filtered(_base(month, func.count()), filters)
+                           .where(CaptureDate.capture_time.is_not(None)).group_by(month).order_by(month)).all()
+    return [{"year": int(m[:4]), "month": int(m[5:7]), "count": n} for m, n in rows if m and m[:4].isdigit()]
+
+
+def facets(session) -> dict[str, list[dict[str, Any]]]:
+    """The values the grid's filters offer, with asset counts, most frequent first: ``cameras``
+    (``{"make", "model", "count"}``), ``places`` (``{"country_code", "city", "count"}``), ``file_types``
+    and ``keywords`` (``{"value", "count"}``, keywords capped at 200)."""
+    cams = session.execute(_base(Metadata.camera_make, Metadata.camera_model, func.count())
+                           .where(or_(Metadata.camera_make.is_not(None), Metadata.camera_model.is_not(None)))
+                           .group_by(Metadata.camera_make, Metadata.camera_model).order_by(func.count().desc())).all()
+    places = session.execute(_base(Place.country_code, Place.city, func.count()).where(Place.country_code.is_not(None))
+                             .group_by(Place.country_code, Place.city).order_by(func.count().desc())).all()
+    types = session.execute(_base(Asset.file_type, func.count()).group_by(Asset.file_type)
+                            .order_by(func.count().desc())).all()
+    # keywords: the user's list where one was set, else the file's (SQLite's json_each does the counting)
+    overridden = {o.asset_id: o.value for o in session.scalars(select(UserOverride).where(UserOverride.field == "keywords"))}
+    words = func.json_each(Metadata.keywords).table_valued("value")
+    counts = dict(session.execute(select(words.c.value, func.count()).select_from(Metadata).join(words, literal(True))
+                                  .where(Metadata.asset_id.not_in(list(overridden)))
+                                  .group_by(words.c.value)).all())
+    for value in overridden.values():
+        for w in set(value or []):
+            counts[w] = counts.get(w, 0) + 1
+    return {"cameras": [{"make": a, "model": b, "count": n} for a, b, n in cams],
+            "places": [{"country_code": c, "city": t, "count": n} for c, t, n in places],
+            "file_types": [{"value": t, "count": n} for t, n in types],
+            "keywords": [{"value": w, "count": n} for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:200]]}
+
+
+def positions(session, filters: dict[str, Any], limit: int = 200_000) -> list[list]:
+    """``[[asset_id, gps_latitude, gps_longitude, capture_time], ...]`` (signed degrees, WGS 84) of
+    every asset with a validated position under ``filters``, at most ``limit``."""
+    rows = session.execute(_filtered(_base(Asset.asset_id, Place.gps_latitude, Place.gps_longitude,
+                                           CaptureDate.capture_time), filters)
+                           .where(Place.gps_latitude.is_not(None)).limit(limit)).all()
+    return [[a, lat, lon, t] for a, lat, lon, t in rows]
 
 
 def check_row_id(value: int, what: str) -> int:

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from lumina.errors import LuminaError
 
 CatalogOpt = Annotated[str | None, typer.Option("--catalog", "-c", envvar="LUMINA_CATALOG",
-                                                 help="Catalog folder (database, thumbnails, indexes)")]
+                                                 help="Catalog folder (database, thumbnails, indexes); default ~/.lumina/catalog")]
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -40,9 +40,40 @@ def errors_to_exit() -> Iterator[None]:
         yield
     except LuminaError as exc:
         fail(str(exc))
-    except SQLAlchemyError as exc:  # a damaged or read-only catalog: one line, not a traceback
+    except (SQLAlchemyError, OSError, MemoryError) as exc:  # a full disk, a damaged or read-only catalog
+        from lumina.errors import run_error
+
+        if (transient := run_error(exc)) is not None:
+            fail(str(transient))
+        if not isinstance(exc, SQLAlchemyError):
+            raise
         orig = getattr(exc, "orig", None) or exc
         fail(f"catalog database error: {str(orig).splitlines()[0]}; check the catalog folder (see README)")
+
+
+@contextmanager
+def stoppable() -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop the run after the batch being written (``lumina.pipeline.stopping``)."""
+    from lumina.pipeline.stopping import stop_on_signals
+
+    with stop_on_signals(lambda line: err.print(Text(line, style="yellow"), soft_wrap=True)):
+        yield
+
+
+def exit_if_stopped(docs: list[dict]) -> None:
+    """After a job stopped by a signal: say what was kept and how to continue; exit 130 (Ctrl-C)
+    or 143 (SIGTERM), as a shell reports a process ended by that signal."""
+    from lumina.pipeline.stopping import exit_status
+
+    stopped = [d for d in docs if d["status"] == "interrupted"]
+    if not stopped:
+        return
+    for doc in stopped:
+        kept = ", ".join(f"{name} {sum(c.values())}" for name, c in (doc["stages"] or {}).items() if sum(c.values()))
+        err.print(Text(f"{doc['error']}. Kept: every file registered so far and {doc['done'] + doc['failed']} "
+                       f"stage results ({kept or 'none yet'}) in job {doc['id']} ({doc['type']}). "
+                       "Run the same command again to continue where it stopped."), soft_wrap=True)
+    raise typer.Exit(exit_status())
 
 
 def fail(message: str) -> None:

@@ -51,7 +51,14 @@ def list_groups(
                 d = m["distances"]
                 signals = ", ".join(f"{k} {d[k]}" for k in ("phash", "dhash", "mad", "crop_scale") if d.get(k) is not None)
                 typer.echo(f"  dup   {m['paths'][0] if m['paths'] else m['asset_id']}  ({m['class']}; {signals or 'sha256'})")
-    typer.echo(f"{len(doc['groups'])} groups (generation {doc['generation']})")
+    for g in doc["similar_sets"]:
+        typer.echo(f"similar-set {g['id']}: {g['reason']}")
+    for g in doc["live_photos"]:
+        still, video = (m["paths"][0] if m["paths"] else m["asset_id"] for m in g["members"])
+        typer.echo(f"live photo {g['id']}: {still} + {video} ({g['reason']})")
+    typer.echo(f"{len(doc['groups'])} groups, {len(doc['live_photos'])} Live Photo links, "
+               f"{len(doc['similar_sets'])} similar-sets, {len(doc['derivatives'])} derivative pairs "
+               f"(generation {doc['generation']})")
 
 
 @app.command("resolve")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lumina.cli.common import CatalogOpt, Format, emit_json, errors_to_exit, progress_bar
+from lumina.cli.common import CatalogOpt, Format, emit_json, errors_to_exit, exit_if_stopped, progress_bar, stoppable
 
 app = typer.Typer(help="Durable jobs: list, show, submit and cancel.", invoke_without_command=True,
                   no_args_is_help=False)
@@ -44,10 +44,13 @@ def run_command(
         cat = open_catalog(catalog, create=False, overrides={"workers": workers, "dask_scheduler": scheduler})
         params = {"force": force, "retry_failed": retry_failed}
         docs = []
-        with progress_bar(enabled=not quiet and fmt is Format.table) as progress:
+        with stoppable(), progress_bar(enabled=not quiet and fmt is Format.table) as progress:
             for job_type in (stage or ["pipeline"]):
                 docs.append(run_now(cat, job_type, params, progress))
+                if docs[-1]["status"] == "interrupted":
+                    break
         cat.close()
+        exit_if_stopped(docs)
     if fmt is Format.json:
         emit_json(docs if stage and len(stage) > 1 else docs[0])
         return
@@ -71,10 +74,8 @@ def worker_command(
         from lumina.pipeline.jobs import work
 
         cat = open_catalog(catalog, create=False, overrides={"workers": workers, "dask_scheduler": scheduler})
-        try:
+        with stoppable():  # Ctrl-C or SIGTERM: the current job stops after its batch, resumable
             work(cat, once=once, poll_s=poll_s, on_job=lambda d: typer.echo(_summary(d)))
-        except KeyboardInterrupt:
-            pass
         cat.close()
 
 

@@ -17,6 +17,22 @@ from lumina.cli.show import show_command
 
 app = typer.Typer(name="lumina", help="Catalog a photo library in place and report what it holds and lacks.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from lumina import __version__
+
+        typer.echo(f"lumina {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit")) -> None:
+    """Catalog a photo library in place and report what it holds and lacks."""
+
+
 app.command("scan")(scan_command)
 app.command("show")(show_command)
 app.command("gaps")(gaps_command)
@@ -28,6 +44,7 @@ app.command("run")(run_command)
 app.command("worker")(worker_command)
 app.add_typer(jobs_app, name="jobs")
 app.command("serve")(serve_command)
+
 
 
 if __name__ == "__main__":

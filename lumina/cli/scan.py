@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from lumina.cli.common import CatalogOpt, Format, emit_json, errors_to_exit, fail, progress_bar
+from lumina.cli.common import (CatalogOpt, Format, emit_json, errors_to_exit, exit_if_stopped, fail, progress_bar,
+                               stoppable)
 
 
 def scan_command(
@@ -21,6 +22,8 @@ def scan_command(
                                                   help="Dask scheduler (tcp://HOST:8786); default: local worker processes")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Summary format")] = Format.table,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    allow_system_folder: Annotated[bool, typer.Option(
+        "--allow-system-folder", help="Accept /, /proc, /sys, /dev, /etc, /run or /boot as a library folder")] = False,
 ) -> None:
     """Catalog photos and videos in PATHS; only new or changed files are read.
 
@@ -30,12 +33,13 @@ def scan_command(
         from lumina.catalog.db import catalog_dir_from, open_catalog
         from lumina.pipeline.jobs import run_now
         from lumina.pipeline.scan import check_roots
-        check_roots(paths, catalog_dir_from(catalog))  # before the catalog folder is created
+        check_roots(paths, catalog_dir_from(catalog), allow_system_folder)  # before the catalog folder is created
         cat = open_catalog(catalog, overrides={"workers": workers, "dask_scheduler": scheduler})
-        with progress_bar(enabled=not quiet and fmt is Format.table) as progress:
+        with stoppable(), progress_bar(enabled=not quiet and fmt is Format.table) as progress:
             job = run_now(cat, "scan", {"roots": [os.fsdecode(os.path.abspath(p)) for p in paths],
                                         "force": force, "retry_failed": retry_failed}, progress)
         cat.close()
+        exit_if_stopped([job])
         if job["status"] != "succeeded":
             fail(f"scan job {job['id']} {job['status']}: {job['error']}")
     doc = {**job["result"], "job": job["id"]}

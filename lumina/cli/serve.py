@@ -15,10 +15,11 @@ def serve_command(
     port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run queued jobs in this process")] = True,
 ) -> None:
-    """Serve the REST API (OpenAPI at /docs) for the catalog folder DIR, with a job worker.
+    """Serve the web UI (at /) and the REST API (OpenAPI at /docs) for the catalog folder DIR, with a job worker.
 
-    Every endpoint but /health needs `Authorization: Bearer <token>`: LUMINA_API_TOKEN, or a token
-    generated on first start into DIR/api-token (mode 0600) and printed once.
+    Every endpoint but /health needs `Authorization: Bearer <token>` or a web session (sign in at
+    /login with the token): LUMINA_API_TOKEN, or a token generated on first start into
+    DIR/api-token (mode 0600) and printed once.
     """
     with errors_to_exit():
         import uvicorn
@@ -31,5 +32,5 @@ def serve_command(
         if created:
             typer.echo(f"API token (shown once; also in {home / 'api-token'}, mode 0600): {token}")
         app = create_app(home, token, worker=worker)
-        typer.echo(f"Lumina API on http://{host}:{port}  (docs: /docs, needs the token)")
+        typer.echo(f"Lumina on http://{host}:{port}/  (web UI: sign in with the API token; API docs: /docs)")
         uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -26,6 +26,7 @@ size any consumer needs.
 
 from __future__ import annotations
 
+import errno
 import io
 import math
 import os
@@ -211,8 +212,6 @@ def _classify(exc: Exception) -> DecodeFailure:
         return DecodeFailure("unsupported_format", text)
     if "truncated" in low or "premature end" in low or "unexpected end" in low:
         return DecodeFailure("truncated", text)
-    if isinstance(exc, MemoryError):
-        return DecodeFailure("pixel_limit", "out of memory while decoding")
     return DecodeFailure("decode_error", f"{type(exc).__name__}: {text}")
 
 
@@ -377,6 +376,8 @@ def _decode_any(path: bytes, file_type: str, media_kind: str, max_edge_px: int, 
         raise
     except (FileNotFoundError, PermissionError):
         raise
-    except (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, KeyError, MemoryError,
-            ZeroDivisionError, struct.error) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, KeyError,
+            ZeroDivisionError, struct.error) as exc:  # MemoryError is the machine's state, not the file's: it ends the run
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOMEM, errno.ENOSPC):
+            raise
         raise _classify(exc) from None

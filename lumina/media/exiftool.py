@@ -19,6 +19,7 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import exiftool
 import exiftool.exiftool as _pyexiftool
@@ -66,6 +67,23 @@ def _read_until(fd: int, b_endswith: bytes, block_size: int) -> bytes:
 
 
 _pyexiftool._read_fd_endswith = _read_until
+_pdeathsig = _pyexiftool._set_pdeathsig
+
+
+def _own_group_preexec(sig):
+    """PyExifTool's pre-exec hook (ExifTool gets ``sig`` when its parent thread dies), plus a
+    process group of ExifTool's own: a terminal's Ctrl-C goes to the whole foreground group, and an
+    ExifTool killed by it mid-batch would be taken for a file that crashed it. Lumina stops it."""
+    inner = _pdeathsig(sig)
+
+    def preexec() -> None:
+        os.setpgid(0, 0)
+        if inner is not None:
+            inner()
+    return preexec
+
+
+_pyexiftool._set_pdeathsig = _own_group_preexec
 
 
 def _is_safe(path: bytes) -> bool:
@@ -95,6 +113,22 @@ def _safe_names(paths: Sequence[bytes], folder: bytes) -> dict[bytes, bytes]:
             os.symlink(os.path.abspath(path), alias)
             aliases[path] = alias
     return aliases
+
+
+TMP_PREFIX = "lumina-exiftool-"  # + pid of the process that made the folder
+
+
+def remove_stale_folders() -> int:
+    """Remove ExifTool alias folders (``<tmp>/lumina-exiftool-<pid>-*``) of processes that are gone
+    (killed before they could clean up). Returns how many were removed."""
+    removed = 0
+    for folder in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*-*"):
+        pid = folder.name[len(TMP_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+    return removed
 
 
 def find_exiftool(executable: str = "exiftool") -> str:
@@ -196,7 +230,7 @@ class ExifToolSession:
             For each path, its tag dict, or an error text ``"exiftool_error: …"`` /
             ``"exiftool_timeout: …"`` when ExifTool could not read it.
         """
-        with tempfile.TemporaryDirectory(prefix="lumina-exiftool-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-") as tmp:
             aliases = _safe_names(paths, os.fsencode(tmp))
             docs = self._read_safe([aliases.get(p, p) for p in paths], args)
         return {p: docs[aliases.get(p, p)] for p in paths}

@@ -17,7 +17,7 @@ from lumina.catalog.db import Catalog
 from lumina.catalog.models import Asset, Burst, BurstFrame, BurstGeneration, CatalogState
 from lumina.catalog.queries import check_row_id, match_member, present_paths
 from lumina.errors import ConfigError, NotFoundError
-from lumina.pipeline import generations
+from lumina.pipeline import generations, stable_ids
 from lumina.pipeline.scan import now
 
 STATE_KEY = "bursts.generation"
@@ -50,21 +50,58 @@ def run_bursts(catalog: Catalog, force: bool = False) -> dict[str, Any]:
         if not force and not is_stale(s, catalog.settings):
             return {"skipped": "up to date"}
         gen = generations.begin(s, BurstGeneration, RULE_VERSION, params_of(catalog.settings))
+        previous = _previous_bursts(s)
         frames = load_frames(s)
         found, stats = detect(frames, catalog.settings, generations.state(s, CHOICES_KEY, {}),
                               lambda ids: load_signatures(s, frames, ids))
+        stable = stable_ids.assign(s, "bursts", Burst, previous,
+                                   [("burst", [f.asset_id for f in b.frames]) for b in found])
         if found:  # Core inserts: a 100k-asset catalog has tens of thousands of frames
             conn = s.connection()
             ids = conn.execute(insert(Burst.__table__).returning(Burst.__table__.c.id, sort_by_parameter_order=True), [
-                {"generation_id": gen.id, "camera": b.camera, "start": b.frames[0].capture_time,
+                {"generation_id": gen.id, "stable_id": sid, "camera": b.camera, "start": b.frames[0].capture_time,
                  "end": b.frames[-1].capture_time, "signals": b.signals, "best_asset_id": b.best.asset_id,
-                 "best_reason": b.best_reason} for b in found]).scalars().all()
+                 "best_reason": b.best_reason} for b, sid in zip(found, stable)]).scalars().all()
             conn.execute(insert(BurstFrame.__table__), [
                 {"burst_id": bid, "asset_id": f.asset_id, "position": k, "capture_time": f.capture_time,
                  "quality": {k: round(v, 4) if v is not None else None for k, v in f.quality.items()}, "link": ev}
                 for bid, b in zip(ids, found) for k, (f, ev) in enumerate(zip(b.frames, b.links))])
         generations.publish(s, BurstGeneration, STATE_KEY, gen, stats)
         return {"generation": gen.id, **stats}
+
+
+def _previous_bursts(session) -> list[tuple[int, str, set[str]]]:
+    """(stable id, "burst", frame asset ids) of the current generation's bursts."""
+    gen = current_generation(session)
+    out: dict[int, tuple[int, str, set[str]]] = {}
+    for stable_id, aid in session.execute(select(Burst.stable_id, BurstFrame.asset_id).join(BurstFrame)
+                                          .where(Burst.generation_id == (gen.id if gen else -1))):
+        out.setdefault(stable_id, (stable_id, "burst", set()))[2].add(aid)
+    return list(out.values())
+
+
+def burst_report(session, burst_id: int) -> dict[str, Any]:
+    """One burst of the current generation by stable id, with ``generation``.
+
+    Raises:
+        NotFoundError: no such burst now; the message says where the frames of a retired id went.
+    """
+    doc = bursts_report(session, burst_id)
+    if doc["bursts"]:
+        return {**doc["bursts"][0], "generation": doc["generation"]}
+    raise NotFoundError(_gone(session, burst_id))
+
+
+def _gone(session, burst_id: int) -> str:
+    gen = current_generation(session)
+
+    def where_now(asset_ids: list[str]) -> dict[str, int]:
+        return dict(session.execute(select(BurstFrame.asset_id, Burst.stable_id).join(Burst)
+                                    .where(Burst.generation_id == (gen.id if gen else -1),
+                                           BurstFrame.asset_id.in_(asset_ids))).all())
+
+    return stable_ids.gone_message(session, "bursts", "burst", burst_id, where_now,
+                                   lambda ids: present_paths(session, ids))
 
 
 def burst_members(session) -> dict[str, int]:
@@ -86,7 +123,7 @@ def bursts_report(session, burst_id: int | None = None) -> dict[str, Any]:
     query = select(Burst).where(Burst.generation_id == gen.id).order_by(Burst.start, Burst.id)
     if burst_id is not None:
         check_row_id(burst_id, "burst")
-        query = query.where(Burst.id == burst_id)
+        query = query.where(Burst.stable_id == burst_id)
     rows = session.scalars(query).all()
     frames: dict[int, list[BurstFrame]] = {}
     for f in session.scalars(select(BurstFrame).where(BurstFrame.burst_id.in_([b.id for b in rows]))
@@ -101,7 +138,7 @@ def bursts_report(session, burst_id: int | None = None) -> dict[str, Any]:
         docs = [{"asset_id": f.asset_id, "paths": paths.get(f.asset_id, []), "capture_time": f.capture_time,
                  "quality": f.quality, "status": status.get(f.asset_id), "link": f.link} for f in fs]
         applied = all(d["status"] == "rejected" for d in docs if d["asset_id"] != b.best_asset_id)
-        out.append({"id": b.id, "camera": b.camera, "start": b.start, "end": b.end, "signals": b.signals,
+        out.append({"id": b.stable_id, "camera": b.camera, "start": b.start, "end": b.end, "signals": b.signals,
                     "best": {"asset_id": b.best_asset_id, "paths": paths.get(b.best_asset_id, []),
                              "reason": b.best_reason},
                     "frames": docs, "applied": applied})
@@ -125,7 +162,7 @@ def apply(catalog: Catalog, burst_id: int | None = None, keep: str | None = None
     with catalog.writer(), catalog.session() as s:
         doc = bursts_report(s, burst_id)
         if burst_id is not None and not doc["bursts"]:
-            raise NotFoundError(f"no burst {burst_id} in the current generation; run `lumina bursts --run`")
+            raise NotFoundError(_gone(s, burst_id))
         choices = dict(generations.state(s, CHOICES_KEY, {}))
         applied = []
         for b in doc["bursts"]:  # a user's earlier choice stays the recommendation of its burst
@@ -135,7 +172,8 @@ def apply(catalog: Catalog, burst_id: int | None = None, keep: str | None = None
                 for f in b["frames"]:  # the latest choice replaces earlier ones in this burst
                     choices.pop(f["asset_id"], None)
                 choices[best] = now().isoformat()
-                s.execute(update(Burst).where(Burst.id == b["id"]).values(best_asset_id=best, best_reason=USER_REASON))
+                s.execute(update(Burst).where(Burst.generation_id == doc["generation"], Burst.stable_id == b["id"])
+                          .values(best_asset_id=best, best_reason=USER_REASON))
             others = [f["asset_id"] for f in b["frames"] if f["asset_id"] != best]
             s.execute(update(Asset).where(Asset.asset_id.in_(others)).values(status="rejected"))
             s.execute(update(Asset).where(Asset.asset_id == best).values(status="active"))

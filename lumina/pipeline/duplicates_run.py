@@ -6,25 +6,28 @@ and given "not duplicates" feedback.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from lumina.analysis.duplicates import RULE_VERSION, SETTING_NAMES, detect
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import (Asset, CatalogState, DuplicateFeedback, DuplicateGeneration, DuplicateGroup,
-                                   DuplicateMember, FileInstance, StageRecord, UserOverride)
-from lumina.catalog.queries import check_row_id, match_member, resolve_asset_id
+                                   DuplicateMember, StageRecord, UserOverride)
+from lumina.catalog.queries import check_row_id, match_member, present_paths, resolve_asset_id
 from lumina.errors import CatalogError, ConfigError, NotFoundError
-from lumina.pipeline import generations
+from lumina.pipeline import generations, stable_ids
 from lumina.pipeline.scan import now
 
 STATE_KEY = "duplicates.generation"
 KEEP_KEY = "duplicates.keepers"
 INPUT_STAGES = ("hashes", "dates", "metadata", "quality")
+# where each group class goes in the report (``groups``: the duplicate groups only)
+REPORT_KEYS = {"exact": "groups", "same_image": "groups", "live_photo": "live_photos", "similar_set": "similar_sets",
+               "derivative": "derivatives"}
+FAMILY = {"exact": "duplicates", "same_image": "duplicates"}  # classes whose ids may pass to each other
 
 
 def current_generation(session) -> DuplicateGeneration | None:
@@ -55,44 +58,101 @@ def run_duplicates(catalog: Catalog, force: bool = False) -> dict[str, Any]:
         gen = generations.begin(s, DuplicateGeneration, RULE_VERSION, {k: catalog.settings[k] for k in SETTING_NAMES})
         from lumina.pipeline.bursts_run import burst_members
 
+        previous = _previous_groups(s)
         groups, stats = detect(s, catalog.settings, generations.state(s, KEEP_KEY, None), burst_members(s))
-        for g in groups:
-            row = DuplicateGroup(generation_id=gen.id, group_class=g.group_class, reason=g.reason,
-                                 keeper_asset_id=g.keeper, keeper_path=g.keeper_path, keeper_reason=g.keeper_reason)
-            s.add(row)
-            s.flush()
-            for m in g.members:
-                s.add(DuplicateMember(group_id=row.id, asset_id=m["asset_id"], path=m["path"],
-                                      member_class=m["class"], distances=m["distances"]))
+        ids = stable_ids.assign(s, "duplicates", DuplicateGroup, previous,
+                                [(FAMILY.get(g.group_class, g.group_class), [m["asset_id"] for m in g.members])
+                                 for g in groups])
+        if groups:  # Core inserts: a similar-set can hold a whole 100k-asset catalog
+            conn = s.connection()
+            rows = conn.execute(insert(DuplicateGroup.__table__).returning(DuplicateGroup.__table__.c.id,
+                                                                           sort_by_parameter_order=True), [
+                {"generation_id": gen.id, "stable_id": sid, "group_class": g.group_class, "reason": g.reason,
+                 "keeper_asset_id": g.keeper, "keeper_path": g.keeper_path, "keeper_reason": g.keeper_reason,
+                 "resolved_at": None} for g, sid in zip(groups, ids)]).scalars().all()
+            conn.execute(insert(DuplicateMember.__table__), [
+                {"group_id": row, "asset_id": m["asset_id"], "path": m["path"], "member_class": m["class"],
+                 "distances": m["distances"]} for row, g in zip(rows, groups) for m in g.members])
         generations.publish(s, DuplicateGeneration, STATE_KEY, gen, stats)
         return {"generation": gen.id, **stats}
 
 
-def _paths(session, asset_id: str) -> list[str]:
-    return [os.fsdecode(p) for p in session.scalars(
-        select(FileInstance.path_bytes).where(FileInstance.asset_id == asset_id, FileInstance.status == "present")
-        .order_by(FileInstance.path_bytes))]
-
-
-def duplicates_report(session) -> dict[str, Any]:
-    """``{"generation", "groups": [{"id", "class", "reason", "keeper": {"asset_id", "paths", "reason"},
-    "members": [{"asset_id", "paths", "class", "distances"}], "resolved"}], "stats"}``."""
+def _previous_groups(session) -> list[tuple[int, str, set[str]]]:
+    """(stable id, family, member asset ids) of the current generation's groups."""
     gen = current_generation(session)
     if gen is None:
-        return {"generation": None, "groups": [], "stats": {}}
-    out = []
-    for g in session.scalars(select(DuplicateGroup).where(DuplicateGroup.generation_id == gen.id)
-                             .order_by(DuplicateGroup.id)):
-        members = []
-        for m in session.scalars(select(DuplicateMember).where(DuplicateMember.group_id == g.id)
+        return []
+    out: dict[int, tuple[int, str, set[str]]] = {}
+    for stable_id, cls, aid in session.execute(
+            select(DuplicateGroup.stable_id, DuplicateGroup.group_class, DuplicateMember.asset_id)
+            .join(DuplicateMember, DuplicateMember.group_id == DuplicateGroup.id)
+            .where(DuplicateGroup.generation_id == gen.id)):
+        out.setdefault(stable_id, (stable_id, FAMILY.get(cls, cls), set()))[2].add(aid)
+    return list(out.values())
+
+
+def _paths(session, asset_id: str) -> list[str]:
+    return present_paths(session, [asset_id]).get(asset_id, [])
+
+
+def duplicates_report(session, group_id: int | None = None) -> dict[str, Any]:
+    """``{"generation", "groups": [{"id", "class", "reason", "keeper": {"asset_id", "paths", "reason"},
+    "members": [{"asset_id", "paths", "class", "distances"}], "resolved"}], "live_photos": [...],
+    "similar_sets": [...], "derivatives": [...], "stats"}``: ``groups`` holds the duplicate groups
+    (``exact``, ``same_image``), the other keys the other results in the same shape (``REPORT_KEYS``).
+    ``id`` is the group's stable id (``lumina.pipeline.stable_ids``); ``group_id`` picks one."""
+    gen = current_generation(session)
+    empty = {key: [] for key in dict.fromkeys(REPORT_KEYS.values())}
+    if gen is None:
+        return {"generation": None, **empty, "stats": {}}
+    query = select(DuplicateGroup).where(DuplicateGroup.generation_id == gen.id).order_by(DuplicateGroup.id)
+    if group_id is not None:
+        query = query.where(DuplicateGroup.stable_id == check_row_id(group_id, "duplicate group"))
+    rows = session.scalars(query).all()
+    members: dict[int, list[DuplicateMember]] = {}
+    for k in range(0, len(rows), 500):
+        for m in session.scalars(select(DuplicateMember)
+                                 .where(DuplicateMember.group_id.in_([g.id for g in rows[k:k + 500]]))
                                  .order_by(DuplicateMember.id)):
-            paths = [m.path] if m.path else _paths(session, m.asset_id)
-            members.append({"asset_id": m.asset_id, "paths": paths, "class": m.member_class, "distances": m.distances})
-        keeper_paths = [g.keeper_path] if g.keeper_path else _paths(session, g.keeper_asset_id)
-        out.append({"id": g.id, "class": g.group_class, "reason": g.reason,
-                    "keeper": {"asset_id": g.keeper_asset_id, "paths": keeper_paths, "reason": g.keeper_reason},
-                    "members": members, "resolved": g.resolved_at.isoformat() + "Z" if g.resolved_at else None})
-    return {"generation": gen.id, "groups": out, "stats": gen.stats}
+            members.setdefault(m.group_id, []).append(m)
+    paths = present_paths(session, sorted({m.asset_id for ms in members.values() for m in ms if not m.path}
+                                          | {g.keeper_asset_id for g in rows if not g.keeper_path}))
+    out = {key: [] for key in empty}
+    for g in rows:
+        docs = [{"asset_id": m.asset_id, "paths": [m.path] if m.path else paths.get(m.asset_id, []),
+                 "class": m.member_class, "distances": m.distances} for m in members.get(g.id, [])]
+        keeper_paths = [g.keeper_path] if g.keeper_path else paths.get(g.keeper_asset_id, [])
+        out[REPORT_KEYS[g.group_class]].append({
+            "id": g.stable_id, "class": g.group_class, "reason": g.reason,
+            "keeper": {"asset_id": g.keeper_asset_id, "paths": keeper_paths, "reason": g.keeper_reason},
+            "members": docs, "resolved": g.resolved_at.isoformat() + "Z" if g.resolved_at else None})
+    return {"generation": gen.id, **out, "stats": gen.stats}
+
+
+def group_report(session, group_id: int) -> dict[str, Any]:
+    """One group of the current generation by stable id, any class, with ``generation``.
+
+    Raises:
+        NotFoundError: no such group now; the message says where the members of a retired id went.
+    """
+    doc = duplicates_report(session, group_id)
+    for key in dict.fromkeys(REPORT_KEYS.values()):
+        if doc[key]:
+            return {**doc[key][0], "generation": doc["generation"]}
+    raise NotFoundError(_gone(session, group_id))
+
+
+def _gone(session, group_id: int) -> str:
+    gen = current_generation(session)
+
+    def where_now(asset_ids: list[str]) -> dict[str, int]:
+        return dict(session.execute(select(DuplicateMember.asset_id, DuplicateGroup.stable_id)
+                                    .join(DuplicateGroup, DuplicateMember.group_id == DuplicateGroup.id)
+                                    .where(DuplicateGroup.generation_id == (gen.id if gen else -1),
+                                           DuplicateMember.asset_id.in_(asset_ids))).all())
+
+    return stable_ids.gone_message(session, "duplicates", "duplicate group", group_id, where_now,
+                                   lambda ids: present_paths(session, ids))
 
 
 def not_duplicates(catalog: Catalog, asset_a: str, asset_b: str) -> None:
@@ -117,10 +177,14 @@ def resolve(catalog: Catalog, group_id: int, keep: str, trash: str | None = None
 
     check_row_id(group_id, "duplicate group")
     with catalog.writer(), catalog.session() as s:
-        g = s.get(DuplicateGroup, group_id)
         gen = current_generation(s)
-        if g is None or gen is None or g.generation_id != gen.id:
-            raise NotFoundError(f"no duplicate group {group_id} in the current generation; run `lumina duplicates`")
+        g = s.scalar(select(DuplicateGroup).where(DuplicateGroup.generation_id == (gen.id if gen else -1),
+                                                  DuplicateGroup.stable_id == group_id))
+        if g is None:
+            raise NotFoundError(_gone(s, group_id))
+        if g.group_class not in ("exact", "same_image"):
+            raise ConfigError(f"group {group_id} is a {g.group_class.replace('_', ' ')}, not a duplicate group: "
+                              "nothing to resolve")
         members = s.scalars(select(DuplicateMember).where(DuplicateMember.group_id == g.id)).all()
         member_paths: dict[str, list[str]] = {}
         for m in members:

@@ -20,13 +20,20 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import queue
+import select
+import signal
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from lumina.errors import ConfigError
+from lumina.errors import ConfigError, RunError
+from lumina.pipeline.stopping import STOP, check_stop
+
+POLL_S = 0.1  # how often the writer looks at STOP while workers compute (Ctrl-C answers within 2 s)
 
 
 def worker_count(settings: dict) -> int:
@@ -46,33 +53,94 @@ def make_executor(settings: dict, batches: int) -> Any | None:
 _group: Any = None
 
 
-def _init_process(names: Sequence[str], settings: dict) -> None:
+def _init_process(names: Sequence[str], settings: dict, writer_pid: int) -> None:
     from lumina.pipeline.runner import StageGroup
 
     global _group
+    # A terminal's Ctrl-C reaches the whole foreground process group: the writer alone decides
+    # when workers stop (it ends them after a first Ctrl-C), so they never die mid-batch by it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_writer(writer_pid)
     _group = StageGroup(names, settings)
-    _exit_with_parent()
 
 
-def _exit_with_parent(poll_s: float = 1.0) -> None:
-    """End this pool worker when the process that ran the pool is gone (even by SIGKILL).
+def _exit_with_writer(writer_pid: int, poll_s: float = 0.2) -> None:
+    """End this pool worker as soon as the writer process that ran the pool is gone (even by SIGKILL).
 
-    A worker is a child of the forkserver, which exits when the main process dies; the worker is then
-    re-parented, so a change of parent pid means nobody will ever read its results. Its ExifTool
-    exits by itself when the worker's pipe to it closes."""
-    parent = os.getppid()
+    Watching the parent is not enough: a worker's parent is the forkserver, and the forkserver
+    lives as long as any worker holds its "alive" pipe (every child inherits it), so workers and
+    forkserver would keep each other alive. A pidfd (Linux 5.3+) becomes readable the moment the
+    writer exits and cannot be fooled by pid reuse; elsewhere the pid is polled every ``poll_s``.
+    The worker's ExifTool exits by itself when the worker's pipe to it closes; the forkserver and
+    the resource tracker exit when the last worker has."""
+    try:
+        fd = os.pidfd_open(writer_pid)
+    except (AttributeError, OSError):
+        fd = None
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(poll_s)
+        if fd is not None:
+            select.select([fd], [], [])
+        else:
+            while True:
+                try:
+                    os.kill(writer_pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(poll_s)
         os._exit(1)
 
-    threading.Thread(target=watch, name="lumina-parent-watch", daemon=True).start()
+    threading.Thread(target=watch, name="lumina-writer-watch", daemon=True).start()
 
 
 def _run_in_process(items: Sequence[tuple[Any, tuple[str, ...]]]) -> list:
     assert _group is not None
     return _group.run(items)
+
+
+class ThreadExecutor:
+    """Runs batches one at a time on one helper thread of the writer's process (one worker, a single
+    batch, or stages that do not run in worker processes), so that the writer keeps answering a
+    stop request (every ``POLL_S``) while a batch computes, even inside a long C call (a decoder, a
+    JSON load). One thread for the whole run: an ExifTool started from it is bound to it
+    (PR_SET_PDEATHSIG follows the thread that started the process). On a stop the thread is
+    abandoned (a daemon); what it computes is never written."""
+
+    def __init__(self, group: Any):
+        self.group = group
+
+    def __enter__(self) -> ThreadExecutor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def run(self, names: Sequence[str], settings: dict, batches: Iterable[list]) -> Iterator[list]:
+        inbox: queue.Queue = queue.Queue()
+        outbox: queue.Queue = queue.Queue()
+
+        def serve() -> None:
+            while (items := inbox.get()) is not None:
+                try:
+                    outbox.put((True, self.group.run(items)))
+                except BaseException as exc:  # noqa: BLE001 - handed to the writer, raised there
+                    outbox.put((False, exc))
+
+        threading.Thread(target=serve, name="lumina-stage-thread", daemon=True).start()
+        try:
+            for items in batches:
+                inbox.put(items)
+                while True:
+                    try:
+                        ok, value = outbox.get(timeout=POLL_S)
+                        break
+                    except queue.Empty:
+                        check_stop()
+                if not ok:
+                    raise value
+                yield value
+        finally:
+            inbox.put(None)
 
 
 class ProcessExecutor:
@@ -86,12 +154,40 @@ class ProcessExecutor:
         pass
 
     def run(self, names: Sequence[str], settings: dict, batches: Iterable[list]) -> Iterator[list]:
+        """Yield each batch's results as it completes.
+
+        Raises:
+            RunStopped: ``STOP`` was set (checked every ``POLL_S``); pending batches are dropped.
+            RunError: a worker process died (``out_of_memory``: the OOM killer is the usual cause).
+        """
         ctx = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_process,
-                                 initargs=(list(names), settings)) as pool:
-            futures = [pool.submit(_run_in_process, items) for items in batches]
-            for fut in as_completed(futures):
-                yield fut.result()
+        pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_process,
+                                   initargs=(list(names), settings, os.getpid()))
+        pending = set()
+        try:
+            pending = {pool.submit(_run_in_process, items) for items in batches}
+            while pending:
+                done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+                check_stop()
+                for fut in done:
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool as exc:
+                        check_stop()  # workers ended by the same signal as the writer
+                        raise RunError("out_of_memory", "a worker process died (killed by the system, "
+                                                        "usually for lack of memory); run the same command "
+                                                        "again, with fewer --workers if it recurs") from exc
+                    yield result
+        finally:
+            if pending or STOP.is_set():  # stopped, or an error: do not wait for batches nobody will write
+                processes = list((getattr(pool, "_processes", None) or {}).values())
+                pool.shutdown(wait=False, cancel_futures=True)
+                for proc in processes:
+                    proc.kill()
+                for proc in processes:
+                    proc.join(2)
+            else:
+                pool.shutdown(wait=True)
             # each worker's ExifTool exits by itself when the worker's pipe to it closes
 
 
@@ -175,5 +271,10 @@ class DaskExecutor:
                    for items in batches]
         with self.client.as_current():
             completed = dask_completed(futures)
-        for fut in completed:
-            yield fut.result()
+        try:
+            for fut in completed:
+                check_stop()
+                yield fut.result()
+        finally:
+            if any(not f.done() for f in futures):
+                self.client.cancel(futures)

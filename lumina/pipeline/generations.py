@@ -26,12 +26,21 @@ def current(session, model: Any, key: str) -> Any | None:
 def is_stale(session, gen: Any | None, rule_version: int, params: dict[str, Any], stages: Sequence[str],
              newer_than: Sequence[Any] = ()) -> bool:
     """True when there is no generation, its rule version or parameters differ, or a record of one of
-    ``stages``, a newly seen file or one of the ``newer_than`` timestamps is newer than it."""
+    ``stages``, a newly seen file or one of the ``newer_than`` timestamps is newer than it, or the
+    number of present files changed since."""
     if gen is None or gen.rule_version != rule_version or gen.params != params:
         return True
     newest = session.scalar(select(func.max(StageRecord.finished_at)).where(StageRecord.stage.in_(stages)))
     newest_file = session.scalar(select(func.max(FileInstance.first_seen_at)))
+    if (gen.stats or {}).get("present_files") != present_files(session):
+        return True  # files went missing (or came back): their groups and bursts must follow
     return any(t is not None and t > gen.started_at for t in (newest, newest_file, *newer_than))
+
+
+def present_files(session) -> int:
+    """How many files are present: recorded with each generation, so that a scan that finds files
+    gone makes the generation stale."""
+    return session.scalar(select(func.count()).select_from(FileInstance).where(FileInstance.status == "present"))
 
 
 def begin(session, model: Any, rule_version: int, params: dict[str, Any]) -> Any:
@@ -48,7 +57,7 @@ def publish(session, model: Any, key: str, gen: Any, stats: dict[str, Any]) -> N
     session.flush()
     previous = session.get(CatalogState, key)
     keep = [gen.id] + ([previous.value] if previous is not None else [])
-    gen.status, gen.finished_at, gen.stats = "complete", now(), stats
+    gen.status, gen.finished_at, gen.stats = "complete", now(), {**stats, "present_files": present_files(session)}
     session.merge(CatalogState(key=key, value=gen.id))
     session.commit()
     session.execute(delete(model).where(model.id.not_in(keep)))

@@ -31,9 +31,11 @@ from sqlalchemy import func, select, update
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import Job, Source
 from lumina.catalog.queries import check_row_id
-from lumina.errors import CatalogError, ConflictError, ConfigError, JobCancelled, LuminaError, NotFoundError, error_kind
+from lumina.errors import (RUN_ERROR_KINDS, CatalogError, ConflictError, ConfigError, JobCancelled, LuminaError,
+                           NotFoundError, RunError, RunStopped, error_kind, run_error)
 from lumina.pipeline.runner import Reporter, _Done
 from lumina.pipeline.scan import now
+from lumina.pipeline.stopping import STOP
 from lumina.settings import coerce
 from lumina.stages import CATALOG_STAGES, STAGES
 from lumina.stages.base import AssetView
@@ -82,6 +84,24 @@ def submit(catalog: Catalog, job_type: str, params: dict[str, Any] | None = None
     Raises:
         ConfigError: unknown type or parameter. ConflictError: a job of that type is queued or running.
     """
+    params = _normalised(catalog, job_type, params)
+    with catalog.session() as s:
+        active = s.scalar(select(Job).where(Job.job_type == job_type, Job.status.in_(ACTIVE)).order_by(Job.id))
+        if active is not None:
+            raise ConflictError(f"job {active.id} ({job_type}) is already {active.status}; wait for it or cancel it")
+        job = Job(job_type=job_type, params=params, status="queued", created_at=now(), stages={}, failures=[],
+                  result={})
+        s.add(job)
+        s.commit()
+        return job_doc(job)
+
+
+def _normalised(catalog: Catalog, job_type: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    """Validated parameters with their defaults filled in (scan roots: the catalog's sources).
+
+    Raises:
+        ConfigError: unknown type or parameter.
+    """
     params = dict(params or {})
     if job_type not in job_types():
         raise ConfigError(f"unknown job type {job_type!r}; types: {', '.join(job_types())}")
@@ -99,14 +119,7 @@ def submit(catalog: Catalog, job_type: str, params: dict[str, Any] | None = None
             params["roots"] = [src.path for src in s.scalars(select(Source).order_by(Source.id))]
             if not params["roots"]:
                 raise ConfigError("this catalog has no source folders yet: give roots")
-        active = s.scalar(select(Job).where(Job.job_type == job_type, Job.status.in_(ACTIVE)).order_by(Job.id))
-        if active is not None:
-            raise ConflictError(f"job {active.id} ({job_type}) is already {active.status}; wait for it or cancel it")
-        job = Job(job_type=job_type, params=params, status="queued", created_at=now(), stages={}, failures=[],
-                  result={})
-        s.add(job)
-        s.commit()
-        return job_doc(job)
+    return params
 
 
 def get(catalog: Catalog, job_id: int) -> dict[str, Any]:
@@ -225,10 +238,20 @@ def _claim(catalog: Catalog, me: str, job_id: int | None = None) -> Job | None:
         return job
 
 
+def _remove_leftovers(catalog: Catalog) -> None:
+    """Temporary files of killed runs: partial thumbnails, ExifTool alias folders (writer lock held)."""
+    from lumina.media.exiftool import remove_stale_folders
+    from lumina.stages.thumbnails import remove_partial_files
+
+    remove_partial_files(catalog.path)
+    remove_stale_folders()
+
+
 def execute(catalog: Catalog, job: Job, progress: Any = None) -> None:
     """Run one claimed job to its end state (the caller holds the writer lock)."""
     reporter = JobReporter(job.id)
     p = job.params or {}
+    _remove_leftovers(catalog)
     force = job.started_at if p.get("force") else False  # a resumed job never redoes its own results
     if p.get("settings"):
         catalog = catalog.with_settings(p["settings"])
@@ -249,14 +272,29 @@ def execute(catalog: Catalog, job: Job, progress: Any = None) -> None:
                                              reporter=reporter)}
     except JobCancelled as exc:
         status, error = "cancelled", str(exc)
-    except LuminaError as exc:
-        status, error = "failed", str(exc)
+    except RunStopped as exc:  # the same command (or a worker) resumes it
+        status, error = "interrupted", f"{exc}; committed results are kept"
     except Exception as exc:  # noqa: BLE001 - a bug must end this job, not the worker
-        status, error = "failed", f"internal_error: {type(exc).__name__}: {exc}"
-    with catalog.session() as s:
-        s.execute(update(Job).where(Job.id == job.id).values(  # a resumed job keeps the note of its interruption
-            status=status, error=error or Job.error, result=result, finished_at=now(), heartbeat_at=now()))
-        s.commit()
+        transient = run_error(exc, catalog.path)
+        if transient is not None:  # the machine's state, not a photo's: no asset was marked failed
+            status, error = "failed", str(transient)
+        elif isinstance(exc, LuminaError):
+            status, error = "failed", str(exc)
+        else:
+            status, error = "failed", f"internal_error: {type(exc).__name__}: {exc}"
+    try:
+        with catalog.session() as s:
+            s.execute(update(Job).where(Job.id == job.id).values(  # a resumed job keeps the note of its interruption
+                status=status, error=error or Job.error, result=result,
+                finished_at=None if status == "interrupted" else now(), heartbeat_at=now()))
+            s.commit()
+    except Exception as exc:  # the catalog itself is full or gone: the job stays "running" and is resumed later
+        transient = run_error(exc, catalog.path)
+        if transient is None:
+            raise
+        if error and error.split(":", 1)[0] in RUN_ERROR_KINDS:  # say the first cause, once
+            raise RunError(*error.split(": ", 1)) from exc
+        raise transient from exc
 
 
 def run_now(catalog: Catalog, job_type: str, params: dict[str, Any] | None = None,
@@ -269,10 +307,31 @@ def run_now(catalog: Catalog, job_type: str, params: dict[str, Any] | None = Non
     """
     with catalog.writer():
         recover(catalog)
-        doc = submit(catalog, job_type, params)
-        job = _claim(catalog, worker_id(), doc["id"])
+        job_id = _adopt(catalog, job_type, _normalised(catalog, job_type, params))
+        job = _claim(catalog, worker_id(), job_id)
         execute(catalog, job, progress)
-    return get(catalog, doc["id"])
+    return get(catalog, job_id)
+
+
+def _adopt(catalog: Catalog, job_type: str, params: dict[str, Any]) -> int:
+    """The job a command should run now (the caller holds the writer lock, after ``recover``):
+    an interrupted or queued job of this type with the same parameters is resumed; an interrupted
+    one with other parameters is superseded (``cancelled``, its committed results stay and the new
+    job plans from them); else a new job. A queued job with other parameters (queued over the API
+    for a worker) is left alone: ConflictError.
+    """
+    with catalog.session() as s:
+        active = s.scalar(select(Job).where(Job.job_type == job_type, Job.status.in_(ACTIVE)).order_by(Job.id))
+        if active is not None and (active.params or {}) == params:
+            return active.id
+        if active is not None and active.status == "interrupted":
+            active.status, active.finished_at = "cancelled", now()
+            active.error = f"superseded by a {job_type} with other parameters; its committed results are kept"
+            s.commit()
+        elif active is not None:
+            raise ConflictError(f"job {active.id} ({job_type}) is queued with other parameters; run it with "
+                                f"`lumina worker --once` or cancel it with `lumina jobs cancel {active.id}`")
+    return submit(catalog, job_type, params)["id"]
 
 
 def _has_jobs(catalog: Catalog) -> bool:
@@ -294,12 +353,13 @@ def work(catalog: Catalog, once: bool = False, poll_s: float = 1.0, stop: thread
         The number of jobs run.
     """
     me, ran = worker_id(), 0
-    while stop is None or not stop.is_set():
+    while (stop is None or not stop.is_set()) and not STOP.is_set():
         try:
             if _has_jobs(catalog):  # the writer lock is taken only for work: idle polls never block others
                 with catalog.writer():
                     recover(catalog)
-                    while (stop is None or not stop.is_set()) and (job := _claim(catalog, me)) is not None:
+                    while ((stop is None or not stop.is_set()) and not STOP.is_set()  # STOP: a signal, see stopping.py
+                           and (job := _claim(catalog, me)) is not None):
                         execute(catalog, job)
                         ran += 1
                         if on_job is not None:

@@ -27,10 +27,12 @@ def set_override(catalog: Catalog, ref: str, field: str, value: Any | None) -> d
         field: ``"capture_time"`` (value ``{"value": ISO 8601, "utc_offset_minutes": int | None}``) or
             ``"gps"`` (value ``{"latitude", "longitude", "altitude_m"}``).
     Returns:
-        The asset as ``lumina show`` describes it afterwards.
+        The asset as ``lumina show`` describes it afterwards, plus ``pending_job``: None when the
+        override is applied, else the id of the job queued to apply it (or None if one was running).
     Raises:
         ConfigError: unknown field or invalid value. NotFoundError: ref not in the catalog.
-        CatalogError: another scan or job is writing (nothing was changed).
+        CatalogError: the asset has no present file. While another scan or job writes, the
+        override is stored and its readers are queued (``pending_job``) instead of refused.
     """
     if field not in OVERRIDE_READERS:
         raise ConfigError(f"cannot override {field!r}; fields: {', '.join(OVERRIDE_READERS)}")
@@ -41,7 +43,7 @@ def set_override(catalog: Catalog, ref: str, field: str, value: Any | None) -> d
             raise ConfigError(f"invalid capture time {value['value']!r}: {exc}") from None
         if value.get("utc_offset_minutes") is None:
             value = {**value, "utc_offset_minutes": offset}
-    with catalog.writer(), catalog.session() as s:  # all or nothing: busy catalogs refuse before writing
+    with catalog.session() as s:  # one SQLite transaction: waits for a running job's batch, never refused
         doc = describe(s, ref)
         asset_id = doc["asset_id"]
         if asset_id is None:
@@ -58,8 +60,25 @@ def set_override(catalog: Catalog, ref: str, field: str, value: Any | None) -> d
                                             StageRecord.stage.in_(OVERRIDE_READERS[field]))
                   .values(params_hash="stale"))
         s.commit()
-        run_pipeline(catalog, list(OVERRIDE_READERS[field]))
-        return describe(s, asset_id)
+        try:
+            run_pipeline(catalog, list(OVERRIDE_READERS[field]))
+            pending = None
+        except CatalogError:  # a scan or job is writing: the readers run after it (queued for a worker)
+            pending = _queue_readers(catalog, field)
+        return {**describe(s, asset_id), "pending_job": pending}
+
+
+def _queue_readers(catalog: Catalog, field: str) -> int | None:
+    """Queue a job for the stages that read ``field`` (their last one brings its prerequisites); the
+    running job, a worker or the next ``lumina run``/``scan`` applies the override (the planner
+    re-runs a reader whose record is older than an override). Returns the queued job's id."""
+    from lumina.errors import ConflictError
+    from lumina.pipeline import jobs
+
+    try:
+        return jobs.submit(catalog, OVERRIDE_READERS[field][-1])["id"]
+    except ConflictError:  # one is queued or running already: it plans the stale records too
+        return None
 
 
 def parse_capture_time(text: str, min_year: int = 1826) -> dict[str, Any]:

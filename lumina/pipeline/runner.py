@@ -23,10 +23,11 @@ from sqlalchemy import inspect, select
 
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import Asset, FileInstance, StageRecord, UserOverride
-from lumina.errors import MediaError, error_text
+from lumina.errors import MediaError, error_text, run_error
 from lumina.media.decode import DecodeFailure, decode
 from lumina.pipeline.scan import Progress, now
-from lumina.pipeline.executors import make_executor
+from lumina.pipeline.executors import ThreadExecutor, make_executor
+from lumina.pipeline.stopping import check_stop
 from lumina.stages import CATALOG_STAGES, STAGES, make_stage, topological_order
 from lumina.stages.base import AssetView, Stage, StageResult
 
@@ -75,6 +76,14 @@ def plan(session, stage: Stage, views: dict[str, AssetView], force: Force = Fals
         select(StageRecord.asset_id, StageRecord.status, StageRecord.version, StageRecord.params_hash,
                StageRecord.finished_at).where(StageRecord.stage == stage.name))}
     prereq_time: dict[str, Any] = {}
+    from lumina.pipeline.overrides import OVERRIDE_READERS  # it imports this module
+
+    fields = [f for f, readers in OVERRIDE_READERS.items() if stage.name in readers]
+    if fields:  # a user override set after the record (even while a job ran) is an input that changed
+        for aid, t in session.execute(select(UserOverride.asset_id, UserOverride.set_at)
+                                      .where(UserOverride.field.in_(fields))):
+            if aid not in prereq_time or t > prereq_time[aid]:
+                prereq_time[aid] = t
     for req in stage.requires:
         for aid, t in session.execute(select(StageRecord.asset_id, StageRecord.finished_at)
                                       .where(StageRecord.stage == req)):
@@ -133,11 +142,13 @@ class StageGroup:
 
     def run(self, items: Sequence[tuple[AssetView, tuple[str, ...]]]) -> list[tuple[str, _Done]]:
         """Results ``(stage name, _Done)`` for each asset and each of its due stages."""
+        catalog_dir = self.settings.get("catalog_dir")
         if not self.pixels:
             (name, stage), = self.stages.items()
-            return [(name, d) for d in _run_batch_in(stage, [view for view, _ in items])]
+            return [(name, d) for d in _run_batch_in(stage, [view for view, _ in items], catalog_dir)]
         out: list[tuple[str, _Done]] = []
         for view, due in items:
+            check_stop()  # run in the writer's process: a Ctrl-C drops this batch between assets
             start = time.perf_counter()
             self.decodes += 1
             try:
@@ -147,6 +158,8 @@ class StageGroup:
             except DecodeFailure as exc:
                 decoded, failure = None, str(exc)
             except OSError as exc:
+                if (transient := run_error(exc, catalog_dir)) is not None:
+                    raise transient from exc
                 decoded, failure = None, error_text("unreadable", exc.strerror or str(exc))
             share = (time.perf_counter() - start) * 1000 / len(due)
             for name in due:
@@ -154,7 +167,7 @@ class StageGroup:
                 if decoded is None:
                     result = StageResult("failed", reason=failure)
                 else:
-                    result = _guarded(lambda: self.stages[name].run_pixels(view, decoded))
+                    result = _guarded(lambda: self.stages[name].run_pixels(view, decoded), catalog_dir)
                 out.append((name, _Done(view.asset_id, result, share + (time.perf_counter() - t) * 1000)))
             del decoded  # one buffer at a time: memory per worker stays bounded
         return out
@@ -164,20 +177,24 @@ class StageGroup:
             stage.close()
 
 
-def _guarded(fn) -> StageResult:
+def _guarded(fn, catalog_dir: str | None = None) -> StageResult:
     """Run one stage call; a bug becomes this asset's ``internal_error`` record, never the run's end.
-    A missing tool (``MediaError``) is not the asset's fault: it ends the run."""
+    A missing tool (``MediaError``) or the machine's state (``RunError``: disk full, out of memory,
+    catalog folder gone, see ``lumina.errors.run_error``) is not the asset's fault: it ends the run
+    and nothing is recorded for the asset."""
     try:
         return fn()
     except MediaError:
         raise
     except Exception as exc:  # noqa: BLE001 - recorded with its type and place, see ERROR_KINDS
+        if (transient := run_error(exc, catalog_dir)) is not None:
+            raise transient from exc
         tb = traceback.extract_tb(exc.__traceback__)[-1]
         return StageResult("failed", reason=error_text(
             "internal_error", f"{type(exc).__name__}: {exc} ({os.path.basename(tb.filename)}:{tb.lineno})"))
 
 
-def _run_batch_in(stage: Stage, views: Sequence[AssetView]) -> list[_Done]:
+def _run_batch_in(stage: Stage, views: Sequence[AssetView], catalog_dir: str | None = None) -> list[_Done]:
     start = time.perf_counter()
     try:
         results = stage.run_batch(views)
@@ -185,11 +202,13 @@ def _run_batch_in(stage: Stage, views: Sequence[AssetView]) -> list[_Done]:
         return [_Done(v.asset_id, r, ms) for v, r in zip(views, results)]
     except MediaError:
         raise
-    except Exception:  # a bug on one asset must not end the run: retry one by one, record the failure
+    except Exception as exc:  # a bug on one asset must not end the run: retry one by one, record the failure
+        if (transient := run_error(exc, catalog_dir)) is not None:
+            raise transient from exc
         out = []
         for v in views:
             t = time.perf_counter()
-            r = _guarded(lambda: stage.run_batch([v])[0])
+            r = _guarded(lambda: stage.run_batch([v])[0], catalog_dir)
             out.append(_Done(v.asset_id, r, (time.perf_counter() - t) * 1000))
         return out
 
@@ -270,22 +289,19 @@ def run_group(catalog: Catalog, names: Sequence[str], force: Force = False, retr
                     counts[name][d.result.status] += 1
             s.commit()
             reporter.check(s)
+            check_stop()  # after the commit: the batch being written is kept whole
             done_n += len({d.asset_id for _, d in results})
             if progress:
                 progress(label, done_n, len(order))
 
         if progress:
             progress(label, 0, len(order))
-        if executor is None:
-            try:
-                for batch in batches:
-                    handle(group.run(items(batch)))
-            finally:
-                group.close()
-        else:
-            with executor:
-                for results in executor.run(list(names), catalog.settings, (items(b) for b in batches)):
+        try:
+            with executor or ThreadExecutor(group) as ex:
+                for results in ex.run(list(names), catalog.settings, (items(b) for b in batches)):
                     handle(results)
+        finally:
+            group.close()
     return counts
 
 
@@ -324,6 +340,7 @@ def run_pipeline(catalog: Catalog, stages: Sequence[str] | None = None, force: F
         for names in stage_groups([n for n in order if n in STAGES]):
             out.update(run_group(catalog, names, force, retry_failed, progress, reporter, views))
         for name in (n for n in order if n in CATALOG_STAGES):
+            check_stop()
             with catalog.session() as s:
                 gen_started = CATALOG_STAGES[name].generation_started(s)
                 due = forced(force, gen_started) or CATALOG_STAGES[name].is_stale(s, catalog.settings)

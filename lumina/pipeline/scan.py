@@ -22,9 +22,10 @@ from sqlalchemy import select, update
 
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import Asset, FileInstance, Scan, Source
-from lumina.errors import ConfigError, error_text
+from lumina.errors import ConfigError, error_text, run_error
 from lumina.media.detect import SNIFF_BYTES, MediaType, by_content, by_extension, content_mismatch, is_sidecar
 from lumina.media.takeout import is_takeout_name, takeout_sidecar_for
+from lumina.pipeline.stopping import STOP, check_stop
 from lumina.pipeline.walk import WalkEntry, walk
 
 Progress = Callable[[str, int, int | None], None]  # (phase, done, total or None)
@@ -127,7 +128,7 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
     settle_ns = int(float(settings["settle_s"]) * 1e9)
     chunk = int(settings["hash_chunk_bytes"])
     counts = ScanCounts()
-    root_paths = check_roots(roots, catalog.path)
+    root_paths = check_roots(roots, catalog.path, allow_system=True)  # refused, or forced, where they were given
     cat_st = os.stat(catalog.path)
 
     with catalog.session() as s:
@@ -156,10 +157,11 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
         json_names: dict[bytes, list[bytes]] = {}  # folder -> names of its JSON files (Takeout sidecars)
         for root in root_paths:
             for e in walk(root, skip={(cat_st.st_dev, cat_st.st_ino)}):
-                if e.st is not None and is_sidecar(os.path.basename(e.path).decode("utf-8", "replace")):
+                check_stop()  # nothing written yet: stop at once
+                if e.st is not None and e.error is None and is_sidecar(os.path.basename(e.path).decode("utf-8", "replace")):
                     sidecars[e.path] = e.st
                     continue
-                if e.st is not None and is_takeout_name(e.path):  # also an ordinary (ignored) file
+                if e.st is not None and e.error is None and is_takeout_name(e.path):  # also an ordinary (ignored) file
                     sidecars[e.path] = e.st
                     json_names.setdefault(os.path.dirname(e.path), []).append(os.path.basename(e.path))
                 entries.append((root, e))
@@ -171,6 +173,9 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
         unchanged_ids: list[int] = []
         pending = 0
         for i, (root, e) in enumerate(entries):
+            if STOP.is_set():  # keep every file registered so far; the next run stats them as unchanged
+                s.commit()
+                check_stop()
             if e.path in seen:  # reached twice (a link into an already walked folder)
                 continue
             seen.add(e.path)
@@ -180,6 +185,10 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
             sidecar = _sidecar_for(e.path, sidecars, json_names) if e.st is not None and not is_takeout_name(e.path) \
                 else None
             sidecar_sig = f"{sidecars[sidecar].st_size}:{sidecars[sidecar].st_mtime_ns}" if sidecar else None
+            if e.error is not None and e.st is not None:  # skipped on purpose (a FIFO, socket or device)
+                counts.ignored += 1
+                _upsert_file(s, old, sources[root].id, e.path, None, "ignored", e.error, None, None, scan_id)
+                continue
             if e.error is not None:
                 counts.failed += 1
                 _upsert_file(s, old, sources[root].id, e.path, None, "failed", e.error, None, None, scan_id)
@@ -230,11 +239,25 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
     return counts
 
 
-def check_roots(roots: Sequence[str | os.PathLike], catalog_dir: str | os.PathLike) -> list[bytes]:
+# Folders that hold no photo library, only the system (pseudo-files that never end, device nodes,
+# configuration): scanning them hangs or reads nothing useful. "/" itself, and these with all below.
+SYSTEM_FOLDERS = (b"/proc", b"/sys", b"/dev", b"/etc", b"/run", b"/boot")
+
+
+def is_system_folder(path: bytes) -> bool:
+    """Whether ``path`` (resolved) is ``/`` or at or below one of ``SYSTEM_FOLDERS``."""
+    real = os.path.realpath(path)
+    return real == b"/" or any(real == s or real.startswith(s + b"/") for s in SYSTEM_FOLDERS)
+
+
+def check_roots(roots: Sequence[str | os.PathLike], catalog_dir: str | os.PathLike,
+                allow_system: bool = False) -> list[bytes]:
     """Absolute library folders, without duplicates or folders inside another given one.
 
+    Args:
+        allow_system: accept ``/`` and system folders (``is_system_folder``), refused otherwise.
     Raises:
-        ConfigError: a root is not a folder, or is (inside) the catalog folder.
+        ConfigError: a root is not a folder, is (inside) the catalog folder, or is a system folder.
     """
     catalog_real = os.path.realpath(os.fsencode(catalog_dir))
     out: list[bytes] = []
@@ -242,6 +265,9 @@ def check_roots(roots: Sequence[str | os.PathLike], catalog_dir: str | os.PathLi
         p = os.path.abspath(os.fsencode(r))
         if not os.path.isdir(p):
             raise ConfigError(f"{display(p)} is not a folder")
+        if not allow_system and is_system_folder(p):
+            raise ConfigError(f"{display(p)} is a system folder, not a photo library; give the folders that hold "
+                              "the photos (or pass --allow-system-folder if you really mean it)")
         real = os.path.realpath(p)
         if real == catalog_real or real.startswith(catalog_real + b"/"):
             raise ConfigError(f"{display(p)} is the catalog folder or inside it; scan the library, not the catalog")
@@ -297,12 +323,18 @@ def _register(s, e: WalkEntry, old: _Prev | None, source_id: int, scan_id: int, 
         if kind is None:
             counts.ignored += 1
             return _upsert_file(s, old, source_id, e.path, st, "ignored", None, None, warnings, scan_id)
+        if st.st_size == 0:  # every empty file has the same SHA-256: never one shared asset
+            counts.failed += 1
+            return _upsert_file(s, old, source_id, e.path, st, "failed", error_text("empty", "the file is empty (0 bytes)"),
+                                None, warnings, scan_id)
         digest, n, after = _hash_file(e.path, chunk)
     except FileNotFoundError:
         counts.failed += 1
         return _upsert_file(s, old, source_id, e.path, st, "failed", error_text("vanished", "removed during the scan"),
                             None, warnings, scan_id)
     except OSError as exc:
+        if (transient := run_error(exc)) is not None:  # out of memory: not this file's fault
+            raise transient from exc
         counts.failed += 1
         return _upsert_file(s, old, source_id, e.path, st, "failed",
                             error_text("unreadable", exc.strerror or str(exc)), None, warnings, scan_id)

@@ -18,11 +18,20 @@ SKIP_DIRS = {b"@eaDir", b"#recycle", b"#snapshot", b"@Recycle", b"@Recently-Snap
 
 @dataclass(frozen=True)
 class WalkEntry:
-    """A regular file found under a root (``st`` set), or a failure (``error`` set)."""
+    """A regular file found under a root (``st`` set), a failure (``error`` set), or a special file
+    skipped on purpose (both set: ``error`` is the reason, ``"special_file: …"``)."""
 
     path: bytes
     st: os.stat_result | None
     error: str | None = None
+
+
+def _special_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "a special file"
 
 
 def is_catalog_folder(folder: bytes) -> bool:
@@ -89,4 +98,6 @@ def walk(root: bytes, skip: set[tuple[int, int]] | frozenset[tuple[int, int]] = 
                 yield WalkEntry(path, st)
             elif by_extension(os.fsdecode(name)) is not None:  # a FIFO, socket or device named like a photo
                 yield WalkEntry(path, None, error_text("unreadable", "not a regular file (FIFO, socket or device)"))
+            else:  # never opened (a FIFO would block a read forever): recorded as skipped, with the reason
+                yield WalkEntry(path, st, f"special_file: {_special_kind(st.st_mode)}, not a regular file")
         stack.extend(reversed(subfolders))

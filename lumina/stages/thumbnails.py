@@ -35,9 +35,23 @@ ENCODER_OPTIONS = {"WEBP": {"method": 2}, "JPEG": {"optimize": False}}
 def _save_atomic(img: Image.Image, path: Path, fmt: str, quality: int) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    img.save(tmp, fmt, quality=quality, **ENCODER_OPTIONS[fmt])
-    os.replace(tmp, path)
+    try:
+        img.save(tmp, fmt, quality=quality, **ENCODER_OPTIONS[fmt])
+        os.replace(tmp, path)
+    except BaseException:  # a full disk or a stop: no half-written file stays behind
+        tmp.unlink(missing_ok=True)
+        raise
     return path.stat().st_size
+
+
+def remove_partial_files(catalog_dir: str | os.PathLike) -> int:
+    """Delete temporary thumbnail files left by a killed worker (``thumbnails/*/.*.tmp``); call only
+    while holding the catalog's writer lock (no live worker writes then). Returns how many."""
+    removed = 0
+    for tmp in Path(catalog_dir, "thumbnails").glob("*/.*.tmp"):
+        tmp.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 class ThumbnailsStage(PixelStage):

@@ -41,7 +41,7 @@ def test_eval_set_bursts_meet_the_minimums(eval_catalog, eval_dev):
         assert times == sorted(times) and len(set(times)) == len(times)  # sub-second order
         assert b["camera"] != "several cameras"
         assert b["best"]["asset_id"] in {f["asset_id"] for f in b["frames"]} and b["best"]["reason"]
-    uuid = [b for b in doc["bursts"] if "burst_uuid" in b["signals"]]
+    uuid = [b for b in doc["bursts"] if "burst_id" in b["signals"]]
     assert len(uuid) == sum(1 for i in truth["burst_info"] if i.get("burst_uuid") or i.get("BurstUUID"))
 
 

@@ -53,16 +53,19 @@ def test_keeper_prefers_pixels_and_ignores_junk_padding_and_lossless_rewraps():
     big = Item("a" * 64, ["/l/big.jpg"], "jpeg", "photo", 1000, 4000, 3000, signature=sig, quality=70)
     small = Item("b" * 64, ["/l/small.jpg"], "jpeg", "photo", 500, 2000, 1500, signature=sig, quality=80)
     keeper, why = keeper_order([small, big], {})
-    assert keeper is big and why.startswith("pixels")
+    assert keeper is big and why == "most pixels: 4000x3000 (others 2000x1500)"
     a = Item("c" * 64, ["/l/a.jpg"], "jpeg", "photo", 8972, 100, 100, quality=50, richness=2)
     padded = Item("d" * 64, ["/l/b.jpg"], "jpeg", "photo", 8973, 100, 100, quality=50, richness=2)
     png = Item("e" * 64, ["/l/d.png"], "png", "photo", 19567, 100, 100, quality=50, richness=0)
     evidence = {(a.asset_id, png.asset_id): {"mad": 0.0}, (padded.asset_id, png.asset_id): {"mad": 0.0}}
     keeper, why = keeper_order([padded, png, a], evidence)
-    assert keeper is a and "bytes" in why and "lossless" not in why
+    assert keeper is a and why == "fewest bytes: 8972 (others 8973); camera format (jpeg) over the conversion png of the same pixels"
     webp = Item("f" * 64, ["/l/a.webp"], "webp", "photo", 2000, 100, 100, quality=50, richness=2)
     keeper, why = keeper_order([webp, a], {(webp.asset_id, a.asset_id): {"mad": 0.3}})
-    assert keeper is a and why.startswith("format: camera format jpeg over converted webp")
+    assert keeper is a and why == "camera format (jpeg) over the conversion webp of the same pixels"
+    lossy = Item("9" * 64, ["/l/edit.jpg"], "jpeg", "photo", 3000, 100, 100, quality=50, richness=2)
+    keeper, why = keeper_order([lossy, png], {(lossy.asset_id, png.asset_id): {"mad": 2.0}})  # pixels differ
+    assert keeper is png and why == "lossless png over lossy jpeg"
 
 
 def test_chains_are_split():

@@ -16,7 +16,9 @@ def pillow_small(a: np.ndarray) -> np.ndarray:
 def pillow_compare(a: np.ndarray, b: np.ndarray) -> dict:
     """The comparison as defined with Pillow: every window of ``crop_windows``, both ways."""
     a32, b32 = pillow_small(a), pillow_small(b)
-    out = {"mad": round(float(np.abs(a32 - b32).mean()), 3), "crop_mad": None, "crop_scale": None}
+    out = {"mad": round(float(np.abs(a32 - b32).mean()), 3), "crop_mad": None, "crop_scale": None,
+           # the local difference: the worst 4x4 block of the 32x32 comparison
+           "local_mad": round(float(np.abs(a32 - b32).reshape(8, 4, 8, 4).mean(axis=(1, 3)).max()), 3)}
     if out["mad"] > COPY_MAD:
         best = (float("inf"), 1.0)
         for src, ref in ((a, b32), (b, a32)):

@@ -87,9 +87,13 @@ def test_auth_and_health(client):
     assert_error(client.get("/api/catalogs"), 401, "unauthorized")
     assert_error(client.get("/api/catalogs", headers={"Authorization": "Bearer wrong"}), 401, "unauthorized")
     assert_error(client.get("/openapi.json"), 401)
-    assert_error(client.get("/docs"), 401)
+    no_session = client.get("/docs", follow_redirects=False)  # a browser without a session: sign in first
+    assert no_session.status_code == 303 and no_session.headers["location"] == "/login?next=/docs"
     assert client.get("/openapi.json", headers=AUTH).json()["info"]["title"] == "Lumina"
-    assert client.get("/docs", headers=AUTH).status_code == 200
+    docs = client.get("/docs", headers=AUTH)
+    assert docs.status_code == 200 and "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs.text
+    assert "http" not in docs.text.replace("http-equiv", "")  # nothing from another site: works offline
+    assert_error(client.get("/api/catalogs", params={"bogus": 1}, headers=AUTH), 422, "invalid")
 
 
 def test_generated_token_is_private(tmp_path, monkeypatch):
@@ -236,6 +240,11 @@ def test_duplicates_over_http(client):
     assert exact["keeper"]["paths"]
     assert_error(client.post("/api/catalogs/family-photos/duplicates/not-duplicates",
                              json={"asset_a": "xyz", "asset_b": other}, headers=AUTH), 422)
+    # ids are stable across the re-run that the verdict caused: the exact group keeps its id, the
+    # resolved one is gone and says where its members went
+    assert client.get(f"/api/catalogs/family-photos/duplicates/{exact['id']}", headers=AUTH).json()["id"] == exact["id"]
+    gone = client.get(f"/api/catalogs/family-photos/duplicates/{same['id']}", headers=AUTH)
+    assert gone.status_code == 404 and "no longer exists" in gone.json()["error"]["message"]
 
 
 def test_bursts_over_http(client):

@@ -43,8 +43,8 @@ def test_errors_are_one_line_and_exit_1(tmp_path):
     assert res.exit_code == 1 and "no catalog" in res.stderr
     res = runner.invoke(app, ["scan", str(tmp_path / "missing"), "--catalog", str(tmp_path / "c")])
     assert res.exit_code == 1 and "is not a folder" in res.stderr
-    res = runner.invoke(app, ["gaps"], env={"LUMINA_CATALOG": ""})
-    assert res.exit_code == 1 and "--catalog" in res.stderr
+    res = runner.invoke(app, ["gaps"], env={"LUMINA_CATALOG": "", "HOME": str(tmp_path)})
+    assert res.exit_code == 1 and f"no catalog at {tmp_path}/.lumina/catalog" in res.stderr and "--catalog" in res.stderr
 
 
 def test_user_text_is_not_markup_and_empty_catalog_is_refused(tmp_path):
@@ -53,7 +53,11 @@ def test_user_text_is_not_markup_and_empty_catalog_is_refused(tmp_path):
     assert runner.invoke(app, ["scan", str(tmp_path / "lib"), "-c", cat, "-q"]).exit_code == 0
     res = runner.invoke(app, ["show", "/photos/[b]x[/i].jpg", "-c", cat])
     assert res.exit_code == 1 and "[b]x[/i].jpg" in res.stderr
-    res = runner.invoke(app, ["scan", str(tmp_path / "lib"), "--catalog", ""], env={"LUMINA_CATALOG": ""})
-    assert res.exit_code == 1 and "no catalog folder" in res.stderr
+    home = tmp_path / "home"  # neither --catalog nor LUMINA_CATALOG: ~/.lumina/catalog, as `make run` uses
+    res = runner.invoke(app, ["scan", str(tmp_path / "lib"), "--catalog", "", "-q"],
+                        env={"LUMINA_CATALOG": "", "HOME": str(home)})
+    assert res.exit_code == 0 and (home / ".lumina" / "catalog" / "catalog.db").is_file()
+    res = runner.invoke(app, ["gaps", "--format", "json"], env={"LUMINA_CATALOG": "", "HOME": str(home)})
+    assert res.exit_code == 0 and json.loads(res.stdout)["catalog"] == str(home / ".lumina" / "catalog")
     res = runner.invoke(app, ["scan", str(tmp_path / "nope"), "-c", str(tmp_path / "new")])
     assert res.exit_code == 1 and not (tmp_path / "new").exists()  # checked before the catalog is created

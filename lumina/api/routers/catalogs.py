@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from lumina.api.deps import guarded, job_doc, registry
 from lumina.api.registry import Registry
+from lumina.api.schemas import CatalogDoc, CatalogList, JobDoc
 from lumina.pipeline import jobs
 
 router = APIRouter(dependencies=guarded, tags=["catalogs"])
@@ -17,18 +18,18 @@ class CatalogIn(BaseModel):
     sources: list[str] = Field(default_factory=list, max_length=100)
 
 
-@router.get("/api/catalogs")
+@router.get("/api/catalogs", response_model=CatalogList)
 def list_catalogs(reg: Registry = Depends(registry)) -> dict:  # noqa: B008
     return {"items": [reg.describe(cid) for cid in reg.ids()]}
 
 
-@router.post("/api/catalogs", status_code=201)
+@router.post("/api/catalogs", status_code=201, response_model=CatalogDoc)
 def create_catalog(body: CatalogIn, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
     """A new catalog with these library folders (scan it with POST /api/catalogs/{id}/scan)."""
     return reg.create(body.name, body.sources)
 
 
-@router.get("/api/catalogs/{catalog_id}")
+@router.get("/api/catalogs/{catalog_id}", response_model=CatalogDoc)
 def get_catalog(catalog_id: str, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
     return reg.describe(catalog_id)
 
@@ -39,7 +40,7 @@ def delete_catalog(catalog_id: str, reg: Registry = Depends(registry)) -> None: 
     reg.delete(catalog_id)
 
 
-@router.post("/api/catalogs/{catalog_id}/scan", status_code=202)
+@router.post("/api/catalogs/{catalog_id}/scan", status_code=202, response_model=JobDoc)
 def scan_catalog(catalog_id: str, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
     """Queue a scan of the catalog's source folders."""
     return job_doc(catalog_id, jobs.submit(reg.get(catalog_id), "scan"))

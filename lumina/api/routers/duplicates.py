@@ -7,13 +7,19 @@ from pydantic import BaseModel, Field
 
 from lumina.api.deps import ASSET_ID, ApiError, guarded, registry
 from lumina.api.registry import Registry
+from lumina.api.schemas import DuplicateReport, GroupDoc, Open
 from lumina.pipeline import duplicates_run
 
 router = APIRouter(dependencies=guarded, tags=["duplicates"])
 
 
 class ResolveIn(BaseModel):
-    keep: str = Field(min_length=1, max_length=4096)
+    keep: str = Field(min_length=1, max_length=4096, description="asset id, unique prefix (>= 8 hex digits) or path")
+
+
+class ResolveGroupIn(ResolveIn):
+    trash: str | None = Field(default=None, min_length=1, max_length=4096,
+                              description="move the other files to this folder (copied, SHA-256 verified, removed)")
 
 
 class PairIn(BaseModel):
@@ -21,32 +27,31 @@ class PairIn(BaseModel):
     asset_b: str = Field(pattern=f"^{ASSET_ID}$")
 
 
-@router.get("/api/catalogs/{catalog_id}/duplicates")
+@router.get("/api/catalogs/{catalog_id}/duplicates", response_model=DuplicateReport)
 def duplicates(catalog_id: str, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
-    """The current generation's groups (the JSON of ``lumina duplicates --format json``)."""
+    """The current generation's groups (the JSON of ``lumina duplicates --format json``,
+    plus ``total``: the number of groups)."""
     with reg.get(catalog_id).session() as s:
-        return duplicates_run.duplicates_report(s)
+        doc = duplicates_run.duplicates_report(s)
+    return {**doc, "total": len(doc["groups"])}
 
 
-@router.get("/api/catalogs/{catalog_id}/duplicates/{group_id}")
+@router.get("/api/catalogs/{catalog_id}/duplicates/{group_id}", response_model=GroupDoc)
 def duplicate_group(catalog_id: str, group_id: int, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
     """One group with per-signal distances and the keeper's reason."""
     with reg.get(catalog_id).session() as s:
-        doc = duplicates_run.duplicates_report(s)
-    group = next((g for g in doc["groups"] if g["id"] == group_id), None)
-    if group is None:
-        raise ApiError(404, "not_found", f"no duplicate group {group_id} in the current generation")
-    return {**group, "generation": doc["generation"]}
+        return duplicates_run.group_report(s, group_id)
 
 
-@router.post("/api/catalogs/{catalog_id}/duplicates/{group_id}/resolve")
-def resolve_group(catalog_id: str, group_id: int, body: ResolveIn,
+@router.post("/api/catalogs/{catalog_id}/duplicates/{group_id}/resolve", response_model=Open)
+def resolve_group(catalog_id: str, group_id: int, body: ResolveGroupIn,
                   reg: Registry = Depends(registry)) -> dict:  # noqa: B008
-    """Keep one member; the others are marked rejected in the catalog (files untouched)."""
-    return duplicates_run.resolve(reg.get(catalog_id), group_id, body.keep)
+    """Keep one member; the others are marked rejected in the catalog; their files stay untouched
+    unless ``trash`` names a folder to move them to (the library is written only then)."""
+    return duplicates_run.resolve(reg.get(catalog_id), group_id, body.keep, body.trash)
 
 
-@router.post("/api/catalogs/{catalog_id}/duplicates/not-duplicates")
+@router.post("/api/catalogs/{catalog_id}/duplicates/not-duplicates", response_model=Open)
 def not_duplicates(catalog_id: str, body: PairIn, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
     """Record that two assets are not duplicates; every later run respects it."""
     duplicates_run.not_duplicates(reg.get(catalog_id), body.asset_a, body.asset_b)

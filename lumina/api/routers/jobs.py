@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lumina.api.deps import ApiError, guarded, job_doc, job_ref, registry
 from lumina.api.registry import DEFAULT, Registry
+from lumina.api.schemas import JobDoc, JobPage
 from lumina.pipeline import jobs
 
 router = APIRouter(dependencies=guarded, tags=["jobs"])
@@ -26,7 +27,7 @@ class JobIn(BaseModel):
     similarity_threshold: int | None = Field(default=None, ge=0, le=32, description="Hamming radius (bits), duplicates")
 
 
-@router.post("/api/jobs/{job_type}", status_code=202)
+@router.post("/api/jobs/{job_type}", status_code=202, response_model=JobDoc)
 def start_job(job_type: str, body: JobIn, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
     """Queue a job: a stage name, ``pipeline`` (fill every gap in order) or ``scan``; aliases
     ``detect-duplicates`` (with ``similarity_threshold``), ``detect-bursts``, ``thumbnails``."""
@@ -41,7 +42,7 @@ def start_job(job_type: str, body: JobIn, reg: Registry = Depends(registry)) -> 
     return job_doc(body.catalog_id, jobs.submit(reg.get(body.catalog_id), kind, params))
 
 
-@router.get("/api/jobs")
+@router.get("/api/jobs", response_model=JobPage)
 def list_all_jobs(status: Annotated[str | None, Query(max_length=16)] = None,
                   limit: Annotated[int, Query(ge=1, le=500)] = 50,
                   offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -58,21 +59,22 @@ def list_all_jobs(status: Annotated[str | None, Query(max_length=16)] = None,
     return {"items": items[offset:offset + limit], "total": total}
 
 
-@router.get("/api/jobs/{job_id}")
+@router.get("/api/jobs/{job_id}", response_model=JobDoc)
 def get_job(job_id: str, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
     """One job with progress, per-stage counts and failures (path, stage, kind, message)."""
     cid, n = job_ref(reg, job_id)
     return job_doc(cid, jobs.get(reg.get(cid), n))
 
 
-@router.delete("/api/jobs/{job_id}")
+@router.delete("/api/jobs/{job_id}", response_model=JobDoc)
 def cancel_job(job_id: str, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
     """Cancel a queued job, or stop a running one after its current batch."""
     cid, n = job_ref(reg, job_id)
     return job_doc(cid, jobs.cancel(reg.get(cid), n))
 
 
-@router.get("/api/jobs/{job_id}/events")
+@router.get("/api/jobs/{job_id}/events", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}, "description": "progress events, then end"}})
 async def job_events(job_id: str, reg: Registry = Depends(registry)) -> StreamingResponse:  # noqa: B008
     """Server-sent events: ``progress`` with the job JSON whenever it changes, then ``end``."""
     cid, n = job_ref(reg, job_id)

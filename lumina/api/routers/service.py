@@ -1,4 +1,5 @@
-"""Liveness and the API's own description (``/openapi.json``, ``/docs``)."""
+"""Liveness and the API's own description (``/openapi.json``; its pages ``/docs`` and ``/redoc`` are
+served by ``lumina.web``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from fastapi.responses import JSONResponse
 
 from lumina import __version__
 from lumina.api.deps import guarded
+from lumina.api.schemas import Health
 
 router = APIRouter()
 
 
-@router.get("/health", tags=["service"])
+@router.get("/health", tags=["service"], response_model=Health)
 def health() -> dict:
     """Liveness, without a token."""
     return {"status": "ok", "version": __version__}
@@ -20,10 +22,3 @@ def health() -> dict:
 @router.get("/openapi.json", dependencies=guarded, include_in_schema=False)
 def openapi(request: Request) -> JSONResponse:
     return JSONResponse(request.app.openapi())
-
-
-@router.get("/docs", dependencies=guarded, include_in_schema=False)
-def docs():
-    from fastapi.openapi.docs import get_swagger_ui_html
-
-    return get_swagger_ui_html(openapi_url="/openapi.json", title="Lumina API")

@@ -1,7 +1,7 @@
 """thumbnails: which library resized the buffer and the thumbnails (libvips, or the Pillow fallback)
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-01 09:30:00
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0013'
-down_revision = '0009'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,340 @@
+"""Operations a user can trust (#13): a real ``lumina scan`` killed at random moments and run again,
+Ctrl-C and SIGTERM, no orphans, a catalog disk that fills up.
+
+Every test runs the installed command in a subprocess, as a user would, on a small copy of the real
+corpus (camera JPEGs, PNG, TIFF, HEIC, RAW, video, broken and fuzzed files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from lumina.catalog.db import open_catalog
+from lumina.catalog.models import Job
+from tests.conftest import copy_files
+from tests.pipeline.test_jobs import manifest_sample, table_rows
+
+LUMINA = [sys.executable, "-m", "lumina"]
+CHAOS = {"jpeg": 24, "png": 3, "tiff": 2, "heic": 1, "raw": 1, "video": 2, "broken": 3, "fuzzed": 3, "webp": 1}
+ENV = {**os.environ, "LUMINA_SETTLE_S": "0", "LUMINA_WORKERS": "2"}
+
+
+def lumina(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([*LUMINA, *args], capture_output=True, text=True, env=ENV, timeout=300, **kwargs)
+
+
+def start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([*LUMINA, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            start_new_session=True)
+
+
+def gaps(catalog: Path) -> dict:
+    res = lumina("gaps", "--catalog", str(catalog), "--format", "json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    doc.pop("catalog")
+    for key in ("duplicates", "bursts"):  # a generation id counts runs: a run killed while building one used an id
+        doc[key].pop("generation")
+    return doc
+
+
+def state(catalog: Path) -> dict:
+    """What a user can observe: the gap report, every stage record and output, the thumbnail files."""
+    cat = open_catalog(catalog, create=False)
+    rows = table_rows(cat)
+    with cat.session() as s:
+        active = [(j.id, j.status) for j in s.scalars(select(Job).where(Job.status.in_(("queued", "running", "interrupted"))))]
+    cat.close()
+    thumbs = sorted(str(p.relative_to(catalog)) for p in (catalog / "thumbnails").rglob("*") if p.is_file())
+    return {"gaps": gaps(catalog), "rows": rows, "active_jobs": active, "thumbnail_files": thumbs}
+
+
+@pytest.fixture(scope="module")
+def chaos_library(corpus, tmp_path_factory):
+    lib = tmp_path_factory.mktemp("chaos") / "lib"
+    copy_files(corpus, lib, *manifest_sample(corpus, CHAOS))
+    return lib
+
+
+@pytest.fixture(scope="module")
+def reference(chaos_library, tmp_path_factory):
+    """The same library scanned once, uninterrupted, by the same command."""
+    catalog = tmp_path_factory.mktemp("reference") / "cat"
+    t0 = time.monotonic()
+    res = lumina("scan", str(chaos_library), "--catalog", str(catalog), "-q")
+    assert res.returncode == 0, res.stderr
+    doc = state(catalog)
+    doc["units"] = settled_units(catalog)
+    doc["catalog"] = catalog  # read-only for the tests
+    return doc, time.monotonic() - t0
+
+
+def settled_units(catalog: Path) -> int:
+    """Committed asset-stage results of the newest job (read-only: the scan is writing)."""
+    try:
+        with sqlite3.connect(f"file:{catalog / 'catalog.db'}?mode=ro", uri=True, timeout=5) as db:
+            row = db.execute("SELECT done + failed FROM jobs ORDER BY id DESC LIMIT 1").fetchone()
+        return row[0] if row else 0
+    except sqlite3.Error:  # not created or not migrated yet
+        return 0
+
+
+def stop_when(proc: subprocess.Popen, catalog: Path, units: int, sig: int) -> float:
+    """Send ``sig`` once ``units`` results are committed (or the scan ended); returns the time sent."""
+    while proc.poll() is None and settled_units(catalog) < units:
+        time.sleep(0.03)
+    proc.send_signal(sig)
+    return time.monotonic()
+
+
+def test_scan_killed_at_random_moments_then_rerun_equals_an_uninterrupted_scan(chaos_library, reference, tmp_path):
+    """7 kills at random moments, each time the same command again: one while Python starts or the
+    folders are walked (a random time), six at random points of the stage work (a random number of
+    committed results: per-asset stages, pixel stages in the process pool, the catalog-wide stages),
+    by SIGKILL, Ctrl-C and SIGTERM in turn. The result equals an uninterrupted scan's."""
+    expected, _ = reference
+    total = expected["units"]
+    catalog = tmp_path / "cat"
+    seed = int(os.environ.get("LUMINA_CHAOS_SEED", time.time_ns() % 10_000))
+    rng = random.Random(seed)
+    targets = sorted(rng.sample(range(1, total), 6))
+    plan = [(signal.SIGKILL, None)] + list(zip([signal.SIGINT, signal.SIGKILL, signal.SIGTERM, signal.SIGKILL,
+                                                signal.SIGINT, signal.SIGKILL], targets))
+    log = []
+    for sig, units in plan:
+        proc = start("scan", str(chaos_library), "--catalog", str(catalog), "-q")
+        if units is None:
+            time.sleep(rng.uniform(0.1, 1.5))
+            proc.send_signal(sig)
+            sent = time.monotonic()
+        else:
+            sent = stop_when(proc, catalog, units, sig)
+        out, err = proc.communicate(timeout=60)
+        log.append((sig.name, units, proc.returncode, settled_units(catalog)))
+        assert "already" not in err, (seed, log, err)  # never "job 1 (scan) is already interrupted"
+        if sig == signal.SIGKILL:
+            assert proc.returncode in (-9, 0), (seed, log, err)
+        else:
+            assert time.monotonic() - sent < 2.0, (seed, log)  # stopped within 2 s
+            # 0: the scan had ended; -15: SIGTERM while Python was still starting (nothing written yet)
+            assert proc.returncode in (0, 128 + sig, -signal.SIGTERM), (seed, log, err)
+            if proc.returncode == 128 + sig:
+                assert "Run the same command again" in err or "before anything was written" in err, (seed, log)
+    interrupted = sum(rc != 0 for *_, rc, _ in log)
+    assert interrupted >= 5, (seed, log)
+    res = lumina("scan", str(chaos_library), "--catalog", str(catalog), "-q")
+    assert res.returncode == 0 and "already" not in res.stderr, (seed, log, res.stderr)
+    got = state(catalog)
+    assert got["active_jobs"] == [] and expected["active_jobs"] == []
+    assert got["gaps"] == expected["gaps"], (seed, log)
+    assert got["rows"] == expected["rows"], (seed, log)  # every stage record and every stage output
+    assert got["thumbnail_files"] == expected["thumbnail_files"], (seed, log)  # no partial files either
+    print(f"chaos seed {seed}, {interrupted} interruptions of {total} units: {log}")
+
+
+def test_second_ctrl_c_stops_at_once_and_the_rerun_finishes(chaos_library, reference, tmp_path):
+    expected, _ = reference
+    catalog = tmp_path / "cat"
+    proc = start("scan", str(chaos_library), "--catalog", str(catalog))
+    stop_when(proc, catalog, expected["units"] // 2, signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 2.0
+    assert proc.returncode == 130 and "stopped at once" in err, err
+    res = lumina("scan", str(chaos_library), "--catalog", str(catalog), "-q")
+    assert res.returncode == 0, res.stderr
+    assert state(catalog)["rows"] == expected["rows"]
+
+
+def _session_processes(sid: int) -> list[str]:
+    """Command lines of live processes in session ``sid`` (zombies excluded)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid and fields[0] != "Z":
+                out.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def test_no_orphans_when_the_parent_is_killed(chaos_library, tmp_path):
+    """SIGKILL to the writer alone: its pool workers, forkserver, resource tracker and ExifTools exit
+    within 2 s (they are in the writer's session, which ``start_new_session`` made its own)."""
+    catalog = tmp_path / "cat"
+    proc = start("scan", str(chaos_library), "--catalog", str(catalog), "-q")
+    while proc.poll() is None and settled_units(catalog) < 3 * len(list(chaos_library.iterdir())) - 10:
+        time.sleep(0.03)  # metadata, geo and dates done: the pixel stages run in the pool now
+    time.sleep(0.5)
+    children = _session_processes(proc.pid)
+    assert len(children) >= 4, children  # writer, forkserver, workers, ExifTool
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    end = time.monotonic() + 2.0
+    while (left := _session_processes(proc.pid)) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert left == [], left
+
+
+def as_json(doc):
+    """``doc`` as it reads back from JSON (tuple keys joined with "|", other values by repr)."""
+    if isinstance(doc, dict):
+        doc = {"|".join(k) if isinstance(k, tuple) else k: as_json(v) for k, v in doc.items()}
+        return doc
+    return json.loads(json.dumps(doc, default=repr))
+
+
+def dump_state(catalog: str, out: str) -> None:
+    """``state`` as JSON (run inside the mount namespace of the disk-full test)."""
+    Path(out).write_text(json.dumps(as_json(state(Path(catalog)))))
+
+
+FULL_DISK = r"""
+set -u
+mount -t tmpfs -o size=2m lumina-test "$MNT" || exit 97
+"$PY" -m lumina scan "$LIB" --catalog "$MNT/cat" -q > "$OUT/first.out" 2> "$OUT/first.err"; echo $? > "$OUT/first.rc"
+mount -o remount,size=64m "$MNT"  # the user frees space
+"$PY" -c 'import sys; from tests.pipeline.test_operations import dump_state; dump_state(*sys.argv[1:])' "$MNT/cat" "$OUT/first.json"
+"$PY" -m lumina scan "$LIB" --catalog "$MNT/cat" -q > "$OUT/second.out" 2> "$OUT/second.err"; echo $? > "$OUT/second.rc"
+"$PY" -c 'import sys; from tests.pipeline.test_operations import dump_state; dump_state(*sys.argv[1:])' "$MNT/cat" "$OUT/second.json"
+"""
+
+
+def test_full_catalog_disk_stops_the_run_and_the_same_command_finishes_later(chaos_library, reference, tmp_path):
+    """The catalog on a 2 MiB tmpfs (a real ENOSPC, in a private mount namespace): the scan stops
+    with a clear message and records nothing against any photo; after the disk grows, the same
+    command (no --retry-failed) completes the work exactly like an uninterrupted scan."""
+    if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs `unshare -rm` (user and mount namespaces) to mount a small tmpfs")
+    expected, _ = reference
+    (tmp_path / "mnt").mkdir()
+    env = {**ENV, "MNT": str(tmp_path / "mnt"), "LIB": str(chaos_library), "OUT": str(tmp_path),
+           "PY": sys.executable, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    res = subprocess.run(["unshare", "-rm", "bash", "-c", FULL_DISK], env=env, capture_output=True, text=True,
+                         timeout=600, cwd=Path(__file__).resolve().parents[2])
+    assert res.returncode == 0, res.stderr
+    first_err = (tmp_path / "first.err").read_text()
+    assert (tmp_path / "first.rc").read_text().strip() == "1", first_err
+    assert "disk_full" in first_err and "run the same command again" in first_err, first_err
+    first = json.loads((tmp_path / "first.json").read_text())
+    reference_records = as_json(expected["rows"])["records"]
+    for key, record in first["rows"]["records"].items():  # whatever was recorded is what a good run records
+        assert record == reference_records[key], (key, record)
+    assert len(first["rows"]["records"]) < len(reference_records)  # the disk did fill up before the end
+    second_err = (tmp_path / "second.err").read_text()
+    assert (tmp_path / "second.rc").read_text().strip() == "0", second_err
+    second = json.loads((tmp_path / "second.json").read_text())
+    assert second["rows"] == as_json(expected["rows"]) and second["gaps"] == as_json(expected["gaps"])
+    assert second["thumbnail_files"] == expected["thumbnail_files"] and second["active_jobs"] == []
+    print(f"disk full: {len(first['rows']['records'])} of {len(reference_records)} records before; {first_err.strip()}")
+
+
+def test_empty_and_special_files_and_system_folders(corpus, tmp_path):
+    """Zero-length photos are each an ``empty`` failure (never one shared asset); a FIFO and a socket
+    without a photo extension are recorded as skipped with the reason (a FIFO is never opened: a
+    read would block); system folders are refused unless forced."""
+    import socket
+
+    lib = tmp_path / "lib"
+    copy_files(corpus, lib, "exif-samples/jpg/Canon_40D.jpg")
+    (lib / "empty1.jpg").write_bytes(b"")
+    (lib / "empty2.heic").write_bytes(b"")
+    os.mkfifo(lib / "pipe")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(lib / "sock"))
+    catalog = tmp_path / "cat"
+    res = lumina("scan", str(lib), "--catalog", str(catalog), "-q", "--format", "json")
+    sock.close()
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert (doc["new"], doc["failed"], doc["ignored"]) == (3, 2, 2)  # new: every new regular file
+    shown = [json.loads(line) for line in lumina("show", str(lib / "empty1.jpg"), str(lib / "empty2.heic"),
+                                                  str(lib / "pipe"), str(lib / "sock"), "--catalog", str(catalog),
+                                                  "--format", "json").stdout.splitlines()]
+    assert [d["asset_id"] for d in shown] == [None] * 4
+    assert [d["files"][0]["status"] for d in shown] == ["failed", "failed", "ignored", "ignored"]
+    assert shown[0]["files"][0]["error"] == shown[1]["files"][0]["error"] == "empty: the file is empty (0 bytes)"
+    assert shown[2]["files"][0]["error"] == "special_file: a FIFO, not a regular file"
+    assert shown[3]["files"][0]["error"] == "special_file: a socket, not a regular file"
+    for folder in ("/", "/proc", "/etc", "/dev/shm"):
+        res = lumina("scan", folder, "--catalog", str(tmp_path / "sys"))
+        assert res.returncode == 1 and "is a system folder" in res.stderr and "--allow-system-folder" in res.stderr
+    assert not (tmp_path / "sys").exists()
+
+
+def test_two_scans_on_a_brand_new_catalog(corpus, tmp_path):
+    """Both start before the catalog exists: one scans, the other gets the writer-lock message (or,
+    if the first had already finished, scans nothing new); never a raw SQL error."""
+    lib = tmp_path / "lib"
+    copy_files(corpus, lib, *manifest_sample(corpus, {"jpeg": 3}))
+    catalog = tmp_path / "cat"
+    procs = [start("scan", str(lib), "--catalog", str(catalog), "-q") for _ in range(2)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    assert sorted(rc for rc, _ in results)[0] == 0, results
+    for rc, err in results:
+        assert "sqlite" not in err.lower() and "Traceback" not in err, err
+        if rc != 0:
+            assert rc == 1 and "another scan or run is writing to" in err, err
+
+
+def test_show_several_paths_and_version(chaos_library, reference):
+    res = lumina("--version")
+    assert res.returncode == 0 and res.stdout.startswith("lumina ")
+    catalog = reference[0]["catalog"]
+    photos = sorted(p for p in chaos_library.iterdir() if p.suffix.lower() == ".jpg")[:5]
+    res = lumina("show", *map(str, photos), "/not/catalogued.jpg", "--catalog", str(catalog), "--format", "json")
+    lines = [json.loads(line) for line in res.stdout.splitlines()]
+    assert res.returncode == 1 and len(lines) == 6  # one line per argument, the unknown one included
+    assert [d["paths"][0] for d in lines[:5]] == [str(p) for p in photos] and "error" in lines[5]
+    one = json.loads(lumina("show", str(photos[0]), "--catalog", str(catalog), "--format", "json").stdout)
+    assert one == lines[0]
+
+
+def test_capture_time_override_while_a_job_runs_is_kept_and_applied(corpus, tmp_path, settle_now):
+    """A user sets a date while `lumina run --force` writes: accepted (no 409), stored at once, and
+    applied by the queued job (or the running one), never lost."""
+    from lumina.pipeline import jobs
+    from lumina.pipeline.overrides import parse_capture_time, set_override
+
+    lib = tmp_path / "lib"
+    photos = copy_files(corpus, lib, *manifest_sample(corpus, {"jpeg": 4}))
+    catalog = tmp_path / "cat"
+    cat = open_catalog(catalog)
+    jobs.run_now(cat, "scan", {"roots": [str(lib)]})
+    proc = start("run", "--force", "--catalog", str(catalog), "-q")
+    while proc.poll() is None and settled_units(catalog) < 1:
+        time.sleep(0.03)
+    assert proc.poll() is None, "the forced run ended before the override could be sent"
+    doc = set_override(cat, str(photos[0]), "capture_time", parse_capture_time("2001-02-03T04:05:06+01:00"))
+    assert doc["overrides"]  # stored while the job writes
+    proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    queued = doc["pending_job"]
+    if queued is not None:  # the readers were queued for a worker
+        assert jobs.get(cat, queued)["status"] == "queued"
+    res = lumina("worker", "--once", "--catalog", str(catalog))
+    assert res.returncode == 0, res.stderr
+    shown = json.loads(lumina("show", str(photos[0]), "--catalog", str(catalog), "--format", "json").stdout)
+    assert (shown["capture_time"], shown["capture_time_source"], shown["utc_offset_minutes"]) == \
+        ("2001-02-03T04:05:06", "user", 60)
+    cat.close()
