@@ -12,9 +12,10 @@ size any consumer needs.
   are composited on neutral 50 % grey, never turned black.
 * Resizing: one function, ``resize``, for the buffer and every smaller copy a stage asks for
   (``Decoded.resized``, computed once per size and reused by the thumbnail, hash and quality
-  stages). It runs in libvips (pyvips, Lanczos-3 / linear reduce; 4x faster than Pillow's resampling
-  here) and falls back to Pillow's filters of the same names when libvips is not installed or fails
-  on a buffer; ``Decoded.resizer`` says which one produced the pixels. Decoding itself stays with
+  stages). Lanczos-3 over a whole large buffer (the 1440 px fit, the 512 px hash copy) runs in
+  libvips (pyvips; 2-3x faster than Pillow there), the small copies in Pillow (faster there, see
+  ``resize``); Pillow's filters of the same names do everything when libvips is not installed or
+  fails on a buffer, and ``Decoded.resizer`` then says ``"pillow"``. Decoding itself stays with
   Pillow's libjpeg-turbo DCT scaling: libvips' shrink-on-load was not faster on these files
   (benchmarks/bench_ingest.py prints both).
 * Multi-frame files: the first frame only; later frames are never read.
@@ -79,6 +80,8 @@ class Decoded:
     ``width``/``height``: displayed size of the full image in pixels. ``method``: ``"full"``,
     ``"draft"`` (DCT-scaled JPEG), ``"raw_preview"``, ``"raw_demosaic"`` or ``"video_frame"``.
     ``jpeg_quantization``: JPEG quantisation tables (for quality estimation), else ``None``.
+    ``resizer``: ``"libvips"`` (libvips made the large resizes) or ``"pillow"`` (Pillow made all of
+    them: libvips missing, not chosen, or failed on this asset).
     """
 
     image: Image.Image
