@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python benchmarks/margins_dev.py
 	$(BIN)/python benchmarks/bench_sidecars_organise_watch.py
 	$(BIN)/python benchmarks/bench_embeddings.py
+	$(BIN)/python benchmarks/bench_ingest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -190,6 +190,7 @@ class Thumbnail(Base):
     preview_height: Mapped[int]
     preview_bytes: Mapped[int]
     thumbhash: Mapped[bytes] = mapped_column(LargeBinary)
+    resizer: Mapped[str | None] = mapped_column(String(16))  # "libvips" or "pillow" (lumina.media.decode.resize)
 
 
 class PerceptualHash(Base):

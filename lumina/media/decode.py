@@ -10,6 +10,14 @@ size any consumer needs.
   profile uses Pillow's standard conversion (Adobe inverted CMYK handled by Pillow); 16-bit
   grayscale is scaled to 8 bits over its full range (never clipped); palette and transparent images
   are composited on neutral 50 % grey, never turned black.
+* Resizing: one function, ``resize``, for the buffer and every smaller copy a stage asks for
+  (``Decoded.resized``, computed once per size and reused by the thumbnail, hash and quality
+  stages). Lanczos-3 over a whole large buffer (the 1440 px fit, the 512 px hash copy) runs in
+  libvips (pyvips; 2-3x faster than Pillow there), the small copies in Pillow (faster there, see
+  ``resize``); Pillow's filters of the same names do everything when libvips is not installed or
+  fails on a buffer, and ``Decoded.resizer`` then says ``"pillow"``. Decoding itself stays with
+  Pillow's libjpeg-turbo DCT scaling: libvips' shrink-on-load was not faster on these files
+  (benchmarks/bench_ingest.py prints both).
 * Multi-frame files: the first frame only; later frames are never read.
 * Pixel limit: ``max_image_pixels`` is judged on the real image size (from the header, before any
   pixel is decoded); above it the file fails with ``pixel_limit``. Below it JPEGs still decode
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import errno
 import io
+import math
 import os
 import struct
 import tempfile
@@ -40,6 +49,23 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is a failure, never 
 NEUTRAL_BACKGROUND = (128, 128, 128)
 _SRGB = ImageCms.createProfile("sRGB")
 _heif_registered = False
+RESIZERS = ("libvips", "pillow")
+_PIL_FILTERS = {"lanczos3": Image.Resampling.LANCZOS, "linear": Image.Resampling.BILINEAR}
+
+
+def _load_pyvips():
+    """pyvips with libvips, or None when either is missing (Pillow then does all resizing)."""
+    try:
+        import pyvips
+    except (ImportError, OSError):
+        return None
+    pyvips.cache_set_max(0)  # every buffer is new: libvips' operation cache would only hold memory
+    pyvips.concurrency_set(1)  # one thread per worker process: the runner already runs one worker per core
+    return pyvips
+
+
+_pyvips = _load_pyvips()
+DEFAULT_RESIZER = "libvips" if _pyvips is not None else "pillow"
 
 
 class DecodeFailure(Exception):
@@ -58,6 +84,8 @@ class Decoded:
     ``width``/``height``: displayed size of the full image in pixels. ``method``: ``"full"``,
     ``"draft"`` (DCT-scaled JPEG), ``"raw_preview"``, ``"raw_demosaic"`` or ``"video_frame"``.
     ``jpeg_quantization``: JPEG quantisation tables (for quality estimation), else ``None``.
+    ``resizer``: ``"libvips"`` (libvips made the large resizes) or ``"pillow"`` (Pillow made all of
+    them: libvips missing, not chosen, or failed on this asset).
     """
 
     image: Image.Image
@@ -69,6 +97,23 @@ class Decoded:
     icc_converted: bool = False
     jpeg_quantization: dict | None = None
     warnings: list[str] = field(default_factory=list)
+    resizer: str = DEFAULT_RESIZER
+    _copies: dict = field(default_factory=dict, repr=False)
+
+    def resized(self, edge_px: int, kernel: str = "lanczos3") -> Image.Image:
+        """The buffer shrunk to fit ``edge_px`` x ``edge_px`` (aspect kept; never enlarged), made
+        once per (size, kernel) and shared by every stage that asks: treat it as read-only.
+
+        Args:
+            edge_px: long edge of the copy in pixels (>= 1).
+            kernel: ``"lanczos3"`` or ``"linear"`` (see ``resize``).
+        Returns:
+            RGB PIL image; the buffer itself when it already fits.
+        """
+        key = (edge_px, kernel)
+        if key not in self._copies:  # always from the buffer: a copy never depends on which stages ran
+            self._copies[key], self.resizer = resize(self.image, edge_px, kernel, self.resizer)
+        return self._copies[key]
 
 
 def _register_heif() -> None:
@@ -110,10 +155,61 @@ def _to_srgb(img: Image.Image) -> tuple[Image.Image, bool]:
         return img, False  # a broken profile: keep the pixels as they are
 
 
-def _fit(img: Image.Image, max_edge: int) -> Image.Image:
-    if max(img.size) > max_edge:
-        img.thumbnail((max_edge, max_edge), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return img
+def fit_size(width: int, height: int, edge_px: int) -> tuple[int, int]:
+    """Size of a ``width`` x ``height`` image shrunk to fit ``edge_px`` x ``edge_px``, rounded as
+    Pillow's ``Image.thumbnail`` rounds (the side nearest the aspect ratio, at least 1 px)."""
+    if width <= edge_px and height <= edge_px:
+        return width, height
+    aspect = width / height
+    if aspect >= 1:
+        h = edge_px / aspect
+        return edge_px, max(1, min(math.floor(h), math.ceil(h), key=lambda n: abs(aspect - edge_px / n) if n else 1e9))
+    w = edge_px * aspect
+    return max(1, min(math.floor(w), math.ceil(w), key=lambda n: abs(aspect - n / edge_px))), edge_px
+
+
+def resize(img: Image.Image, edge_px: int, kernel: str = "lanczos3", resizer: str = DEFAULT_RESIZER,
+           reducing_gap: float = 2.0) -> tuple[Image.Image, str]:
+    """Shrink an RGB or L image to fit ``edge_px`` x ``edge_px`` (never enlarged).
+
+    Args:
+        img: PIL image, mode ``RGB`` or ``L``.
+        edge_px: long edge of the result in pixels.
+        kernel: ``"lanczos3"`` (Lanczos, a = 3) or ``"linear"`` (triangle), both widened by the
+            shrink factor (antialiased), in libvips and in Pillow alike.
+        resizer: ``"libvips"`` or ``"pillow"``; with libvips, Pillow still does the resizes it is
+            faster at (see below), and the ones libvips fails on or cannot do (not installed).
+        reducing_gap: shrink by an integer box first while the remaining factor stays >= this
+            (Pillow's ``reducing_gap``, libvips' ``gap``; 2.0 is ``Image.thumbnail``'s default).
+    Returns:
+        (image, ``resizer`` unless libvips failed: then ``"pillow"``); ``img`` itself when it fits.
+    """
+    size = fit_size(img.width, img.height, edge_px)
+    if size == img.size:
+        return img, resizer
+    # libvips' Lanczos is 2-3x faster than Pillow's when the filter runs over the whole source (shrink
+    # factor below 2 x reducing_gap: the 1440 px fit, the 512 px hash copy). Above it Pillow first
+    # box-reduces by an integer factor and has little left to do, while libvips' fixed cost per call
+    # (the buffer copied in and out, ~10 ms) dominates; the triangle filter is as fast in Pillow.
+    # Medians per 8-20 MP camera JPEG, one thread: fit 45 vs 121 ms, 512 px 28 vs 45 ms, 256 px
+    # 26 vs 10 ms, 32 px linear 14 vs 1 ms (benchmarks/bench_ingest.py prints the pixel profile).
+    vips_wins = kernel == "lanczos3" and max(img.size) / edge_px < 2 * reducing_gap
+    if resizer == "libvips" and vips_wins and _pyvips is not None and img.mode in ("RGB", "L"):
+        try:
+            bands = len(img.mode)
+            src = _pyvips.Image.new_from_memory(img.tobytes(), img.width, img.height, bands, "uchar")
+            out = src.resize(size[0] / img.width, vscale=size[1] / img.height, kernel=kernel, gap=reducing_gap)
+            if (out.width, out.height) == size:
+                return Image.frombytes(img.mode, size, out.write_to_memory()), "libvips"
+        except _pyvips.Error:
+            resizer = "pillow"  # e.g. libvips out of memory: Pillow below produces the same size
+        else:
+            resizer = "pillow"  # a size libvips rounded differently: never a stage output of another size
+    return img.resize(size, _PIL_FILTERS[kernel], reducing_gap=reducing_gap), resizer
+
+
+def _fit(img: Image.Image, max_edge: int, resizer: str = DEFAULT_RESIZER) -> tuple[Image.Image, str]:
+    return resize(img, max_edge, "lanczos3", resizer, reducing_gap=3.0)  # 3.0: closer to a true Lanczos
 
 
 def _classify(exc: Exception) -> DecodeFailure:
@@ -126,7 +222,7 @@ def _classify(exc: Exception) -> DecodeFailure:
     return DecodeFailure("decode_error", f"{type(exc).__name__}: {text}")
 
 
-def _decode_pillow(source, max_edge: int, max_pixels: int, fmt_hint: str) -> Decoded:
+def _decode_pillow(source, max_edge: int, max_pixels: int, fmt_hint: str, resizer: str = DEFAULT_RESIZER) -> Decoded:
     with Image.open(source) as img:
         fmt = (img.format or fmt_hint).lower()
         w, h = img.size
@@ -147,12 +243,12 @@ def _decode_pillow(source, max_edge: int, max_pixels: int, fmt_hint: str) -> Dec
         img.load()  # first frame only: later frames of GIF/WebP/TIFF are never touched
         frame, icc = _to_srgb(img)
         rgb, alpha = to_rgb8(frame)
-        rgb = _fit(rgb, max_edge)
+        rgb, used = _fit(rgb, max_edge, resizer)
         for op in _TRANSPOSE.get(orientation, ()):
             rgb = rgb.transpose(op)
         if orientation in (5, 6, 7, 8):
             w, h = h, w
-        return Decoded(rgb, w, h, fmt, method, alpha, icc, dict(quant) if quant else None, warnings)
+        return Decoded(rgb, w, h, fmt, method, alpha, icc, dict(quant) if quant else None, warnings, used)
 
 
 # EXIF Orientation -> the transposition that displays it upright (the table of ImageOps.exif_transpose)
@@ -189,7 +285,7 @@ def _orientation(img: Image.Image) -> tuple[int, list[str]]:
     return (value if value in range(1, 9) else 1), warnings
 
 
-def _decode_raw(path: bytes, max_edge: int, max_pixels: int) -> Decoded:
+def _decode_raw(path: bytes, max_edge: int, max_pixels: int, resizer: str) -> Decoded:
     import rawpy
 
     try:
@@ -201,13 +297,14 @@ def _decode_raw(path: bytes, max_edge: int, max_pixels: int) -> Decoded:
             except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
                 thumb = None
             if thumb is not None and thumb.format == rawpy.ThumbFormat.JPEG:
-                d = _decode_pillow(io.BytesIO(thumb.data), max_edge, max_pixels, "jpeg")
+                d = _decode_pillow(io.BytesIO(thumb.data), max_edge, max_pixels, "jpeg", resizer)
                 d.method, d.format = "raw_preview", "raw"
             else:
                 if w * h > max_pixels:
                     raise DecodeFailure("pixel_limit", f"{w}x{h} RAW without a preview exceeds max_image_pixels")
                 rgb = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
-                d = Decoded(_fit(Image.fromarray(rgb), max_edge), w, h, "raw", "raw_demosaic")
+                small, used = _fit(Image.fromarray(rgb), max_edge, resizer)
+                d = Decoded(small, w, h, "raw", "raw_demosaic", resizer=used)
             if flip in (5, 6):  # LibRaw's flip: 5 = 90 ccw, 6 = 90 cw; the preview is stored unrotated
                 d.image = d.image.rotate(90 if flip == 5 else -90, expand=True)
                 d.width, d.height = h, w
@@ -220,7 +317,7 @@ def _decode_raw(path: bytes, max_edge: int, max_pixels: int) -> Decoded:
         raise DecodeFailure("decode_error", f"{type(exc).__name__}: {exc}") from None
 
 
-def _decode_video(path: bytes, max_edge: int) -> Decoded:
+def _decode_video(path: bytes, max_edge: int, resizer: str) -> Decoded:
     import av
 
     try:
@@ -233,7 +330,8 @@ def _decode_video(path: bytes, max_edge: int) -> Decoded:
                 if rotation:
                     img = img.rotate(rotation, expand=True)  # display-matrix angle, counter-clockwise
                 w, h = img.size
-                return Decoded(_fit(img.convert("RGB"), max_edge), w, h, "video", "video_frame")
+                small, used = _fit(img.convert("RGB"), max_edge, resizer)
+                return Decoded(small, w, h, "video", "video_frame", resizer=used)
     except DecodeFailure:
         raise
     except (av.error.FFmpegError, ValueError, IndexError, OSError) as exc:
@@ -272,7 +370,7 @@ def c_stderr() -> Iterator[list[str]]:
 
 
 def decode(path: bytes, file_type: str, media_kind: str, max_edge_px: int = 1440,
-           max_image_pixels: int = 250_000_000) -> Decoded:
+           max_image_pixels: int = 250_000_000, resizer: str = DEFAULT_RESIZER) -> Decoded:
     """Decode one file for every pixel stage.
 
     Args:
@@ -280,6 +378,7 @@ def decode(path: bytes, file_type: str, media_kind: str, max_edge_px: int = 1440
         file_type / media_kind: from the catalog (``lumina.media.detect``).
         max_edge_px: long edge of the returned buffer (pixels).
         max_image_pixels: largest image decoded, judged on the real size (pixels).
+        resizer: ``"libvips"`` (default when pyvips is installed) or ``"pillow"`` (see ``resize``).
     Returns:
         ``Decoded`` with an RGB image, oriented for display.
     Raises:
@@ -291,7 +390,7 @@ def decode(path: bytes, file_type: str, media_kind: str, max_edge_px: int = 1440
     try:
         with warnings.catch_warnings(record=True) as caught, c_stderr() as printed:  # decoder warnings are data
             warnings.simplefilter("always")
-            decoded = _decode_any(path, file_type, media_kind, max_edge_px, max_image_pixels)
+            decoded = _decode_any(path, file_type, media_kind, max_edge_px, max_image_pixels, resizer)
     except DecodeFailure as exc:
         if not printed:
             raise
@@ -301,18 +400,21 @@ def decode(path: bytes, file_type: str, media_kind: str, max_edge_px: int = 1440
     return decoded
 
 
-def _decode_any(path: bytes, file_type: str, media_kind: str, max_edge_px: int, max_image_pixels: int) -> Decoded:
+def _decode_any(path: bytes, file_type: str, media_kind: str, max_edge_px: int, max_image_pixels: int,
+                resizer: str) -> Decoded:
+    if resizer not in RESIZERS:
+        raise ValueError(f"resizer must be one of {RESIZERS}, not {resizer!r}")
     try:
         if media_kind == "video":
-            return _decode_video(path, max_edge_px)
+            return _decode_video(path, max_edge_px, resizer)
         if file_type in ("heic", "heif", "avif"):
             _register_heif()
         if file_type == "raw":
             with open(path, "rb") as f:
                 head = f.read(3)
             if head != b"\xff\xd8\xff":  # some ".nef" files are JPEG exports: Pillow reads those
-                return _decode_raw(path, max_edge_px, max_image_pixels)
-        return _decode_pillow(os.fsdecode(path), max_edge_px, max_image_pixels, file_type)
+                return _decode_raw(path, max_edge_px, max_image_pixels, resizer)
+        return _decode_pillow(os.fsdecode(path), max_edge_px, max_image_pixels, file_type, resizer)
     except DecodeFailure:
         raise
     except (FileNotFoundError, PermissionError):

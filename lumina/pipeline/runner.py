@@ -67,8 +67,14 @@ def forced(force: Force, finished_at: datetime | None) -> bool:
 
 def plan(session, stage: Stage, views: dict[str, AssetView], force: Force = False,
          retry_failed: bool = False) -> list[str]:
-    """Asset ids that need ``stage``, in byte order of their first path."""
-    records = {r.asset_id: r for r in session.scalars(select(StageRecord).where(StageRecord.stage == stage.name))}
+    """Asset ids that need ``stage``, in byte order of their first path.
+
+    One query per stage (plain rows, no ORM objects) and set lookups in memory; the parameters hash
+    is computed once per distinct input signature, not once per asset (an unchanged rescan of a
+    large library is mostly this function)."""
+    records = {r.asset_id: r for r in session.execute(
+        select(StageRecord.asset_id, StageRecord.status, StageRecord.version, StageRecord.params_hash,
+               StageRecord.finished_at).where(StageRecord.stage == stage.name))}
     prereq_time: dict[str, Any] = {}
     from lumina.pipeline.overrides import OVERRIDE_READERS  # it imports this module
 
@@ -83,6 +89,14 @@ def plan(session, stage: Stage, views: dict[str, AssetView], force: Force = Fals
                                       .where(StageRecord.stage == req)):
             if aid not in prereq_time or t > prereq_time[aid]:
                 prereq_time[aid] = t
+    hashes: dict[str, str] = {}
+
+    def params_hash(view: AssetView) -> str:
+        signature = stage.input_signature(view)
+        if signature not in hashes:
+            hashes[signature] = stage.params_hash(view)
+        return hashes[signature]
+
     due = []
     for aid, view in views.items():
         rec = records.get(aid)
@@ -90,7 +104,7 @@ def plan(session, stage: Stage, views: dict[str, AssetView], force: Force = Fals
             due.append(aid)
         elif rec.status == "failed" and not retry_failed:
             continue
-        elif (rec.version != stage.version or rec.params_hash != stage.params_hash(view)
+        elif (rec.version != stage.version or rec.params_hash != params_hash(view)
               or (aid in prereq_time and prereq_time[aid] > rec.finished_at)
               or rec.status == "failed"):
             due.append(aid)
@@ -248,10 +262,13 @@ class Reporter:
 
 
 def run_group(catalog: Catalog, names: Sequence[str], force: Force = False, retry_failed: bool = False,
-              progress: Progress | None = None, reporter: Reporter | None = None) -> dict[str, dict[str, int]]:
+              progress: Progress | None = None, reporter: Reporter | None = None,
+              views: dict[str, AssetView] | None = None) -> dict[str, dict[str, int]]:
     """Run stages that execute together (see ``StageGroup``) on every asset that needs any of them,
     in worker processes or on a Dask cluster (``lumina.pipeline.executors``), committing each
     batch with this process as the one writer.
+
+    ``views``: ``asset_views()`` when the caller has them already (one query per run, not per group).
 
     Returns:
         ``{stage: {"ok": n, "failed": n, "skipped": n}}``.
@@ -261,7 +278,7 @@ def run_group(catalog: Catalog, names: Sequence[str], force: Force = False, retr
     counts = {n: {"ok": 0, "failed": 0, "skipped": 0} for n in names}
     label = "+".join(names)
     with catalog.session() as s:
-        views = asset_views(s)
+        views = asset_views(s) if views is None else views
         due_by_stage = {n: set(plan(s, st, views, force, retry_failed)) for n, st in group.stages.items()}
         order = [a for a in views if any(a in d for d in due_by_stage.values())]
         for n, due in due_by_stage.items():
@@ -337,8 +354,10 @@ def run_pipeline(catalog: Catalog, stages: Sequence[str] | None = None, force: F
     order = topological_order(stages)
     reporter = reporter or Reporter()
     with catalog.writer():
+        with catalog.session() as s:
+            views = asset_views(s)  # per-asset stages never add or remove files: one read serves every group
         for names in stage_groups([n for n in order if n in STAGES]):
-            out.update(run_group(catalog, names, force, retry_failed, progress, reporter))
+            out.update(run_group(catalog, names, force, retry_failed, progress, reporter, views))
         for name in (n for n in order if n in CATALOG_STAGES):
             check_stop()
             with catalog.session() as s:

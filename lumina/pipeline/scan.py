@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, update
 
@@ -58,8 +58,7 @@ class ScanCounts:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
-class _Prev:
+class _Prev(NamedTuple):  # a tuple, not a frozen dataclass: built once per catalogued file on every scan
     id: int
     size: int | None
     mtime_ns: int | None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from lumina.errors import error_text
 from lumina.media.detect import by_extension
@@ -16,10 +16,11 @@ SKIP_DIRS = {b"@eaDir", b"#recycle", b"#snapshot", b"@Recycle", b"@Recently-Snap
              b"$RECYCLE.BIN", b"System Volume Information", b"lost+found"}
 
 
-@dataclass(frozen=True)
-class WalkEntry:
+class WalkEntry(NamedTuple):
     """A regular file found under a root (``st`` set), a failure (``error`` set), or an entry
-    skipped on purpose (both set: ``error`` is the reason, ``"special_file: …"`` or ``"link_outside: …"``)."""
+    skipped on purpose (both set: ``error`` is the reason, ``"special_file: …"`` or ``"link_outside: …"``).
+    A tuple, not a frozen dataclass: one is built per file on every scan, and a tuple builds several
+    times faster."""
 
     path: bytes
     st: os.stat_result | None

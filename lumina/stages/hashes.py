@@ -52,7 +52,7 @@ def hamming_distance(a: int, b: int) -> int:
 
 
 def image_hashes(image) -> dict[str, int]:
-    """Unsigned 64-bit aHash/dHash/pHash/wHash of a PIL image (imagehash definitions)."""
+    """Unsigned 64-bit aHash/dHash/pHash/wHash of a PIL image, RGB or L (imagehash definitions)."""
     return {"ahash": int(str(imagehash.average_hash(image)), 16), "dhash": int(str(imagehash.dhash(image)), 16),
             "phash": int(str(imagehash.phash(image)), 16), "whash": int(str(imagehash.whash(image)), 16)}
 
@@ -63,12 +63,10 @@ class HashesStage(PixelStage):
     table = PerceptualHash
 
     def run_pixels(self, asset: AssetView, decoded) -> StageResult:
-        work = decoded.image.copy()
-        work.thumbnail((HASH_WORKING_PX, HASH_WORKING_PX), Image.Resampling.LANCZOS)
-        hashes = image_hashes(work)
-        grey = np.asarray(work.convert("L"), dtype=np.float32)
-        signature = np.asarray(work.convert("L").resize((SIGNATURE_PX, SIGNATURE_PX), Image.Resampling.BOX),
-                               dtype=np.uint8)
+        grey_image = decoded.resized(HASH_WORKING_PX).convert("L")  # the copy is shared with other stages
+        hashes = image_hashes(grey_image)  # imagehash greys its input first: the same bits, one conversion
+        grey = np.asarray(grey_image, dtype=np.float32)
+        signature = np.asarray(grey_image.resize((SIGNATURE_PX, SIGNATURE_PX), Image.Resampling.BOX), dtype=np.uint8)
         sig = signature.astype(np.float32)
         ones = bin(hashes["ahash"]).count("1")
         reason = None

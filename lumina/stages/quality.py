@@ -29,8 +29,10 @@ import numpy as np
 from PIL import Image
 
 from lumina.catalog.models import Quality
+from lumina.media.decode import resize
 from lumina.stages.base import AssetView, PixelStage, StageResult
 
+QUALITY_KERNEL = "linear"  # triangle filter, as Pillow's BILINEAR the scores were calibrated on
 SHARP_VAR = 2000.0  # Laplacian variance treated as fully sharp at 512 px
 NOISE_SIGMA_MAX = 10.0  # grey levels; noisier than this scores 0
 RESOLUTION_MP = 12.0  # megapixels treated as full resolution
@@ -73,8 +75,7 @@ def jpeg_quality(quantization: dict | None) -> int | None:
 def pixel_quality(image: Image.Image, width: int, height: int, quantization: dict | None,
                   working_px: int) -> dict:
     """Components and score for a decoded RGB image whose full size is ``width`` x ``height``."""
-    small = image.copy()
-    small.thumbnail((working_px, working_px), Image.Resampling.BILINEAR)
+    small, _ = resize(image, working_px, QUALITY_KERNEL)
     grey = np.asarray(small.convert("L"), dtype=np.float64)
     sharp = laplacian_variance(grey) if min(grey.shape) >= 3 else 0.0
     highlights, shadows = float((grey >= 250).mean()), float((grey <= 5).mean())
@@ -123,8 +124,9 @@ class QualityStage(PixelStage):
     table = Quality
 
     def run_pixels(self, asset: AssetView, decoded) -> StageResult:
-        values = pixel_quality(decoded.image, decoded.width, decoded.height, decoded.jpeg_quantization,
-                               int(self.settings["quality_working_px"]))
+        working_px = int(self.settings["quality_working_px"])
+        values = pixel_quality(decoded.resized(working_px, QUALITY_KERNEL), decoded.width, decoded.height,
+                               decoded.jpeg_quantization, working_px)
         values.update(fidelity(asset.file_type, asset.media_kind, decoded.width, decoded.height, asset.size_bytes,
                                asset.inputs.get("metadata")))
         return StageResult("ok", values)

@@ -1,0 +1,330 @@
+"""Ingest at the decoder's speed: Lumina's first scan of camera JPEGs beside the tools a user could
+reach for instead, on the same files in the same run.
+
+Builds a library of ``--files`` camera-size JPEGs from ``../shared/corpus/large`` (6-22 MP): each
+copy gets its own JPEG comment segment (COM), so pixels are the camera's and every file is a
+distinct asset. Then prints, as medians of ``--runs`` runs:
+
+* Lumina: ``lumina scan`` (CLI, all stages, ``--workers 2``): files/s, CPU % (user + system time of
+  the whole process tree over wall time; 200 % = both cores busy), peak RSS per worker and of the main process,
+  and per-stage milliseconds per file (median ``duration_ms`` of the stage records). With
+  ``--before SRC`` the same for another source tree of Lumina (e.g. ``git archive main``),
+  run with that tree first on ``PYTHONPATH``.
+* Floors, each on two processes in parallel over half the files: libvips' thumbnail (the
+  ``vipsthumbnail`` command when installed, else the same ``vips_thumbnail`` operation through
+  pyvips) making one 256 px JPEG per file, Pillow ``draft()`` + ``thumbnail()`` to 256 px, ExifTool
+  alone (one ``-stay_open``-free process reading every tag as JSON), ``sha256sum`` alone.
+* Ratios: Lumina's time over each floor's. Targets (issue 17): >= 30 files/s, at most 2x the
+  libvips thumbnail time, CPU > 180 %, peak RSS per worker <= 300 MB.
+* A profile of the pixel group in one process: decode, each resize, encodes, ThumbHash, hashes,
+  quality (ms per file), with the libvips and the Pillow resizer.
+
+* With ``--rescan-files N``: unchanged rescans (files/s) and ``lumina gaps`` (s) on a catalog of
+  N small JPEGs, every stage run once.
+
+    python benchmarks/bench_ingest.py [--files N] [--runs N] [--before SRC] [--library DIR] [--rescan-files N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+LARGE = ROOT.parent / "shared" / "corpus" / "large"
+TARGET_FILES_S = 30.0
+TARGET_VIPS_RATIO = 2.0
+TARGET_CPU_PCT = 180.0
+TARGET_RSS_MB = 300.0
+
+
+def build_library(dest: Path, n_files: int, sources: list[Path] | None = None) -> list[Path]:
+    """``n_files`` distinct JPEGs: copies of ``sources`` (default: the camera files of
+    ../shared/corpus/large), each with a numbered COM segment after SOI."""
+    sources = sources or sorted(LARGE.glob("*.jpg"))
+    if not sources:
+        sys.exit(f"no JPEGs in {LARGE}")
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n_files):
+        src = sources[i % len(sources)]
+        data = src.read_bytes()
+        comment = f"lumina bench copy {i}".encode()
+        segment = b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment
+        path = dest / f"{i // 100:03d}" / f"{src.stem.replace(' ', '_')}_{i:05d}.jpg"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(data[:2] + segment + data[2:])
+        out.append(path)
+    return out
+
+
+def run_tree(cmd: list[str], env: dict | None = None) -> dict:
+    """Run ``cmd`` and sample its process tree every 50 ms: wall s, CPU s (user + system of every
+    process seen, at its last sample or exit), peak RSS MB of the top process and of the largest
+    other process of the tree (a worker, or ExifTool)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = psutil.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cpu: dict[int, float] = {}
+    rss_mb = worker_rss_mb = 0.0
+    while proc.poll() is None:
+        try:
+            procs = [proc] + proc.children(recursive=True)
+        except psutil.Error:
+            procs = [proc]
+        for p in procs:
+            try:
+                with p.oneshot():
+                    t = p.cpu_times()
+                    cpu[p.pid] = t.user + t.system + t.children_user + t.children_system
+                    rss = p.memory_info().rss / 2**20
+                    if p.pid == proc.pid:
+                        rss_mb = max(rss_mb, rss)
+                    else:
+                        worker_rss_mb = max(worker_rss_mb, rss)
+            except psutil.Error:
+                pass
+        time.sleep(0.05)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        sys.exit(f"{' '.join(cmd[:4])}... failed: {proc.stderr.read().decode()[-2000:]}")
+    # processes that ended between samples: the kernel's account of reaped children covers them
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    reaped = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    total = max(sum(cpu.values()), reaped)
+    return {"wall_s": wall, "cpu_s": total, "rss_mb": rss_mb, "worker_rss_mb": worker_rss_mb}
+
+
+def run_parallel(cmds: list[list[str]]) -> float:
+    """Wall seconds for commands run side by side."""
+    start = time.perf_counter()
+    procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in cmds]
+    for p in procs:
+        if p.wait():
+            sys.exit(f"{' '.join(p.args[:3])}... failed: {p.stderr.read().decode()[-2000:]}")
+    return time.perf_counter() - start
+
+
+def lumina_scan(library: Path, python_path: str | None) -> dict:
+    env = dict(os.environ, LUMINA_SETTLE_S="0")
+    if python_path:
+        env["PYTHONPATH"] = python_path
+    with tempfile.TemporaryDirectory() as tmp:
+        catalog = Path(tmp) / "catalog"
+        res = run_tree([sys.executable, "-m", "lumina", "scan", str(library), "--catalog", str(catalog),
+                        "--workers", "2", "-q"], env)
+        from lumina.catalog.db import DB_NAME
+
+        with sqlite3.connect(catalog / DB_NAME) as db:
+            rows = db.execute("SELECT stage, duration_ms FROM stage_records").fetchall()
+            bad = db.execute("SELECT COUNT(*) FROM stage_records WHERE status != 'ok'").fetchone()[0]
+    by_stage: dict[str, list[float]] = {}
+    for stage, ms in rows:
+        by_stage.setdefault(stage, []).append(ms or 0.0)
+    res["stage_ms"] = {k: statistics.median(v) for k, v in by_stage.items()}
+    res["not_ok"] = bad
+    return res
+
+
+_PEER_VIPS = "import sys, pyvips\nfor p in sys.argv[2:]:\n    pyvips.Image.thumbnail(p, 256).jpegsave(sys.argv[1] + '/' + p.replace('/', '_'))"
+_PEER_PIL = """import sys
+from PIL import Image
+for p in sys.argv[2:]:
+    with Image.open(p) as im:
+        im.draft('RGB', (256, 256))
+        im.thumbnail((256, 256))
+        im.convert('RGB').save(sys.argv[1] + '/' + p.replace('/', '_') + '.jpg')
+"""
+
+
+def floors(files: list[Path]) -> dict[str, float]:
+    names = [str(p) for p in files]
+    halves = [names[0::2], names[1::2]]
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        if shutil.which("vipsthumbnail"):
+            out["vipsthumbnail 256 px (2 proc)"] = run_parallel(
+                [["vipsthumbnail", "-s", "256", "-o", f"{tmp}/%s.jpg", *h] for h in halves])
+        else:
+            out["libvips thumbnail 256 px (pyvips, 2 proc)"] = run_parallel(
+                [[sys.executable, "-c", _PEER_VIPS, tmp, *h] for h in halves])
+        out["Pillow draft+thumbnail 256 px (2 proc)"] = run_parallel(
+            [[sys.executable, "-c", _PEER_PIL, tmp, *h] for h in halves])
+    out["exiftool -j -G -n (1 proc)"] = run_parallel([["exiftool", "-q", "-j", "-G", "-n", *names]])
+    out["sha256sum (1 proc)"] = run_parallel([["sha256sum", *names]])
+    return out
+
+
+def profile(files: list[Path], sample: int = 16) -> dict[str, dict[str, float]]:
+    """ms per file of each step of the pixel group, for each resizer, in this process."""
+    import thumbhash
+
+    from lumina.media.decode import DEFAULT_RESIZER, decode
+    from lumina.stages.hashes import HASH_WORKING_PX, image_hashes
+    from lumina.stages.quality import QUALITY_KERNEL, pixel_quality
+    from lumina.stages.thumbnails import ENCODER_OPTIONS
+
+    out = {}
+    for resizer in dict.fromkeys((DEFAULT_RESIZER, "pillow")):
+        steps: dict[str, list[float]] = {}
+
+        def timed(step, fn):
+            t = time.perf_counter()
+            value = fn()
+            steps.setdefault(step, []).append((time.perf_counter() - t) * 1000)
+            return value
+
+        for i, p in enumerate([files[0]] + files[:sample]):  # the first file warms imports and caches
+            if i == 1:
+                steps.clear()
+            d = timed("decode (DCT-scaled) + fit 1440 px", lambda: decode(os.fsencode(p), "jpeg", "photo",
+                                                                           resizer=resizer))
+            timed("preview JPEG encode", lambda: d.image.save(io.BytesIO(), "JPEG", quality=85,
+                                                               **ENCODER_OPTIONS["JPEG"]))
+            grid = timed("resize 256 px", lambda: d.resized(256))
+            timed("grid WebP encode", lambda: grid.save(io.BytesIO(), "WEBP", quality=80, **ENCODER_OPTIONS["WEBP"]))
+            small = timed("resize 32 px + ThumbHash", lambda: d.resized(32, "linear").convert("RGBA"))
+            timed("resize 32 px + ThumbHash", lambda: thumbhash.rgba_to_thumb_hash(small.width, small.height,
+                                                                                    list(small.tobytes())))
+            work = timed("resize 512 px (hashes)", lambda: d.resized(HASH_WORKING_PX).convert("L"))
+            timed("4 hashes (imagehash)", lambda: image_hashes(work))
+            q = timed("resize 512 px (quality)", lambda: d.resized(512, QUALITY_KERNEL))
+            timed("quality components", lambda: pixel_quality(q, d.width, d.height, d.jpeg_quantization, 512))
+        out[resizer] = {k: sum(v) / len(files[:sample]) for k, v in steps.items()}
+    return out
+
+
+def rescans(n_files: int, runs: int) -> None:
+    """Unchanged rescans and the gap report on a catalog of ``n_files`` small distinct JPEGs (the
+    thumbnails of the large corpus files, each with its own COM segment), all stages run once."""
+    from PIL import Image
+
+    from lumina.analysis.gaps import gap_report
+    from lumina.catalog.db import open_catalog
+    from lumina.pipeline.scan import scan
+
+    os.environ["LUMINA_SETTLE_S"] = "0"
+    with tempfile.TemporaryDirectory() as tmp:
+        small = Path(tmp) / "small"
+        small.mkdir()
+        for src in sorted(LARGE.glob("*.jpg")):
+            with Image.open(src) as im:
+                im.draft("RGB", (160, 160))
+                im.thumbnail((160, 160))
+                im.save(small / src.name, quality=85, exif=im.getexif())
+        library = Path(tmp) / "library"
+        build_library(library, n_files, sorted(small.glob("*.jpg")))
+        catalog = open_catalog(Path(tmp) / "catalog", overrides={"workers": 2})
+        t = time.perf_counter()
+        scan(catalog, [library])
+        first = time.perf_counter() - t
+        rescan_s, gaps_s = [], []
+        for _ in range(runs):
+            t = time.perf_counter()
+            counts = scan(catalog, [library])
+            rescan_s.append(time.perf_counter() - t)
+            assert counts.unchanged == n_files and not any(v["ok"] + v["failed"] for v in counts.stages.values())
+            t = time.perf_counter()
+            gap_report(catalog)
+            gaps_s.append(time.perf_counter() - t)
+        catalog.close()
+    r, g = statistics.median(rescan_s), statistics.median(gaps_s)
+    print(f"\nrescans: {n_files} small JPEGs, first scan {first:.1f} s; unchanged rescan median {r:.2f} s = "
+          f"{n_files / r:,.0f} files/s (target 20,000 at 20k files); lumina gaps median {g:.2f} s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--files", type=int, default=96)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--before", help="source tree of an earlier Lumina, timed beside this one")
+    ap.add_argument("--library", help="use (and keep) this folder of JPEGs instead of building one")
+    ap.add_argument("--rescan-files", type=int, default=0, help="also time unchanged rescans and the gap "
+                    "report on a catalog of this many small JPEGs (e.g. 20000)")
+    args = ap.parse_args()
+    if args.rescan_files:
+        rescans(args.rescan_files, args.runs)
+    if args.files <= 0 and not args.library:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.library:
+            files = sorted(p for p in Path(args.library).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
+            library = Path(args.library)
+        else:
+            library = Path(tmp) / "library"
+            files = build_library(library, args.files)
+        n = len(files)
+        mp = statistics.median(megapixels(p) for p in files[:16])
+        print(f"library: {n} camera JPEGs (median {mp:.1f} MP), {os.cpu_count()} cores, {args.runs} runs, "
+              f"load average {os.getloadavg()[0]:.1f}")
+        runs: dict[str, list[dict]] = {}
+        peer: dict[str, list[float]] = {}
+        for _ in range(args.runs):  # interleaved, so that load from other users hits every column alike
+            runs.setdefault("lumina (this tree)", []).append(lumina_scan(library, None))
+            if args.before:
+                runs.setdefault(f"lumina ({args.before})", []).append(lumina_scan(library, args.before))
+            for k, v in floors(files).items():
+                peer.setdefault(k, []).append(v)
+        floor_s = {k: statistics.median(v) for k, v in peer.items()}
+        print("\nfloors on the same files (median wall s, files/s):")
+        for k, s in floor_s.items():
+            print(f"  {k:44s} {s:7.2f} s  {n / s:7.1f} files/s")
+        vips_key = next(k for k in floor_s if "thumbnail 256" in k and "ips" in k)
+        results = {}
+        for name, rs in runs.items():
+            wall = statistics.median(r["wall_s"] for r in rs)
+            cpu_pct = statistics.median(100 * r["cpu_s"] / r["wall_s"] for r in rs)
+            rss = max(r["rss_mb"] for r in rs)
+            worker_rss = max(r["worker_rss_mb"] for r in rs)
+            stage_ms = {k: statistics.median(r["stage_ms"].get(k, 0.0) for r in rs) for k in rs[0]["stage_ms"]}
+            results[name] = {"files_s": n / wall, "wall_s": wall, "cpu_pct": cpu_pct, "rss_mb": worker_rss,
+                             "main_rss_mb": rss,
+                             "vips_ratio": wall / floor_s[vips_key], "stage_ms": stage_ms}
+            print(f"\n{name}: first scan {wall:6.2f} s = {n / wall:5.1f} files/s, CPU {cpu_pct:4.0f} %, "
+                  f"peak RSS {worker_rss:4.0f} MB per worker ({rss:4.0f} MB main process), "
+                  f"{rs[-1]['not_ok']} records not ok")
+            print("  ratio to floors: " + ", ".join(f"{k.split(' ')[0]} {wall / s:4.1f}x" for k, s in floor_s.items()))
+            print("  stage ms/file (median of records): " + ", ".join(f"{k} {v:.1f}" for k, v in stage_ms.items()))
+        me = results["lumina (this tree)"]
+        print("\ntargets (issue 17):")
+        for label, ok in ((f"files/s >= {TARGET_FILES_S:.0f}: {me['files_s']:.1f}", me["files_s"] >= TARGET_FILES_S),
+                          (f"time <= {TARGET_VIPS_RATIO:.0f}x libvips thumbnail: {me['vips_ratio']:.2f}x",
+                           me["vips_ratio"] <= TARGET_VIPS_RATIO),
+                          (f"CPU > {TARGET_CPU_PCT:.0f} %: {me['cpu_pct']:.0f} %", me["cpu_pct"] > TARGET_CPU_PCT),
+                          (f"peak RSS per worker <= {TARGET_RSS_MB:.0f} MB: {me['rss_mb']:.0f} MB", me["rss_mb"] <= TARGET_RSS_MB)):
+            print(f"  {'met    ' if ok else 'NOT met'}  {label}")
+        if args.before:
+            before = results[f"lumina ({args.before})"]
+            print(f"  speed-up over before: {me['files_s'] / before['files_s']:.2f}x (target 3x)")
+        print("\npixel group profile, ms per file, one process (16 files):")
+        prof = profile(files)
+        names = list(prof)
+        print(f"  {'step':36s} " + " ".join(f"{r:>9s}" for r in names))
+        for step in prof[names[0]]:
+            print(f"  {step:36s} " + " ".join(f"{prof[r][step]:9.1f}" for r in names))
+        print(f"  {'total':36s} " + " ".join(f"{sum(prof[r].values()):9.1f}" for r in names))
+        print(json.dumps({"files": n, "floors_s": floor_s, "lumina": results}, default=float))
+
+
+def megapixels(path: Path) -> float:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.width * im.height / 1e6
+
+
+if __name__ == "__main__":
+    main()
