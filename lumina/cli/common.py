@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -74,7 +75,15 @@ def exit_if_stopped(docs: list[dict]) -> None:
         err.print(Text(f"{doc['error']}. Kept: {files}{doc['done'] + doc['failed']} "
                        f"stage results ({kept or 'none yet'}) in job {doc['id']} ({doc['type']}). "
                        "Run the same command again to continue where it stopped."), soft_wrap=True)
-    raise typer.Exit(exit_status())
+    # Everything kept is committed. A stop may have abandoned a helper thread inside a C call (a
+    # decoder, libvips, onnxruntime): the interpreter's normal shutdown could then abort in their
+    # thread pools ("terminate called without an active exception"), so the process ends here.
+    from lumina.pipeline.stopping import kill_children
+
+    kill_children()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_status())
 
 
 def fail(message: str) -> None:

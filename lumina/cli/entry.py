@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 
@@ -24,5 +25,10 @@ def main() -> None:
         sys.stderr.write("\nstopped by Ctrl-C (SIGINT) before anything was written\n")
         sys.exit(130)
     finally:
+        # the command is over and the process is ending: a late Ctrl-C or SIGTERM changes nothing.
+        # Python restores the default handlers while it shuts down (onnxruntime, FAISS, numba and the
+        # pool take a moment), where such a signal would kill it with no message (status -2)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
         sys.stderr = sys.__stderr__
         terminal.close()

@@ -128,8 +128,10 @@ def test_scan_killed_at_random_moments_then_rerun_equals_an_uninterrupted_scan(c
             assert proc.returncode in (-9, 0), (seed, log, err)
         else:
             assert time.monotonic() - sent < 2.0, (seed, log)  # stopped within 2 s
-            # 0: the scan had ended; -15: SIGTERM while Python was still starting (nothing written yet)
-            assert proc.returncode in (0, 128 + sig, -signal.SIGTERM), (seed, log, err)
+            # 0: the scan had ended; -sig: the signal came while Python was still starting, before it
+            # handles signals at all (nothing written yet). That happens when the kill before overshot
+            # this run's target (a SIGKILL lands a batch later than its target), so it is sent at once
+            assert proc.returncode in (0, 128 + sig, -sig), (seed, log, err)
             if proc.returncode == 128 + sig:
                 assert "Run the same command again" in err or "before anything was written" in err, (seed, log)
     interrupted = sum(rc != 0 for *_, rc, _ in log)
