@@ -28,16 +28,14 @@ def list_groups(
         return
     with errors_to_exit():
         from lumina.catalog.db import open_catalog
-        from lumina.pipeline.duplicates_run import duplicates_report, run_duplicates
+        from lumina.pipeline.duplicates_run import run_duplicates
+        from lumina.pipeline.embedding_pairs_run import duplicates_with_derivative_pairs
 
         cat = open_catalog(catalog, create=False, overrides={"duplicate_radius_bits": radius})
         if run or radius is not None:
             run_duplicates(cat, force=True)
         with cat.session() as s:
-            doc = duplicates_report(s)
-            from lumina.pipeline.embedding_pairs_run import derivatives_report
-
-            doc["derivative_pairs"] = derivatives_report(s)  # edits found through embeddings: never in groups
+            doc = duplicates_with_derivative_pairs(s)
         cat.close()
     if fmt is Format.json:
         emit_json(doc)

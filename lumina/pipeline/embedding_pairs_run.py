@@ -114,3 +114,10 @@ def derivatives_report(session) -> list[dict[str, Any]]:
     paths = present_paths(session, sorted({r.asset_a for r in rows} | {r.asset_b for r in rows}))
     return [{"asset_a": r.asset_a, "paths_a": paths.get(r.asset_a, []), "asset_b": r.asset_b,
              "paths_b": paths.get(r.asset_b, []), "distance": r.distance, "model_id": r.model_id} for r in rows]
+
+
+def duplicates_with_derivative_pairs(session) -> dict[str, Any]:
+    """``lumina duplicates --format json`` and ``GET /api/catalogs/{id}/duplicates``: the current
+    duplicate generation (``duplicates_run.duplicates_report``) plus ``derivative_pairs``, the edits
+    found through embedding neighbours (``derivatives_report``), never in ``groups``."""
+    return {**duplicates_run.duplicates_report(session), "derivative_pairs": derivatives_report(session)}

@@ -9,7 +9,7 @@ from lumina.api.deps import ASSET_ID, guarded, registry
 from lumina.api.registry import Registry
 from lumina.api.schemas import DuplicateReport, GroupDoc, Open
 from lumina.pipeline import duplicates_run
-from lumina.pipeline.embedding_pairs_run import derivatives_report
+from lumina.pipeline.embedding_pairs_run import duplicates_with_derivative_pairs
 
 router = APIRouter(dependencies=guarded, tags=["duplicates"])
 
@@ -33,8 +33,7 @@ def duplicates(catalog_id: str, reg: Registry = Depends(registry)) -> dict:  # n
     """The current generation's groups (the JSON of ``lumina duplicates --format json``,
     plus ``total``: the number of groups)."""
     with reg.get(catalog_id).session() as s:
-        doc = duplicates_run.duplicates_report(s)
-        doc["derivative_pairs"] = derivatives_report(s)  # edits found through embeddings: never in groups
+        doc = duplicates_with_derivative_pairs(s)
     return {**doc, "total": len(doc["groups"])}
 
 
