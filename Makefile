@@ -8,14 +8,15 @@ CATALOG ?= $(HOME)/.lumina/catalog
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN     := $(VENV)/bin
 
-.PHONY: system install run test bench clean
+.PHONY: system browser install run test bench clean
 
-system:  ## Debian packages: ExifTool, venv support for the system Python, chromium (browser tests)
+system:  ## Debian packages: ExifTool, venv support for the system Python
 	@if ! command -v exiftool >/dev/null || ! $(PYTHON) -c 'import venv, ensurepip' 2>/dev/null; then \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libimage-exiftool-perl python3-venv python3-pip; \
 	fi
-	@# the web UI's browser tests drive Debian's chromium (Playwright's own browser download is not used)
+
+browser:  ## the web UI's browser tests drive Debian's chromium (Playwright's own browser download is not used)
 	@if ! command -v chromium >/dev/null; then \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
@@ -32,7 +33,7 @@ run: install
 	$(BIN)/lumina scan "$(PHOTOS)" --catalog "$(CATALOG)"
 	$(BIN)/lumina gaps --catalog "$(CATALOG)"
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q
 
 bench: install
