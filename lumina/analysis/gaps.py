@@ -25,6 +25,7 @@ from lumina.stages.dates import ESTIMATED_SOURCES, date_basis, offset_is_known
 
 CAMERAS_LISTED = 20  # camera rows in the report; the rest are counted in cameras_not_listed
 FAILURE_FILES_LISTED = 200  # failed files listed; the rest are counted in failures.files_not_listed
+MARKDOWN_FAILURES_LISTED = 20  # of those, shown in the terminal report (the JSON has all 200)
 
 # type -> (stage that fills it, applicability: "all" | "gps", what a missing value means)
 TYPES: tuple[tuple[str, str, str, str], ...] = (
@@ -341,9 +342,12 @@ def to_markdown(report: dict[str, Any]) -> str:
     out += [f"| {k} | {v} |" for k, v in report["failures"]["by_kind"].items()]
     if report["failures"]["files"]:
         out += ["", "| file | stage | error |", "|---|---|---|"]
-        out += [f"| {_md(f['path'])} | {f['stage'] or '-'} | {_md(f['error'])} |" for f in report["failures"]["files"]]
-        if report["failures"]["files_not_listed"]:
-            out += ["", f"… and {report['failures']['files_not_listed']} more failed files"]
+        shown = report["failures"]["files"][:MARKDOWN_FAILURES_LISTED]
+        out += [f"| {_md(f['path'])} | {f['stage'] or '-'} | {_md(f['error'])} |" for f in shown]
+        more = len(report["failures"]["files"]) - len(shown) + report["failures"]["files_not_listed"]
+        if more:
+            out += ["", f"… and {more} more failure records (file and stage): `lumina gaps --format json` "
+                        f"lists {FAILURE_FILES_LISTED}, `lumina jobs show ID` every one"]
     out += ["", "## Job order (from the stage graph)", "", "| # | stage | requires | available | pending |",
             "|---|---|---|---|---|"]
     out += [f"| {i} | {j['stage']} | {', '.join(j['requires']) or '-'} | {'yes' if j['available'] else 'not yet'} | "
