@@ -221,6 +221,42 @@ mount -o remount,size=64m "$MNT"  # the user frees space
 """
 
 
+READ_ONLY_INSTALL = r"""
+set -u
+mount --bind "$PKG" "$PKG" && mount -o remount,bind,ro "$PKG" || exit 97
+touch "$PKG/.lumina-write-probe" 2>/dev/null && exit 98  # the package must really be read-only now
+export HOME="$PKG"  # read-only too: no ~/.cache (as root, a missing /nonexistent would just be created)
+"$PY" -m lumina scan "$LIB" --catalog "$CAT" -q > "$OUT/scan.out" 2> "$OUT/scan.err"; echo $? > "$OUT/scan.rc"
+"$PY" -m lumina duplicates --catalog "$CAT" --format json > "$OUT/dups.json" 2> "$OUT/dups.err"; echo $? > "$OUT/dups.rc"
+"""
+
+
+def test_a_read_only_installation_with_an_unwritable_home_works(eval_dev, tmp_path):
+    """The package folder mounted read-only (a private mount namespace) and $HOME unwritable:
+    numba cannot cache next to the code or under ~/.cache, yet the scan, whose duplicate detection
+    runs the compiled kernels, and `lumina duplicates` work (compiled code is cached in the
+    temporary folder instead, see lumina/__init__.py)."""
+    if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs `unshare -rm` (user and mount namespaces) for a read-only bind mount")
+    lib = tmp_path / "lib"
+    for folder in ("originals", "reencode"):  # a real photo and its re-encoded copy: one same_image group
+        (lib / folder).mkdir(parents=True)
+        shutil.copy2(eval_dev / folder / "Nikon E990.jpg", lib / folder / "Nikon E990.jpg")
+    root = Path(__file__).resolve().parents[2]
+    env = {**ENV, "PKG": str(root / "lumina"), "LIB": str(lib), "CAT": str(tmp_path / "cat"), "OUT": str(tmp_path),
+           "PY": sys.executable, "PYTHONPATH": str(root)}
+    env.pop("NUMBA_CACHE_DIR", None)
+    res = subprocess.run(["unshare", "-rm", "bash", "-c", READ_ONLY_INSTALL], env=env, capture_output=True,
+                         text=True, timeout=600, cwd=tmp_path)
+    assert res.returncode == 0, (res.returncode, res.stderr)
+    for step in ("scan", "dups"):
+        err = (tmp_path / f"{step}.err").read_text()
+        assert (tmp_path / f"{step}.rc").read_text().strip() == "0", err
+        assert "Traceback" not in err and "locator" not in err, err
+    groups = json.loads((tmp_path / "dups.json").read_text())["groups"]
+    assert len(groups) == 1 and groups[0]["class"] == "same_image"
+
+
 def test_full_catalog_disk_stops_the_run_and_the_same_command_finishes_later(chaos_library, reference, tmp_path):
     """The catalog on a 2 MiB tmpfs (a real ENOSPC, in a private mount namespace): the scan stops
     with a clear message and records nothing against any photo; after the disk grows, the same
