@@ -43,8 +43,13 @@ export async function render(app) {
         ["place", [doc.city, doc.country_code].filter(Boolean).join(", ")], ["time zone", doc.timezone], ["geohash", doc.geohash]]),
       el("div", { id: "minimap", class: "minimap" })) : el("p", { class: "muted", text: "No position." }),
     el("h2", { text: "Tags by source" }),
-    dl([["file keywords", (m.keywords || []).join(", ")], ["your keywords", ((doc.overrides || {}).keywords || []).join(", ")],
-        ["title", m.title], ["description", m.description]]),
+    dl([...["auto", "file", "manual"].map((source) => [`${source} tags`, (doc.tags || []).filter((t) => t.source === source)
+          .map((t) => (source === "auto" ? `${t.tag} ${Math.round(t.score * 100)} %` : t.tag)).join(", ")]),
+        ["file keywords", (m.keywords || []).join(", ")], ["your keywords", ((doc.overrides || {}).keywords || []).join(", ")],
+        ["title", m.title], ["description", m.description],
+        ["generated description", doc.description && `${doc.description.text} (${doc.description.source}` +
+          `${doc.description.model_id ? `, ${doc.description.model_id}` : ""})`],
+        ["tag model", ((doc.tags || []).find((t) => t.model_id) || {}).model_id]]),
     el("h2", { text: "Stages" }),
     el("table", { id: "stages" }, ...Object.entries(doc.stages).map(([s, r]) => el("tr", {},
       el("td", { text: s }), el("td", { class: r.status === "failed" ? "status-failed" : "", text: r.status }),
