@@ -171,13 +171,9 @@ def not_duplicates(catalog: Catalog, asset_a: str, asset_b: str) -> int | None:
         run_duplicates(catalog, force=True)
         return None
     except CatalogError:  # another scan or job holds the writer lock
-        from lumina.errors import ConflictError
-        from lumina.pipeline import jobs
+        from lumina.pipeline.jobs import submit_unless_active
 
-        try:
-            return jobs.submit(catalog, "duplicates")["id"]
-        except ConflictError:
-            return None
+        return submit_unless_active(catalog, "duplicates")
 
 
 def resolve(catalog: Catalog, group_id: int, keep: str, trash: str | None = None) -> dict[str, Any]:

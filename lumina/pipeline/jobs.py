@@ -97,6 +97,15 @@ def submit(catalog: Catalog, job_type: str, params: dict[str, Any] | None = None
         return job_doc(job)
 
 
+def submit_unless_active(catalog: Catalog, job_type: str, params: dict[str, Any] | None = None) -> int | None:
+    """Queue a job as ``submit`` does, unless one of that type is queued or running already (it, or
+    the next run, does the same work): the new job's id, or None."""
+    try:
+        return submit(catalog, job_type, params)["id"]
+    except ConflictError:
+        return None
+
+
 def _normalised(catalog: Catalog, job_type: str, params: dict[str, Any] | None) -> dict[str, Any]:
     """Validated parameters with their defaults filled in (scan roots: the catalog's sources).
 

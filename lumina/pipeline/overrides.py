@@ -63,27 +63,17 @@ def set_override(catalog: Catalog, ref: str, field: str, value: Any | None) -> d
         s.commit()
         try:
             run_pipeline(catalog, list(OVERRIDE_READERS[field]))
-            pending = None
-        except CatalogError:  # a scan or job is writing: the readers run after it (queued for a worker)
-            pending = _queue_readers(catalog, field)
-        if pending is None:  # sidecars_write_on_change; with a job writing, `lumina sidecars write` catches up
-            from lumina.pipeline.sidecars import write_on_change
+        except CatalogError:  # a scan or job is writing: the readers run after it. The last reader's job
+            # brings its prerequisites; a job already queued or running plans the stale records too
+            from lumina.pipeline.jobs import submit_unless_active
 
-            write_on_change(catalog, [asset_id])
-        return {**describe(s, asset_id), "pending_job": pending}
+            pending = submit_unless_active(catalog, OVERRIDE_READERS[field][-1])
+            return {**describe(s, asset_id), "pending_job": pending}
+        from lumina.pipeline.sidecars import write_on_change  # sidecars_write_on_change; with a job
+        # writing, the sidecar is written by `lumina sidecars write` (or the next edit) instead
 
-
-def _queue_readers(catalog: Catalog, field: str) -> int | None:
-    """Queue a job for the stages that read ``field`` (their last one brings its prerequisites); the
-    running job, a worker or the next ``lumina run``/``scan`` applies the override (the planner
-    re-runs a reader whose record is older than an override). Returns the queued job's id."""
-    from lumina.errors import ConflictError
-    from lumina.pipeline import jobs
-
-    try:
-        return jobs.submit(catalog, OVERRIDE_READERS[field][-1])["id"]
-    except ConflictError:  # one is queued or running already: it plans the stale records too
-        return None
+        write_on_change(catalog, [asset_id])
+        return {**describe(s, asset_id), "pending_job": None}
 
 
 def parse_capture_time(text: str, min_year: int = 1826) -> dict[str, Any]:
