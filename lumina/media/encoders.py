@@ -21,7 +21,6 @@ line saying which file and what next.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from lumina.errors import ConfigError
+from lumina.media.fileops import sha256_file
 from lumina.models import MODELS_DIR
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)  # torchvision ImageNet normalisation
@@ -47,11 +47,7 @@ class ModelError(ConfigError):
 
 def file_model_id(name: str, path: Path) -> str:
     """``name@<12 hex of SHA-256 of the file>``: changes whenever the weights change."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return f"{name}@{h.hexdigest()[:12]}"
+    return f"{name}@{sha256_file(path)[:12]}"
 
 
 def open_session(path: Path, what: str):

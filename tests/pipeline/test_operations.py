@@ -238,10 +238,7 @@ def test_a_read_only_installation_with_an_unwritable_home_works(eval_dev, tmp_pa
     temporary folder instead, see lumina/__init__.py)."""
     if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
         pytest.skip("needs `unshare -rm` (user and mount namespaces) for a read-only bind mount")
-    lib = tmp_path / "lib"
-    for folder in ("originals", "reencode"):  # a real photo and its re-encoded copy: one same_image group
-        (lib / folder).mkdir(parents=True)
-        shutil.copy2(eval_dev / folder / "Nikon E990.jpg", lib / folder / "Nikon E990.jpg")
+    lib = same_image_pair(eval_dev, tmp_path / "lib")
     root = Path(__file__).resolve().parents[2]
     env = {**ENV, "PKG": str(root / "lumina"), "LIB": str(lib), "CAT": str(tmp_path / "cat"), "OUT": str(tmp_path),
            "PY": sys.executable, "PYTHONPATH": str(root)}
@@ -386,6 +383,14 @@ def test_capture_time_override_while_a_job_runs_is_kept_and_applied(corpus, tmp_
     cat.close()
 
 
+def same_image_pair(eval_dev: Path, lib: Path) -> Path:
+    """``lib`` holding a real photo of the eval set and its re-encoded copy: one same_image group."""
+    for folder in ("originals", "reencode"):
+        (lib / folder).mkdir(parents=True)
+        shutil.copy2(eval_dev / folder / "Nikon E990.jpg", lib / folder / "Nikon E990.jpg")
+    return lib
+
+
 def test_not_duplicates_while_another_process_writes_is_kept_and_applied(eval_dev, tmp_path, settle_now):
     """"Not duplicates" sent while another process holds the catalog's writer lock: accepted (no
     409), stored at once, and applied by the duplicates job it queues."""
@@ -394,10 +399,7 @@ def test_not_duplicates_while_another_process_writes_is_kept_and_applied(eval_de
     from lumina.pipeline import jobs
     from lumina.pipeline.duplicates_run import duplicates_report, not_duplicates
 
-    lib = tmp_path / "lib"
-    for folder in ("originals", "reencode"):  # a real photo and its re-encoded copy: one same_image group
-        (lib / folder).mkdir(parents=True)
-        shutil.copy2(eval_dev / folder / "Nikon E990.jpg", lib / folder / "Nikon E990.jpg")
+    lib = same_image_pair(eval_dev, tmp_path / "lib")
     cat = open_catalog(tmp_path / "cat")
     jobs.run_now(cat, "scan", {"roots": [str(lib)]})
     with cat.session() as s:
