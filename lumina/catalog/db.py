@@ -46,10 +46,10 @@ def catalog_dir_from(option: str | os.PathLike | None) -> Path:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=30000")  # first: the journal_mode switch below may have to wait
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 
 
@@ -67,8 +67,10 @@ def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         try:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        except OperationalError:  # no alembic_version table: a new, empty database
-            return None
+        except OperationalError as exc:
+            if "no such table" in str(exc):  # a new, empty database
+                return None
+            raise
 
 
 def migrate(engine: Engine) -> None:
@@ -85,8 +87,16 @@ def migrate(engine: Engine) -> None:
 
 @contextmanager
 def exclusive_lock(lock_path: Path) -> Iterator[None]:
-    """A blocking ``flock`` on ``lock_path`` (released by the kernel if the process dies)."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    """A blocking ``flock`` on ``lock_path`` (released by the kernel if the process dies).
+
+    Where the lock file cannot be created (a read-only catalog folder) nothing can write the
+    catalog either, so it proceeds unlocked.
+    """
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -180,11 +190,12 @@ def open_catalog(path: str | os.PathLike | None, create: bool = True,
     engine = create_engine(f"sqlite:///{db}")
     event.listen(engine, "connect", _sqlite_pragmas)
     try:
-        if current_revision(engine) != HEAD_REVISION:
-            # Two commands on a brand-new catalog would both create its tables ("table already
-            # exists"): the second waits here for the first, then finds the schema current.
-            with exclusive_lock(folder / "migrate.lock"):
-                migrate(engine)
+        # Two commands on a brand-new catalog would race to create the file, switch it to WAL and
+        # create its tables ("database is locked", "table already exists"): the first connection
+        # and the migration happen under one lock, so the second waits and finds the schema
+        # current. On an up-to-date catalog the lock is held for one SELECT.
+        with exclusive_lock(folder / "migrate.lock"):
+            migrate(engine)
     except Exception as exc:  # any driver error here means the catalog is unusable
         engine.dispose()
         raise CatalogError(f"cannot open catalog {db}: {exc}") from exc
