@@ -131,3 +131,84 @@ def test_pgvector_that_cannot_be_created_is_told_so(pg_server, tmp_path):
     cat = open_catalog(tmp_path / "cat", create=False)
     assert cat.vector_version is None and cat.backend == "postgresql"
     cat.close()
+
+
+def _counts(report):
+    """The numbers of a gap report (durations and generated times left out)."""
+    if isinstance(report, dict):
+        return {k: _counts(v) for k, v in report.items()
+                if k != "catalog" and not k.endswith(("_s", "_ms", "_at"))}
+    if isinstance(report, list):
+        return [_counts(v) for v in report]
+    return report
+
+
+@pytest.mark.slow
+def test_corpus_into_postgresql_gives_the_sqlite_gap_report(corpus, corpus_catalog, pg_server, tmp_path, backend):
+    """Done-when of issue 16: `lumina scan` of the real corpus into a PostgreSQL catalog gives the
+    same `lumina gaps --format json` counts as the session's SQLite catalog of it."""
+    import json
+
+    if backend != "sqlite":
+        pytest.skip("compares with the SQLite corpus catalog of the default pass")
+    url = pg_server.url(pg_server.new_database())
+    folder = tmp_path / "pg"
+    assert _lumina("init", "--catalog", str(folder), "--database-url", url).exit_code == 0
+    scanned = _lumina("scan", str(corpus), "--catalog", str(folder), "--quiet")
+    assert scanned.exit_code == 0, scanned.output
+    pg = _lumina("gaps", "--catalog", str(folder), "--format", "json")
+    lite = _lumina("gaps", "--catalog", str(corpus_catalog.path), "--format", "json")
+    assert pg.exit_code == 0 and lite.exit_code == 0
+    pg_report, lite_report = json.loads(pg.stdout), json.loads(lite.stdout)
+    assert _counts(pg_report) == _counts(lite_report)
+    assert pg_report["total_assets"] > 100  # the corpus, not an empty catalog
+
+
+def test_server_lost_mid_scan_stops_with_one_line_and_the_next_run_finishes(pg_server, eval_dev, tmp_path,
+                                                                             monkeypatch):
+    """The PostgreSQL server stops (immediate shutdown: every connection dropped) while `lumina scan`
+    writes: the scan exits 1 with one `database_lost` line; with the server back, the same command
+    finishes, and the catalog then holds exactly what an uninterrupted scan into SQLite holds."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    monkeypatch.setenv("LUMINA_SETTLE_S", "0")
+    monkeypatch.delenv("LUMINA_DATABASE_URL", raising=False)
+    library = eval_dev / "originals"
+    name = pg_server.new_database()
+    folder = tmp_path / "pg"
+    assert _lumina("init", "--catalog", str(folder), "--database-url", pg_server.url(name)).exit_code == 0
+    cmd = [sys.executable, "-m", "lumina", "scan", str(library), "--catalog", str(folder), "--quiet", "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    written = 0
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        written = pg_server.sql("SELECT count(*) FROM stage_records", database=name)[0][0]
+        if written:  # the first batch is committed: the scan is mid-run
+            break
+        time.sleep(0.05)
+    assert written and proc.poll() is None, "the scan ended before it could be interrupted"
+    pg_server.stop("immediate")
+    try:
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        pg_server.start()
+    lines = stderr.strip().splitlines()
+    assert proc.returncode == 1, stderr
+    assert len(lines) == 1 and "database_lost: catalog database:" in lines[0], stderr
+    assert "run the same command again" in lines[0] and "Traceback" not in stderr
+
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    reference = tmp_path / "lite"
+    assert _lumina("scan", str(library), "--catalog", str(reference), "--quiet").exit_code == 0
+    pg = json.loads(_lumina("gaps", "--catalog", str(folder), "--format", "json").stdout)
+    lite = json.loads(_lumina("gaps", "--catalog", str(reference), "--format", "json").stdout)
+    assert _counts(pg) == _counts(lite)  # nothing lost
+    from lumina.stages import STAGES
+
+    records, keys = pg_server.sql("SELECT count(*), count(DISTINCT (asset_id, stage)) FROM stage_records",
+                                  database=name)[0]
+    assert records == keys == pg["total_assets"] * len(STAGES)  # nothing doubled: one record per asset-stage
