@@ -178,9 +178,17 @@ def session_database(request, backend):
     return lambda: server.url(server.new_database(template=template))
 
 
+@pytest.fixture
+def another_database(session_database):
+    """For a test comparing two catalogs: a callable giving a second fresh database URL on
+    PostgreSQL (else None: a SQLite file in the folder), since LUMINA_DATABASE_URL names one."""
+    return session_database
+
+
 @pytest.fixture(autouse=True)
 def _catalog_backend(request, backend, monkeypatch):
-    """Under ``--backend postgresql`` every new catalog folder of a test gets the test's own fresh
-    PostgreSQL database, through LUMINA_DATABASE_URL (as a user would set it)."""
+    """Under ``--backend postgresql`` a new catalog folder of a test gets the test's own fresh
+    PostgreSQL database, through LUMINA_DATABASE_URL (as a user would set it). Two folders of one
+    test would share it: a test comparing two catalogs gives the second ``another_database()``."""
     if backend == "postgresql":
         monkeypatch.setenv("LUMINA_DATABASE_URL", request.getfixturevalue("pg_url"))
