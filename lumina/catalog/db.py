@@ -304,9 +304,10 @@ def remembered_url(folder: Path) -> str | None:
         return None
 
 
-def _database_url(folder: Path, database_url: str | None, create: bool) -> tuple[str, bool]:
+def _database_url(folder: Path, database_url: str | None, create: bool) -> tuple[str, str | None]:
     """The database of catalog ``folder``: the URL given, the remembered one, ``LUMINA_DATABASE_URL``
-    for a new folder, else the SQLite file inside it; and whether to remember it once it opened.
+    for a new folder, else the SQLite file inside it; and, for a URL to remember once it opened,
+    where it came from (``"given"`` or ``"environment"``), else None.
 
     Raises:
         ConfigError: a malformed URL.
@@ -324,17 +325,21 @@ def _database_url(folder: Path, database_url: str | None, create: bool) -> tuple
             raise CatalogError(f"catalog {folder} already has a SQLite database ({sqlite_file}); use another "
                                "catalog folder for the PostgreSQL one")
     elif remembered is not None:
-        return remembered, False
+        return remembered, None
     elif not sqlite_file.exists() and os.environ.get(DATABASE_URL_ENV, "").strip():
         database_url = os.environ[DATABASE_URL_ENV]
+        if engine_url(database_url).get_backend_name() != "sqlite":
+            if not create:
+                raise CatalogError(f"no catalog at {folder}; run `lumina scan PATH --catalog {folder}` first")
+            return database_url.strip(), "environment"
     if database_url and engine_url(database_url).get_backend_name() != "sqlite":
         if remembered is None and not create:
             raise CatalogError(f"no catalog at {folder}; run `lumina init --catalog {folder} "
                                f"--database-url URL` or `lumina scan PATH --catalog {folder}` first")
-        return database_url.strip(), remembered is None
+        return database_url.strip(), "given" if remembered is None else None
     if not sqlite_file.exists() and not create:
         raise CatalogError(f"no catalog at {folder}; run `lumina scan PATH --catalog {folder}` first")
-    return f"sqlite:///{sqlite_file}", False
+    return f"sqlite:///{sqlite_file}", None
 
 
 def _remember(folder: Path, database_url: str) -> None:
@@ -348,6 +353,16 @@ def shown(url: str | URL) -> str:
     """A database URL as users write it (``postgresql://``), without its password."""
     u = engine_url(url)
     return redact(u.set(drivername=u.get_backend_name()))
+
+
+def _holds_a_catalog(engine: Engine) -> bool:
+    """Whether the (migrated) database already has library folders or jobs of some catalog."""
+    from sqlalchemy import exists, select
+
+    from lumina.catalog.models import Job, Source
+
+    with engine.connect() as conn:
+        return bool(conn.execute(select(exists(select(Source.id)) | exists(select(Job.id)))).scalar())
 
 
 def _connect_error(exc: Exception, where: str) -> CatalogError:
@@ -416,6 +431,11 @@ def open_catalog(path: str | os.PathLike | None, create: bool = True,
         if url.get_backend_name() == "sqlite":
             raise CatalogError(f"cannot open catalog {where}: {exc}") from exc
         raise _connect_error(exc, where) from None
+    if remember == "environment" and _holds_a_catalog(engine):
+        engine.dispose()  # LUMINA_DATABASE_URL names one database: a second folder must not share it by accident
+        raise CatalogError(f"database {where} (LUMINA_DATABASE_URL) already holds another catalog; to share it "
+                           f"from this folder run `lumina init --catalog {folder} --database-url URL`, else "
+                           "give this catalog a database of its own")
     if remember:  # only a database that opened and migrated is remembered: a typo can be fixed by running again
         _remember(folder, given)
     settings = load_settings(folder, overrides)

@@ -12,9 +12,9 @@ from lumina.cli.common import CatalogOpt, err, errors_to_exit
 def init_command(
     catalog: CatalogOpt = None,
     database_url: Annotated[str | None, typer.Option(
-        "--database-url", envvar="LUMINA_DATABASE_URL",
+        "--database-url",
         help="PostgreSQL database of the catalog (postgresql://USER:PASSWORD@HOST:PORT/DB, or "
-             "postgresql:///DB?host=/socket/dir); remembered in the folder. Default: SQLite inside the folder")] = None,
+             "postgresql:///DB?host=/socket/dir); remembered in the folder. Default: LUMINA_DATABASE_URL for a new folder, else SQLite inside the folder")] = None,
 ) -> None:
     """Create a catalog folder and its database (migrated to the newest schema), and say where it is."""
     with errors_to_exit():
