@@ -56,6 +56,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_sidecars_organise_watch.py
 	$(BIN)/python benchmarks/bench_embeddings.py
 	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/bench_catalog_writes.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
