@@ -12,11 +12,27 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
-# JSON documents: JSONB on PostgreSQL (indexable, comparable, with its operators), JSON text on SQLite
-JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+
+class JSONDoc(TypeDecorator):
+    """JSON documents: JSONB on PostgreSQL (indexable, comparable, with its operators), JSON text on
+    SQLite. A decorator rather than ``with_variant(JSONB)`` so that importing the models does not
+    import the PostgreSQL dialect (tens of ms on every ``lumina show``)."""
+
+    impl = JSON
+    cache_ok = True
+    should_evaluate_none = True  # as JSON's: a Python None is stored as JSON null, like before
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+
 # Row ids: 64-bit on PostgreSQL (BIGINT); SQLite's INTEGER PRIMARY KEY is already 64-bit (its rowid)
 RowId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -43,8 +59,8 @@ class Scan(Base):
     id: Mapped[int] = mapped_column(RowId, primary_key=True)
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
-    roots: Mapped[list] = mapped_column(JSONDoc)
-    counts: Mapped[dict] = mapped_column(JSONDoc, default=dict)
+    roots: Mapped[list] = mapped_column(JSONDoc())
+    counts: Mapped[dict] = mapped_column(JSONDoc(), default=dict)
 
 
 class Asset(Base):
@@ -75,7 +91,7 @@ class FileInstance(Base):
     device: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(12), index=True)
     error: Mapped[str | None] = mapped_column(Text)
-    warnings: Mapped[list] = mapped_column(JSONDoc, default=list)
+    warnings: Mapped[list] = mapped_column(JSONDoc(), default=list)
     sidecar_path_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
     sidecar_signature: Mapped[str | None] = mapped_column(String(64))
     first_seen_at: Mapped[datetime]
@@ -123,11 +139,11 @@ class Metadata(Base):
     rating: Mapped[int | None]
     title: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
-    keywords: Mapped[list] = mapped_column(JSONDoc, default=list)
-    flags: Mapped[list] = mapped_column(JSONDoc, default=list)
+    keywords: Mapped[list] = mapped_column(JSONDoc(), default=list)
+    flags: Mapped[list] = mapped_column(JSONDoc(), default=list)
     sidecar_path: Mapped[str | None] = mapped_column(Text)
-    tags: Mapped[dict] = mapped_column(JSONDoc)  # ExifTool JSON of the file
-    sidecar_tags: Mapped[dict | None] = mapped_column(JSONDoc)  # ExifTool JSON of the XMP sidecar
+    tags: Mapped[dict] = mapped_column(JSONDoc())  # ExifTool JSON of the file
+    sidecar_tags: Mapped[dict | None] = mapped_column(JSONDoc())  # ExifTool JSON of the XMP sidecar
 
 
 class CaptureDate(Base):
@@ -145,8 +161,8 @@ class CaptureDate(Base):
     capture_time_confidence: Mapped[int | None]
     utc_offset_minutes: Mapped[int | None]
     utc_offset_source: Mapped[str | None] = mapped_column(String(64))
-    flags: Mapped[list] = mapped_column(JSONDoc, default=list)
-    candidates: Mapped[list] = mapped_column(JSONDoc, default=list)
+    flags: Mapped[list] = mapped_column(JSONDoc(), default=list)
+    candidates: Mapped[list] = mapped_column(JSONDoc(), default=list)
     # the grid's order (capture time, then id): pages of a 100k catalog read the index, not a sort
     __table_args__ = (Index("ix_capture_dates_time_asset", "capture_time", "asset_id"),)
 
@@ -165,8 +181,8 @@ class Place(Base):
     region: Mapped[str | None] = mapped_column(Text)
     city: Mapped[str | None] = mapped_column(Text)
     timezone: Mapped[str | None] = mapped_column(String(64))
-    flags: Mapped[list] = mapped_column(JSONDoc, default=list)
-    rejected: Mapped[list] = mapped_column(JSONDoc, default=list)  # positions read but not used, with reasons
+    flags: Mapped[list] = mapped_column(JSONDoc(), default=list)
+    rejected: Mapped[list] = mapped_column(JSONDoc(), default=list)  # positions read but not used, with reasons
     city_distance_km: Mapped[float | None]  # great-circle distance from the position to the named city
     gps_confidence: Mapped[int | None]  # 0-100: 90 from the file, lowered for conflicts (see the geo stage)
 
@@ -178,7 +194,7 @@ class UserOverride(Base):
     __tablename__ = "user_overrides"
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.asset_id"), primary_key=True)
     field: Mapped[str] = mapped_column(String(32), primary_key=True)
-    value: Mapped[Any] = mapped_column(JSONDoc)
+    value: Mapped[Any] = mapped_column(JSONDoc())
     set_at: Mapped[datetime]
 
 
@@ -227,7 +243,7 @@ class Quality(Base):
     noise_sigma: Mapped[float]  # grey levels (0-255 scale)
     megapixels: Mapped[float]
     jpeg_quality: Mapped[int | None]  # estimated IJG quality 1-100, None for non-JPEG
-    components: Mapped[dict] = mapped_column(JSONDoc)  # the 0-1 sub-scores the score is built from
+    components: Mapped[dict] = mapped_column(JSONDoc())  # the 0-1 sub-scores the score is built from
     fidelity_score: Mapped[float]  # file fidelity (format, pixels, bytes/pixel, metadata), 0-100
     format_rank: Mapped[int]
     bytes_per_pixel: Mapped[float]
@@ -240,8 +256,8 @@ class GenerationColumns:
     id: Mapped[int] = mapped_column(RowId, primary_key=True)
     status: Mapped[str] = mapped_column(String(12))  # building | complete
     rule_version: Mapped[int]
-    params: Mapped[dict] = mapped_column(JSONDoc)
-    stats: Mapped[dict] = mapped_column(JSONDoc, default=dict)
+    params: Mapped[dict] = mapped_column(JSONDoc())
+    stats: Mapped[dict] = mapped_column(JSONDoc(), default=dict)
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
 
@@ -274,7 +290,7 @@ class DuplicateMember(Base):
     asset_id: Mapped[str] = mapped_column(String(64), index=True)
     path: Mapped[str | None] = mapped_column(Text)  # exact groups list each file; others list assets
     member_class: Mapped[str] = mapped_column(String(16))
-    distances: Mapped[dict] = mapped_column(JSONDoc)  # per-signal distances to the keeper
+    distances: Mapped[dict] = mapped_column(JSONDoc())  # per-signal distances to the keeper
 
 
 class DuplicateFeedback(Base):
@@ -292,7 +308,7 @@ class CatalogState(Base):
 
     __tablename__ = "catalog_state"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[Any] = mapped_column(JSONDoc)
+    value: Mapped[Any] = mapped_column(JSONDoc())
 
 
 class RetiredId(Base):
@@ -302,7 +318,7 @@ class RetiredId(Base):
     __tablename__ = "retired_ids"
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # duplicates | bursts
     stable_id: Mapped[int] = mapped_column(RowId, primary_key=True)
-    members: Mapped[list] = mapped_column(JSONDoc)  # asset ids
+    members: Mapped[list] = mapped_column(JSONDoc())  # asset ids
     retired_at: Mapped[datetime]
 
 
@@ -323,7 +339,7 @@ class Burst(Base):
     camera: Mapped[str] = mapped_column(Text)
     start: Mapped[str | None] = mapped_column(String(40))  # capture time of the first frame (local, ISO 8601)
     end: Mapped[str | None] = mapped_column(String(40))
-    signals: Mapped[dict] = mapped_column(JSONDoc)  # what made the frames one burst
+    signals: Mapped[dict] = mapped_column(JSONDoc())  # what made the frames one burst
     best_asset_id: Mapped[str] = mapped_column(String(64))
     best_reason: Mapped[str] = mapped_column(Text)
 
@@ -337,8 +353,8 @@ class BurstFrame(Base):
     asset_id: Mapped[str] = mapped_column(String(64), index=True)
     position: Mapped[int]
     capture_time: Mapped[str | None] = mapped_column(String(40))
-    quality: Mapped[dict] = mapped_column(JSONDoc)  # score, sharpness, exposure of the frame
-    link: Mapped[dict] = mapped_column(JSONDoc)  # evidence joining it to the previous frame
+    quality: Mapped[dict] = mapped_column(JSONDoc())  # score, sharpness, exposure of the frame
+    link: Mapped[dict] = mapped_column(JSONDoc())  # evidence joining it to the previous frame
 
 
 class Job(Base):
@@ -354,14 +370,14 @@ class Job(Base):
     __tablename__ = "jobs"
     id: Mapped[int] = mapped_column(RowId, primary_key=True)
     job_type: Mapped[str] = mapped_column(String(32), index=True)
-    params: Mapped[dict] = mapped_column(JSONDoc, default=dict)
+    params: Mapped[dict] = mapped_column(JSONDoc(), default=dict)
     status: Mapped[str] = mapped_column(String(12), index=True)
     done: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(Integer, default=0)
-    stages: Mapped[dict] = mapped_column(JSONDoc, default=dict)  # per stage: ok / failed / skipped
-    failures: Mapped[list] = mapped_column(JSONDoc, default=list)
-    result: Mapped[dict] = mapped_column(JSONDoc, default=dict)  # what the run returned (scan counts, ...)
+    stages: Mapped[dict] = mapped_column(JSONDoc(), default=dict)  # per stage: ok / failed / skipped
+    failures: Mapped[list] = mapped_column(JSONDoc(), default=list)
+    result: Mapped[dict] = mapped_column(JSONDoc(), default=dict)  # what the run returned (scan counts, ...)
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -399,7 +415,7 @@ class SidecarWrite(Base):
     __tablename__ = "sidecar_writes"
     path_bytes: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
     asset_id: Mapped[str] = mapped_column(String(64), index=True)
-    values: Mapped[dict] = mapped_column(JSONDoc)  # "Group:Tag" -> value as ExifTool reads it back
+    values: Mapped[dict] = mapped_column(JSONDoc())  # "Group:Tag" -> value as ExifTool reads it back
     sha256: Mapped[str] = mapped_column(String(64))
     written_at: Mapped[datetime]
 
@@ -415,7 +431,7 @@ class OrganisePlan(Base):
     mode: Mapped[str] = mapped_column(String(8))  # copy | move
     rejected: Mapped[str] = mapped_column(String(8))  # trash | skip | include
     status: Mapped[str] = mapped_column(String(12), index=True)
-    totals: Mapped[dict] = mapped_column(JSONDoc, default=dict)
+    totals: Mapped[dict] = mapped_column(JSONDoc(), default=dict)
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
 
@@ -459,8 +475,8 @@ class Embedding(Base):
     model_id: Mapped[str] = mapped_column(String(128), index=True)
     dim: Mapped[int]
     vector: Mapped[bytes] = mapped_column(LargeBinary)
-    class_scores: Mapped[dict] = mapped_column(JSONDoc, default=dict)
-    colours: Mapped[dict] = mapped_column(JSONDoc, default=dict)
+    class_scores: Mapped[dict] = mapped_column(JSONDoc(), default=dict)
+    colours: Mapped[dict] = mapped_column(JSONDoc(), default=dict)
     clip_model_id: Mapped[str | None] = mapped_column(String(128))
     clip_dim: Mapped[int | None]
     clip_vector: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -475,7 +491,7 @@ class AssetTags(Base):
 
     __tablename__ = "asset_tags"
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.asset_id"), primary_key=True)
-    tags: Mapped[list] = mapped_column(JSONDoc, default=list)
+    tags: Mapped[list] = mapped_column(JSONDoc(), default=list)
 
 
 class Description(Base):
