@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -38,7 +37,10 @@ def upsert(session: Session, model: type, rows: Iterable[Mapping[str, Any]]) -> 
     columns = list(rows[0])
     if any(list(r) != columns for r in rows) or not set(keys) <= set(columns):
         raise ValueError(f"upsert into {table.name}: every row needs the same keys, including {keys}")
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    if session.get_bind().dialect.name == "postgresql":  # imported here: the dialect costs start-up time
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
     step = max(1, MAX_PARAMETERS // len(columns))
     for start in range(0, len(rows), step):
         stmt = insert(table).values(rows[start:start + step])
