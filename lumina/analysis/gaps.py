@@ -24,7 +24,7 @@ from lumina.catalog.models import (Asset, AssetTags, CaptureDate, Description, E
                                    PerceptualHash, Place, Quality, StageRecord, Thumbnail)
 from lumina.catalog.queries import tag_source_counts
 from lumina.errors import error_kind
-from lumina.pipeline.runner import asset_views, plan
+from lumina.pipeline.runner import pending_count
 from lumina.stages import CATALOG_STAGES, GRAPH, SPECS, STAGES, make_stage, topological_order
 from lumina.stages.dates import ESTIMATED_SOURCES, date_basis, offset_is_known
 
@@ -153,11 +153,10 @@ def gap_report(catalog: Catalog, with_assets: bool = False) -> dict[str, Any]:
         stale = {name: cls.is_stale(s, catalog.settings) for name, cls in CATALOG_STAGES.items()}
         duplicates_stale, bursts_stale = stale["duplicates"], stale["bursts"]
         total = sum(p["n"] for p in profiles)
-        views = asset_views(s) if any(spec.name in STAGES for spec in GRAPH) else {}
         pending = {}
         for spec in GRAPH:
             if spec.name in STAGES:
-                pending[spec.name] = len(plan(s, make_stage(spec.name, catalog.settings), views))
+                pending[spec.name] = pending_count(s, make_stage(spec.name, catalog.settings))
             elif spec.name in CATALOG_STAGES:
                 pending[spec.name] = int(bool(total) and stale[spec.name])
             else:

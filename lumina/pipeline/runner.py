@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import and_, exists, func, inspect, literal, or_, select
+from sqlalchemy.orm import aliased
 
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import Asset, FileInstance, StageRecord, UserOverride
@@ -108,6 +109,45 @@ def plan(session, stage: Stage, views: dict[str, AssetView], force: Force = Fals
               or (aid in prereq_time and prereq_time[aid] > rec.finished_at)
               or rec.status == "failed"):
             due.append(aid)
+    return due
+
+
+def pending_count(session, stage: Stage) -> int:
+    """How many assets ``plan(session, stage, asset_views(session))`` would return, counted by the
+    database (the gap report's job order): one GROUP BY over assets with a present file and their
+    record of ``stage``, with EXISTS for a newer prerequisite record or user override; the
+    parameters hash is compared once per distinct (recorded hash, input signature), never per asset.
+
+    A stage's ``input_signature`` may read only ``media_kind``, ``file_type`` and
+    ``sidecar_signature`` of the asset's first present file (true of every stage today)."""
+    from lumina.pipeline.overrides import OVERRIDE_READERS  # it imports this module
+
+    rec = aliased(StageRecord)
+    newer = [exists().where(StageRecord.asset_id == Asset.asset_id, StageRecord.stage.in_(stage.requires),
+                            StageRecord.finished_at > rec.finished_at)] if stage.requires else []
+    fields = [f for f, readers in OVERRIDE_READERS.items() if stage.name in readers]
+    if fields:
+        newer.append(exists().where(UserOverride.asset_id == Asset.asset_id, UserOverride.field.in_(fields),
+                                    UserOverride.set_at > rec.finished_at))
+    signed = type(stage).input_signature is not Stage.input_signature
+    first_file = (select(FileInstance.sidecar_signature).where(FileInstance.asset_id == Asset.asset_id,
+                                                              FileInstance.status == "present")
+                  .order_by(FileInstance.path_bytes).limit(1).scalar_subquery())
+    cols = [rec.status.label("status"), (rec.version != stage.version).label("old_version"),
+            rec.params_hash.label("params_hash"), Asset.media_kind.label("media_kind"),
+            Asset.file_type.label("file_type"), (first_file if signed else literal(None)).label("sidecar_signature"),
+            (or_(*newer) if newer else literal(False)).label("newer")]
+    present = exists().where(FileInstance.asset_id == Asset.asset_id, FileInstance.status == "present")
+    rows = session.execute(select(*cols, func.count()).select_from(Asset)
+                           .outerjoin(rec, and_(rec.asset_id == Asset.asset_id, rec.stage == stage.name))
+                           .where(present).group_by(*(c.element for c in cols)))
+    due = 0
+    for status, old_version, recorded, media_kind, file_type, sidecar_signature, is_newer, n in rows:
+        if status is None:
+            due += n
+        elif status != "failed" and (old_version or is_newer or recorded != stage.params_hash(
+                AssetView("", b"", media_kind, file_type, 0, 0, None, sidecar_signature))):
+            due += n
     return due
 
 
