@@ -24,7 +24,7 @@ from lumina.catalog.models import (Asset, AssetTags, CaptureDate, Description, E
                                    PerceptualHash, Place, Quality, StageRecord, Thumbnail)
 from lumina.catalog.queries import tag_source_counts
 from lumina.errors import error_kind
-from lumina.pipeline.runner import pending_count
+from lumina.pipeline.runner import plan_columns, planned, signed_by_sidecar
 from lumina.stages import CATALOG_STAGES, GRAPH, SPECS, STAGES, make_stage, topological_order
 from lumina.stages.dates import ESTIMATED_SOURCES, date_basis, offset_is_known
 
@@ -63,44 +63,59 @@ def status_of(coverage: float, computed: bool) -> str:
     return "partial" if coverage > 0 else "missing"
 
 
-def _profile_query(with_assets: bool):
-    """One row per distinct combination of what the report reads about an asset (with its count
-    ``n``), over every asset with a present file: the database does the counting (GROUP BY over
-    left joins on primary keys), Python only names the reasons of each combination. With
-    ``with_assets`` one row per asset (``n`` = 1) with its ``asset_id``."""
-    rec_stages = sorted(({st for _, st, _, _ in TYPES} | {r for _, st, _, _ in TYPES if st in SPECS
-                                                           for r in SPECS[st].requires} | {"hashes"}) & set(STAGES))
-    recs = {st: aliased(StageRecord, name=f"rec_{st}") for st in rec_stages}
+def _profile_query(settings: dict, with_assets: bool):
+    """One row per distinct combination of what the report reads about an asset, with its count
+    ``n``, over every asset with a present file: the database does the counting (one GROUP BY over
+    left joins on primary keys), Python names the reasons once per combination. Yes/no facts travel
+    as one integer of bits (``BITS``: a narrow grouping key); each stage's record gives its
+    ``<stage>_status``, ``<stage>_error`` (when not ok) and the planner's columns
+    (``lumina.pipeline.runner.plan_columns``). With ``with_assets`` one row per asset (``n`` = 1)
+    with its ``asset_id``."""
+    recs = {st: aliased(StageRecord, name=f"rec_{st}") for st in sorted(STAGES)}
     camera_make_set = and_(Metadata.camera_make.is_not(None), Metadata.camera_make != "")
-    suspicious = cast(CaptureDate.flags, Text).like('%"suspicious"%')
     burst_ids = [Metadata.burst_uuid, *(Metadata.tags[tag].as_string() for tag, _ in BURST_ID_TAGS)]
-    cols = [
-        Asset.file_type.label("file_type"), (Asset.media_kind == "photo").label("photo"),
-        Metadata.asset_id.is_not(None).label("m_row"),
-        or_(camera_make_set, Metadata.camera_model.is_not(None)).label("m_camera"),  # (make or model) is not None
-        or_(camera_make_set, and_(Metadata.camera_model.is_not(None), Metadata.camera_model != "")).label("m_camera_set"),
-        Metadata.gps_latitude.is_not(None).label("m_gps"),
-        or_(and_(Metadata.description.is_not(None), Metadata.description != ""),
-            and_(Metadata.title.is_not(None), Metadata.title != "")).label("m_text"),
-        or_(*(func.coalesce(cast(v, Text), "").not_in(["", "0"]) for v in burst_ids)).label("m_burst_id"),
-        CaptureDate.asset_id.is_not(None).label("d_row"), CaptureDate.capture_time.is_not(None).label("d_time"),
-        CaptureDate.capture_time.like("%.%").label("d_subsecond"), CaptureDate.capture_time_source.label("d_source"),
-        (func.coalesce(CaptureDate.capture_time_confidence, 0) >= 95).label("d_confident"),
-        CaptureDate.utc_offset_minutes.is_not(None).label("d_offset"), cast(CaptureDate.flags, Text).label("d_flags"),
-        suspicious.label("d_suspicious"),
-        Place.asset_id.is_not(None).label("p_row"), Place.gps_latitude.is_not(None).label("p_gps"),
-        Place.geohash.is_not(None).label("p_geohash"), Place.country_code.is_not(None).label("p_place"),
-        case((Place.gps_latitude.is_(None), cast(Place.rejected, Text))).label("p_rejected"),
-        Thumbnail.asset_id.is_not(None).label("thumbnails"), Quality.asset_id.is_not(None).label("quality_score"),
-        PerceptualHash.asset_id.is_not(None).label("perceptual_hashes"),
-        func.coalesce(PerceptualHash.degenerate, False).label("degenerate"),
-        and_(PerceptualHash.dhash.is_not(None), PerceptualHash.signature.is_not(None)).label("h_frame"),
-        Embedding.asset_id.is_not(None).label("embeddings"), Embedding.clip_model_id.is_not(None).label("clip_embeddings"),
-        Description.asset_id.is_not(None).label("descriptions"),
-        and_(AssetTags.tags.is_not(None), cast(AssetTags.tags, Text).not_in(["[]", "null"])).label("tags"),
-    ]
+    facts = {
+        "photo": Asset.media_kind == "photo",
+        "m_camera": or_(camera_make_set, Metadata.camera_model.is_not(None)),  # (make or model) is not None
+        "m_camera_set": or_(camera_make_set, and_(Metadata.camera_model.is_not(None), Metadata.camera_model != "")),
+        "m_gps": Metadata.gps_latitude.is_not(None),
+        "m_text": or_(and_(Metadata.description.is_not(None), Metadata.description != ""),
+                      and_(Metadata.title.is_not(None), Metadata.title != "")),
+        "m_burst_id": or_(*(func.coalesce(cast(v, Text), "").not_in(["", "0"]) for v in burst_ids)),
+        "d_row": CaptureDate.asset_id.is_not(None), "d_time": CaptureDate.capture_time.is_not(None),
+        "d_subsecond": CaptureDate.capture_time.like("%.%"),
+        "d_confident": func.coalesce(CaptureDate.capture_time_confidence, 0) >= 95,
+        "d_offset": CaptureDate.utc_offset_minutes.is_not(None),
+        "d_suspicious": cast(CaptureDate.flags, Text).like('%"suspicious"%'),
+        "p_gps": Place.gps_latitude.is_not(None), "p_geohash": Place.geohash.is_not(None),
+        "p_place": Place.country_code.is_not(None),
+        "thumbnails": Thumbnail.asset_id.is_not(None), "quality_score": Quality.asset_id.is_not(None),
+        "perceptual_hashes": PerceptualHash.asset_id.is_not(None), "degenerate": PerceptualHash.degenerate.is_(True),
+        "h_frame": and_(PerceptualHash.dhash.is_not(None), PerceptualHash.signature.is_not(None)),
+        "embeddings": Embedding.asset_id.is_not(None), "clip_embeddings": Embedding.clip_model_id.is_not(None),
+        "descriptions": Description.asset_id.is_not(None),
+        "tags": and_(AssetTags.tags.is_not(None), cast(AssetTags.tags, Text).not_in(["[]", "null"])),
+    }
+    cols = [Asset.file_type.label("file_type"), Asset.media_kind.label("media_kind"),
+            CaptureDate.capture_time_source.label("d_source"), cast(CaptureDate.flags, Text).label("d_flags"),
+            case((Place.gps_latitude.is_(None), cast(Place.rejected, Text))).label("p_rejected")]
+    signed = False
     for st, rec in recs.items():
-        cols += [rec.status.label(f"{st}_status"), case((rec.status != "ok", rec.error)).label(f"{st}_error")]
+        stage = make_stage(st, settings)
+        planner = plan_columns(stage, recs)
+        facts[f"{st}_old_version"], facts[f"{st}_newer"] = planner["old_version"], planner["newer"]
+        signed = signed or signed_by_sidecar(stage)
+        cols += [rec.status.label(f"{st}_status"), case((rec.status != "ok", rec.error)).label(f"{st}_error"),
+                 planner["params_hash"].label(f"{st}_params_hash")]
+    if signed:  # the first present file's sidecar, as the planner's views see it
+        cols.append(select(FileInstance.sidecar_signature)
+                    .where(FileInstance.asset_id == Asset.asset_id, FileInstance.status == "present")
+                    .order_by(FileInstance.path_bytes).limit(1).scalar_subquery().label("sidecar_signature"))
+    else:
+        cols.append(literal(None).label("sidecar_signature"))
+    assert len(facts) < 63, "the bits of one BIGINT"
+    bits = sum((case((test, 1 << i), else_=0) for i, test in enumerate(facts.values())), literal(0)).label("bits")
+    cols.append(bits)
     present = exists().where(FileInstance.asset_id == Asset.asset_id, FileInstance.status == "present")
     query = select(*cols)
     query = (query.add_columns(Asset.asset_id, literal(1).label("n")) if with_assets
@@ -110,7 +125,19 @@ def _profile_query(with_assets: bool):
         query = query.outerjoin(model, model.asset_id == Asset.asset_id)
     for st, rec in recs.items():
         query = query.outerjoin(rec, and_(rec.asset_id == Asset.asset_id, rec.stage == st))
-    return query.where(present)
+    return query.where(present), list(facts)
+
+
+def _profiles(s, settings: dict, with_assets: bool) -> list[dict[str, Any]]:
+    """The rows of ``_profile_query`` as dicts, the bits unpacked into their names."""
+    query, names = _profile_query(settings, with_assets)
+    out = []
+    for row in s.execute(query):
+        p = row._asdict()
+        bits = p.pop("bits")
+        p.update({name: bool(bits >> i & 1) for i, name in enumerate(names)})
+        out.append(p)
+    return out
 
 
 def _counted(counter: Counter) -> dict[str, int]:
@@ -128,7 +155,7 @@ def gap_report(catalog: Catalog, with_assets: bool = False) -> dict[str, Any]:
     from lumina.pipeline import bursts_run, duplicates_run
 
     with catalog.session() as s:
-        profiles = [p._asdict() for p in s.execute(_profile_query(with_assets))]
+        profiles = _profiles(s, catalog.settings, with_assets)
         present = select(FileInstance.asset_id).where(FileInstance.status == "present")
         stage_errors = s.execute(select(StageRecord.stage, StageRecord.error, func.count())
                                  .where(StageRecord.status == "failed", StageRecord.asset_id.in_(present))
@@ -156,7 +183,10 @@ def gap_report(catalog: Catalog, with_assets: bool = False) -> dict[str, Any]:
         pending = {}
         for spec in GRAPH:
             if spec.name in STAGES:
-                pending[spec.name] = pending_count(s, make_stage(spec.name, catalog.settings))
+                stage = make_stage(spec.name, catalog.settings)
+                pending[spec.name] = sum(p["n"] for p in profiles if planned(
+                    stage, p[f"{spec.name}_status"], p[f"{spec.name}_old_version"], p[f"{spec.name}_newer"],
+                    p[f"{spec.name}_params_hash"], p["media_kind"], p["file_type"], p["sidecar_signature"]))
             elif spec.name in CATALOG_STAGES:
                 pending[spec.name] = int(bool(total) and stale[spec.name])
             else:
@@ -165,7 +195,7 @@ def gap_report(catalog: Catalog, with_assets: bool = False) -> dict[str, Any]:
     geo_ran = "geo" in STAGES
     for p in profiles:  # what load_frames and ineligible_reason see for a photo (see lumina.analysis.bursts)
         p["flags"] = json.loads(p["d_flags"]) if p["d_flags"] else []
-        p["frame"] = Frame(p.get("asset_id", ""), [], "active") if p["photo"] else None
+        p["frame"] = Frame(p.get("asset_id", ""), [], "active") if p["photo"] else None  # media_kind photo
         if p["frame"] is not None:
             f = p["frame"]
             f.camera = ("", "", None) if p["m_camera_set"] else None

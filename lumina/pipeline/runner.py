@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, inspect, literal, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import exists, inspect, literal, or_, select
 
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import Asset, FileInstance, StageRecord, UserOverride
@@ -112,43 +111,40 @@ def plan(session, stage: Stage, views: dict[str, AssetView], force: Force = Fals
     return due
 
 
-def pending_count(session, stage: Stage) -> int:
-    """How many assets ``plan(session, stage, asset_views(session))`` would return, counted by the
-    database (the gap report's job order): one GROUP BY over assets with a present file and their
-    record of ``stage``, with EXISTS for a newer prerequisite record or user override; the
-    parameters hash is compared once per distinct (recorded hash, input signature), never per asset.
-
-    A stage's ``input_signature`` may read only ``media_kind``, ``file_type`` and
-    ``sidecar_signature`` of the asset's first present file (true of every stage today)."""
+def plan_columns(stage: Stage, records: dict[str, Any]) -> dict[str, Any]:
+    """``plan``'s rule for ``stage`` as SQL expressions over a query of ``Asset`` left-joined to
+    ``records`` (stage name -> an aliased ``StageRecord`` of that stage joined on the asset id;
+    ``stage.name`` among them): ``old_version``, ``newer`` (a prerequisite's record or a user
+    override the stage reads is newer than the record) and ``params_hash`` (recorded). ``planned``
+    finishes the rule once per distinct row; the gap report counts pending assets this way."""
     from lumina.pipeline.overrides import OVERRIDE_READERS  # it imports this module
 
-    rec = aliased(StageRecord)
-    newer = [exists().where(StageRecord.asset_id == Asset.asset_id, StageRecord.stage.in_(stage.requires),
-                            StageRecord.finished_at > rec.finished_at)] if stage.requires else []
+    rec = records[stage.name]
+    newer = [records[r].finished_at > rec.finished_at for r in stage.requires if r in records]
     fields = [f for f, readers in OVERRIDE_READERS.items() if stage.name in readers]
     if fields:
         newer.append(exists().where(UserOverride.asset_id == Asset.asset_id, UserOverride.field.in_(fields),
                                     UserOverride.set_at > rec.finished_at))
-    signed = type(stage).input_signature is not Stage.input_signature
-    first_file = (select(FileInstance.sidecar_signature).where(FileInstance.asset_id == Asset.asset_id,
-                                                              FileInstance.status == "present")
-                  .order_by(FileInstance.path_bytes).limit(1).scalar_subquery())
-    cols = [rec.status.label("status"), (rec.version != stage.version).label("old_version"),
-            rec.params_hash.label("params_hash"), Asset.media_kind.label("media_kind"),
-            Asset.file_type.label("file_type"), (first_file if signed else literal(None)).label("sidecar_signature"),
-            (or_(*newer) if newer else literal(False)).label("newer")]
-    present = exists().where(FileInstance.asset_id == Asset.asset_id, FileInstance.status == "present")
-    rows = session.execute(select(*cols, func.count()).select_from(Asset)
-                           .outerjoin(rec, and_(rec.asset_id == Asset.asset_id, rec.stage == stage.name))
-                           .where(present).group_by(*(c.element for c in cols)))
-    due = 0
-    for status, old_version, recorded, media_kind, file_type, sidecar_signature, is_newer, n in rows:
-        if status is None:
-            due += n
-        elif status != "failed" and (old_version or is_newer or recorded != stage.params_hash(
-                AssetView("", b"", media_kind, file_type, 0, 0, None, sidecar_signature))):
-            due += n
-    return due
+    return {"old_version": rec.version != stage.version, "newer": or_(*newer) if newer else literal(False),
+            "params_hash": rec.params_hash}
+
+
+def signed_by_sidecar(stage: Stage) -> bool:
+    """Whether ``stage``'s parameters hash reads the asset (``input_signature``: today only the
+    first present file's ``sidecar_signature``, with ``media_kind`` and ``file_type``)."""
+    return type(stage).input_signature is not Stage.input_signature
+
+
+def planned(stage: Stage, status: str | None, old_version: bool, newer: bool, params_hash: str | None,
+            media_kind: str, file_type: str, sidecar_signature: str | None) -> bool:
+    """``plan``'s rule (no force, no retry of failures) for an asset with a record in ``status``
+    (None: no record) and the values of ``plan_columns``."""
+    if status is None:
+        return True
+    if status == "failed":
+        return False
+    return bool(old_version or newer) or params_hash != stage.params_hash(
+        AssetView("", b"", media_kind, file_type, 0, 0, None, sidecar_signature))
 
 
 def _with_inputs(session, requires: Sequence[str], views: Sequence[AssetView]) -> list[AssetView]:
