@@ -117,15 +117,17 @@ def _profile_query(settings: dict, with_assets: bool):
     bits = sum((case((test, 1 << i), else_=0) for i, test in enumerate(facts.values())), literal(0)).label("bits")
     cols.append(bits)
     present = exists().where(FileInstance.asset_id == Asset.asset_id, FileInstance.status == "present")
-    query = select(*cols)
-    query = (query.add_columns(Asset.asset_id, literal(1).label("n")) if with_assets
-             else query.add_columns(func.count().label("n")).group_by(*(c.element for c in cols)))
-    query = query.select_from(Asset)
+    query = select(*cols, Asset.asset_id, literal(1).label("n")).select_from(Asset)
     for model in (Metadata, CaptureDate, Place, Thumbnail, Quality, PerceptualHash, Embedding, Description, AssetTags):
         query = query.outerjoin(model, model.asset_id == Asset.asset_id)
     for st, rec in recs.items():
         query = query.outerjoin(rec, and_(rec.asset_id == Asset.asset_id, rec.stage == st))
-    return query.where(present), list(facts)
+    query = query.where(present)
+    if not with_assets:  # grouped outside: PostgreSQL cannot group by the correlated sidecar subquery
+        per_asset = query.subquery()
+        keys = [per_asset.c[c.name] for c in cols]
+        query = select(*keys, func.count().label("n")).group_by(*keys)
+    return query, list(facts)
 
 
 def _profiles(s, settings: dict, with_assets: bool) -> list[dict[str, Any]]:
@@ -344,6 +346,7 @@ def gap_report(catalog: Catalog, with_assets: bool = False) -> dict[str, Any]:
             "estimated_from_file_time": basis.get("mtime", 0),
             "estimated_from_folder": basis.get("folder", 0),
         },
+        # ties by name: the database's row order differs between backends
         "cameras": [{"make": mk, "model": md, "count": n} for (mk, md), n in cameras_listed[:CAMERAS_LISTED]],
         "cameras_total": len(cameras),
         "cameras_not_listed": max(0, len(cameras) - CAMERAS_LISTED),

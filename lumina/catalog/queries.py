@@ -380,9 +380,11 @@ def facets(session) -> dict[str, list[dict[str, Any]]]:
                              .group_by(Place.country_code, Place.city).order_by(func.count().desc())).all()
     types = session.execute(select(Asset.file_type, func.count()).where(Asset.asset_id.in_(present))
                             .group_by(Asset.file_type).order_by(func.count().desc())).all()
-    # keywords: the user's list where one was set, else the file's (SQLite's json_each does the counting)
+    # keywords: the user's list where one was set, else the file's (the database expands the JSON lists:
+    # SQLite's json_each, PostgreSQL's jsonb_array_elements_text)
     overridden = {o.asset_id: o.value for o in session.scalars(select(UserOverride).where(UserOverride.field == "keywords"))}
-    words = func.json_each(Metadata.keywords).table_valued("value")
+    expand = func.jsonb_array_elements_text if session.get_bind().dialect.name == "postgresql" else func.json_each
+    words = expand(Metadata.keywords).table_valued("value")
     counts = dict(session.execute(select(words.c.value, func.count()).select_from(Metadata).join(words, literal(True))
                                   .where(Metadata.asset_id.in_(present), Metadata.asset_id.not_in(list(overridden)))
                                   .group_by(words.c.value)).all())
@@ -405,7 +407,7 @@ def positions(session, filters: dict[str, Any], limit: int = 200_000) -> list[li
 
 
 def check_row_id(value: int, what: str) -> int:
-    """``value`` when it can be a row id (1 .. 2^63 - 1, SQLite's INTEGER range).
+    """``value`` when it can be a row id (1 .. 2^63 - 1: SQLite's INTEGER and PostgreSQL's BIGINT range).
 
     Raises:
         NotFoundError: otherwise (no such row can exist).
@@ -451,11 +453,11 @@ def resolve_asset_id(session, ref: str) -> str:
 def tag_source_counts(session, asset_ids) -> dict[str, int]:
     """Assets per tag source (``auto``, ``file``, ``manual``) among ``asset_ids`` (a select of asset
     ids); an asset with tags of two sources counts in both. The JSON list is expanded by the
-    database (SQLite's ``json_each``, PostgreSQL's ``json_array_elements``)."""
+    database (SQLite's ``json_each``, PostgreSQL's ``jsonb_array_elements``)."""
     from lumina.catalog.models import AssetTags
 
     if session.get_bind().dialect.name == "postgresql":
-        items = func.json_array_elements(AssetTags.tags).table_valued("value")
+        items = func.jsonb_array_elements(AssetTags.tags).table_valued("value")
         source = items.c.value.op("->>")("source")
     else:
         items = func.json_each(AssetTags.tags).table_valued("value")

@@ -4,14 +4,14 @@ Without it SQLite answers the correlated EXISTS of the gap report from the statu
 present file, for every asset): 48 s on a 20k-asset catalog instead of a fraction of a second.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-01 11:40:00
 """
 from alembic import op
 
 
 revision = '0015'
-down_revision = '0013'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
