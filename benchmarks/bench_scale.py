@@ -107,7 +107,7 @@ def asset_rows(k: int, rng: random.Random, start: datetime, params: dict) -> dic
         out["hashes"].append({"asset_id": a, "ahash": rng.getrandbits(63), "dhash": dhash, "phash": rng.getrandbits(63),
                               "whash": rng.getrandbits(63), "degenerate": degenerate,
                               "degenerate_reason": "flat image" if degenerate else None,
-                              "signature": rng.randbytes(4096) if in_burst else None})
+                              "signature": _burst_signature(k // BURST_FRAMES, rng) if in_burst else None})
         out["quality"].append({"asset_id": a, "score": rng.uniform(20, 90), "sharpness": rng.uniform(5, 900),
                                "clipped_highlights": 0.01, "clipped_shadows": 0.02, "mean_luminance": 0.45,
                                "noise_sigma": 2.0, "megapixels": 12.0, "jpeg_quality": 92,
@@ -123,6 +123,12 @@ def asset_rows(k: int, rng: random.Random, start: datetime, params: dict) -> dic
                                      "params_hash": params_of[file_type], "status": "failed" if failed else "ok",
                                      "error": error, "duration_ms": 12.5, "finished_at": ts})
     return out
+
+
+def _burst_signature(burst: int, rng: random.Random) -> bytes:
+    """A 64x64 grey signature: the burst's own scene plus a little noise per frame."""
+    scene = random.Random(burst).randbytes(4096)
+    return bytes(min(255, max(0, b + rng.randrange(-3, 4))) for b in scene)
 
 
 def _cumulative():
@@ -181,6 +187,18 @@ def load(cat, n: int) -> tuple[int, float]:
     return rows, time.perf_counter() - t0
 
 
+def previous_gap_report(commit: str):
+    """``gap_report`` of ``lumina/analysis/gaps.py`` as it was at ``commit`` (loaded from git)."""
+    import subprocess
+    import types
+
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{commit}:lumina/analysis/gaps.py"], check=True,
+                            capture_output=True, text=True).stdout
+    module = types.ModuleType("gaps_previous")
+    exec(compile(source, f"gaps.py@{commit}", "exec"), module.__dict__)
+    return module.gap_report
+
+
 def database_bytes(cat) -> int:
     from sqlalchemy import func, select
 
@@ -226,8 +244,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--pages", type=int, default=20)
     ap.add_argument("--catalog", type=Path, help="catalog folder to build (default: a temporary folder)")
-    ap.add_argument("--database-url", help="PostgreSQL URL for a second, side-by-side run (needs the catalog's "
-                                           "PostgreSQL support: lumina init --database-url)")
+    ap.add_argument("--database-url", help="an empty PostgreSQL database for a second, side-by-side run")
+    ap.add_argument("--previous", help="also time the gap report of this commit's lumina/analysis/gaps.py "
+                                       "(e.g. d8e586a, before it was aggregate SQL)")
     ap.add_argument("--skip-clusters", action="store_true", help="leave out duplicates and bursts")
     args = ap.parse_args()
     os.environ.setdefault("LUMINA_SETTLE_S", "0")
@@ -250,9 +269,7 @@ def run_one(folder: Path, url: str | None, args) -> dict:
     from lumina.analysis.gaps import gap_report
     from lumina.catalog.db import open_catalog
 
-    if url:
-        os.environ["LUMINA_DATABASE_URL"] = url
-    cat = open_catalog(folder)
+    cat = open_catalog(folder, database_url=url)
     backend = cat.engine.dialect.name
     if url and backend != "postgresql":
         sys.exit("--database-url: this catalog code does not open PostgreSQL catalogs yet (issue 16's plumbing)")
@@ -263,6 +280,13 @@ def run_one(folder: Path, url: str | None, args) -> dict:
     print(f"[{backend}] loaded {rows:,} rows in {load_s:.1f} s ({rows / load_s:,.0f} rows/s)", flush=True)
     gaps_s, report = timed(lambda: gap_report(cat), args.repeats)
     out["lumina gaps (s, median)"] = f"{gaps_s:.2f}"
+    if args.previous:
+        previous = previous_gap_report(args.previous)
+        old_s, old = timed(lambda: previous(cat), args.repeats)
+        old.pop("catalog"), report.pop("catalog")
+        same = {k: v for k, v in old.items() if k != "cameras"} == {k: v for k, v in report.items() if k != "cameras"}
+        out[f"lumina gaps at {args.previous} (s, median)"] = f"{old_s:.2f} (same counts: {same})"
+        print(f"[{backend}] previous gap report ({args.previous}) {old_s:.2f} s; same counts: {same}", flush=True)
     print(f"[{backend}] gap report {gaps_s:.2f} s (median of {args.repeats}); total_assets {report['total_assets']:,}, "
           f"pending {sum(j['pending'] for j in report['job_order'])}", flush=True)
     for label, filters in (("camera + has_gps", {"camera": "canon", "has_gps": True}),
