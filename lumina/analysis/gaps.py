@@ -19,9 +19,9 @@ from sqlalchemy.orm import aliased
 
 from lumina.catalog.db import Catalog
 from lumina.analysis.bursts import BURST_ID_TAGS, Frame, ineligible_reason
-from lumina.analysis.duplicates import is_trusted_time_source
+from lumina.analysis.duplicates import TRUSTED_SOURCES, is_trusted_time_source
 from lumina.catalog.models import (Asset, AssetTags, CaptureDate, Description, Embedding, FileInstance, Metadata,
-                                   PerceptualHash, Place, Quality, StageRecord, Thumbnail)
+                                   PerceptualHash, Place, Quality, StageRecord, Thumbnail, UserOverride)
 from lumina.catalog.queries import tag_source_counts
 from lumina.errors import error_kind
 from lumina.pipeline.runner import plan_columns, planned, signed_by_sidecar
@@ -63,14 +63,15 @@ def status_of(coverage: float, computed: bool) -> str:
     return "partial" if coverage > 0 else "missing"
 
 
-def _profile_query(settings: dict, with_assets: bool):
+def _profile_query(settings: dict, with_assets: bool, overridden: frozenset = frozenset(), sidecars: bool = True):
     """One row per distinct combination of what the report reads about an asset, with its count
     ``n``, over every asset with a present file: the database does the counting (one GROUP BY over
     left joins on primary keys), Python names the reasons once per combination. Yes/no facts travel
     as one integer of bits (``BITS``: a narrow grouping key); each stage's record gives its
     ``<stage>_status``, ``<stage>_error`` (when not ok) and the planner's columns
     (``lumina.pipeline.runner.plan_columns``). With ``with_assets`` one row per asset (``n`` = 1)
-    with its ``asset_id``."""
+    with its ``asset_id``. ``overridden``: the user-override fields any asset has; ``sidecars``:
+    whether any file has a sidecar (what cannot matter is left out of the per-asset work)."""
     recs = {st: aliased(StageRecord, name=f"rec_{st}") for st in sorted(STAGES)}
     camera_make_set = and_(Metadata.camera_make.is_not(None), Metadata.camera_make != "")
     burst_ids = [Metadata.burst_uuid, *(Metadata.tags[tag].as_string() for tag, _ in BURST_ID_TAGS)]
@@ -81,7 +82,13 @@ def _profile_query(settings: dict, with_assets: bool):
         "m_gps": Metadata.gps_latitude.is_not(None),
         "m_text": or_(and_(Metadata.description.is_not(None), Metadata.description != ""),
                       and_(Metadata.title.is_not(None), Metadata.title != "")),
-        "m_burst_id": or_(*(func.coalesce(cast(v, Text), "").not_in(["", "0"]) for v in burst_ids)),
+        # read from the file's ExifTool JSON only where it can matter: a frame that burst detection
+        # would take anyway (camera, trusted unsuspicious time, hashes) is covered without it
+        "m_burst_id": case((and_(camera_make_set | and_(Metadata.camera_model.is_not(None), Metadata.camera_model != ""),
+                                 CaptureDate.capture_time_source.in_(TRUSTED_SOURCES),
+                                 ~cast(CaptureDate.flags, Text).like('%"suspicious"%'),
+                                 PerceptualHash.dhash.is_not(None), PerceptualHash.signature.is_not(None)), False),
+                           else_=or_(*(func.coalesce(cast(v, Text), "").not_in(["", "0"]) for v in burst_ids))),
         "d_row": CaptureDate.asset_id.is_not(None), "d_time": CaptureDate.capture_time.is_not(None),
         "d_subsecond": CaptureDate.capture_time.like("%.%"),
         "d_confident": func.coalesce(CaptureDate.capture_time_confidence, 0) >= 95,
@@ -102,12 +109,12 @@ def _profile_query(settings: dict, with_assets: bool):
     signed = False
     for st, rec in recs.items():
         stage = make_stage(st, settings)
-        planner = plan_columns(stage, recs)
+        planner = plan_columns(stage, recs, overridden)
         facts[f"{st}_old_version"], facts[f"{st}_newer"] = planner["old_version"], planner["newer"]
         signed = signed or signed_by_sidecar(stage)
         cols += [rec.status.label(f"{st}_status"), case((rec.status != "ok", rec.error)).label(f"{st}_error"),
                  planner["params_hash"].label(f"{st}_params_hash")]
-    if signed:  # the first present file's sidecar, as the planner's views see it
+    if signed and sidecars:  # the first present file's sidecar, as the planner's views see it
         cols.append(select(FileInstance.sidecar_signature)
                     .where(FileInstance.asset_id == Asset.asset_id, FileInstance.status == "present")
                     .order_by(FileInstance.path_bytes).limit(1).scalar_subquery().label("sidecar_signature"))
@@ -132,7 +139,9 @@ def _profile_query(settings: dict, with_assets: bool):
 
 def _profiles(s, settings: dict, with_assets: bool) -> list[dict[str, Any]]:
     """The rows of ``_profile_query`` as dicts, the bits unpacked into their names."""
-    query, names = _profile_query(settings, with_assets)
+    overridden = frozenset(s.scalars(select(UserOverride.field).distinct()))
+    sidecars = s.scalar(select(FileInstance.id).where(FileInstance.sidecar_signature.is_not(None)).limit(1)) is not None
+    query, names = _profile_query(settings, with_assets, overridden, sidecars)
     out = []
     for row in s.execute(query):
         p = row._asdict()

@@ -112,17 +112,20 @@ def plan(session, stage: Stage, views: dict[str, AssetView], force: Force = Fals
     return due
 
 
-def plan_columns(stage: Stage, records: dict[str, Any]) -> dict[str, Any]:
+def plan_columns(stage: Stage, records: dict[str, Any], overridden: frozenset | None = None) -> dict[str, Any]:
     """``plan``'s rule for ``stage`` as SQL expressions over a query of ``Asset`` left-joined to
     ``records`` (stage name -> an aliased ``StageRecord`` of that stage joined on the asset id;
     ``stage.name`` among them): ``old_version``, ``newer`` (a prerequisite's record or a user
     override the stage reads is newer than the record) and ``params_hash`` (recorded). ``planned``
-    finishes the rule once per distinct row; the gap report counts pending assets this way."""
+    finishes the rule once per distinct row; the gap report counts pending assets this way.
+    ``overridden``: the override fields that exist in the catalog (None: any may), so that the
+    EXISTS is left out where no override can be newer."""
     from lumina.pipeline.overrides import OVERRIDE_READERS  # it imports this module
 
     rec = records[stage.name]
     newer = [records[r].finished_at > rec.finished_at for r in stage.requires if r in records]
-    fields = [f for f, readers in OVERRIDE_READERS.items() if stage.name in readers]
+    fields = [f for f, readers in OVERRIDE_READERS.items() if stage.name in readers
+              and (overridden is None or f in overridden)]
     if fields:
         newer.append(exists().where(UserOverride.asset_id == Asset.asset_id, UserOverride.field.in_(fields),
                                     UserOverride.set_at > rec.finished_at))
