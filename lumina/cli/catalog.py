@@ -21,8 +21,11 @@ def copy_command(
         "--to-catalog", help="with a URL: the catalog folder that will use it (default: FROM-postgresql next to FROM)")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace the rows of a non-empty target")] = False,
 ) -> None:
-    """Copy every table (in dependency order, in batches, ids kept), check the row counts per table,
-    and copy thumbnails and settings when the target is a new folder."""
+    """Copy a whole catalog to PostgreSQL, back to SQLite, or to another folder.
+
+    Every table in dependency order, in batches, ids kept; the row counts of every table are checked
+    and printed; thumbnails and settings come along to the new folder. One transaction: a copy that
+    fails leaves the target as it was."""
     with errors_to_exit():
         from lumina.catalog.copy import copy_folder_files, copy_rows
         from lumina.catalog.db import catalog_dir_from, open_catalog
