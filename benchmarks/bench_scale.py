@@ -8,7 +8,8 @@ estimates), a position for a third (1 % of all assets with a rejected 0,0 placeh
 places with geohash and country, thumbnails, perceptual hashes (0.5 % degenerate) and quality for every
 decodable asset, and stage records of the six per-asset stages with the current version and
 parameters (so that nothing is pending): 1 % decode failures in the pixel stages and 0.3 % ExifTool
-failures. 2 % of the photos sit in bursts of five frames 0.3 s apart with 64x64 signatures (the others
+failures; 1 % of the assets share the hashes of the one before (without signatures: the detector
+verifies these candidate pairs and reports no group; it is timed for that work). 2 % of the photos sit in bursts of five frames 0.3 s apart with 64x64 signatures (the others
 have none, as signatures only matter to bursts and duplicates candidates; this keeps 1M assets in a
 few GB).
 
@@ -61,7 +62,9 @@ def asset_rows(k: int, rng: random.Random, start: datetime, params: dict) -> dic
     r = rng.random()
     file_type, kind = next((t, m) for t, m, share in _cumulative() if r * 100 < share)
     in_burst = kind == "photo" and (k // BURST_FRAMES) % round(1 / BURST_SHARE) == 0
-    when = start + timedelta(seconds=(k // BURST_FRAMES) * 997 % (20 * 365 * 86400), milliseconds=300 * (k % BURST_FRAMES))
+    # bursts spread over 20 years (a prime step: every year and month holds assets at any size)
+    when = start + timedelta(seconds=(k // BURST_FRAMES) * 104_729 % (20 * 365 * 86400),
+                             milliseconds=300 * (k % BURST_FRAMES))
     ts = now()
     path = f"/library/{when.year}/{when.month:02d}/IMG_{k:07d}.{file_type}"
     out: dict[str, list[dict]] = {t: [] for t in ("assets", "files", "metadata", "capture_dates", "places", "thumbnails",
@@ -103,9 +106,13 @@ def asset_rows(k: int, rng: random.Random, start: datetime, params: dict) -> dic
                                   "preview_width": 1440, "preview_height": 1080, "preview_bytes": 150_000,
                                   "thumbhash": rng.randbytes(24), "resizer": "libvips"})
         degenerate = rng.random() < 0.005
-        dhash = rng.getrandbits(63) if not in_burst else (k // BURST_FRAMES) * 7919 % (1 << 62)
-        out["hashes"].append({"asset_id": a, "ahash": rng.getrandbits(63), "dhash": dhash, "phash": rng.getrandbits(63),
-                              "whash": rng.getrandbits(63), "degenerate": degenerate,
+        # 1 % of the assets are copies of the one before (a re-encode: the same hashes)
+        scene = random.Random(k - 1 if k % 100 == 1 and not in_burst else k)
+        ahash, phash, whash, dhash = (scene.getrandbits(63) for _ in range(4))
+        if in_burst:
+            dhash = (k // BURST_FRAMES) * 7919 % (1 << 62)
+        out["hashes"].append({"asset_id": a, "ahash": ahash, "dhash": dhash, "phash": phash,
+                              "whash": whash, "degenerate": degenerate,
                               "degenerate_reason": "flat image" if degenerate else None,
                               "signature": _burst_signature(k // BURST_FRAMES, rng) if in_burst else None})
         out["quality"].append({"asset_id": a, "score": rng.uniform(20, 90), "sharpness": rng.uniform(5, 900),
