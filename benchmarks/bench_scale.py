@@ -4,20 +4,21 @@ with realistic rows, and what a user waits for on it.
 The catalog: N assets (84 % JPEG, 8 % HEIC, 4 % RAW photos, 4 % MP4 videos) with one present file
 each, plus 0.2 % files that failed to read; metadata (12 cameras, 5 % with none, a few ExifTool
 tags as JSON), a capture date (88 % EXIF:DateTimeOriginal, 7 % QuickTime:CreationDate, 5 % file time
-estimates), a position for a third (1 % of all assets with a rejected 0,0 placeholder instead),
-places with geohash and country, thumbnails, perceptual hashes (0.5 % degenerate) and quality for every
-decodable asset, and stage records of the six per-asset stages with the current version and
-parameters (so that nothing is pending): 1 % decode failures in the pixel stages and 0.3 % ExifTool
-failures; 1 % of the assets share the hashes of the one before (without signatures: the detector
-verifies these candidate pairs and reports no group; it is timed for that work). 2 % of the photos sit in bursts of five frames 0.3 s apart with 64x64 signatures (the others
-have none, as signatures only matter to bursts and duplicates candidates; this keeps 1M assets in a
-few GB).
+estimates) spread over 20 years, a position for a third (1 % of all assets with a rejected 0,0
+placeholder instead), places with geohash and country, thumbnails, perceptual hashes (0.5 %
+degenerate) and quality for every decodable asset, and stage records of the six stages up to
+quality with their current version and parameters (embeddings, tags and descriptions never ran:
+they are pending): 1 % decode failures in the pixel stages and 0.3 % ExifTool failures. 1 % of the
+assets share the hashes of the one before (without signatures: the duplicate detector checks these
+candidate pairs and reports no group). 2 % of the photos sit in bursts of five frames 0.3 s apart
+with 64x64 signatures (the others have none: signatures only matter to bursts and duplicate
+candidates, and this keeps 1M assets in a few GB).
 
-Printed, per backend (the SQLite file by default; a PostgreSQL catalog with ``--database-url`` once
-the catalog accepts one):
+Printed, per backend side by side (the SQLite file; and PostgreSQL with ``--database-url``, an
+empty database):
   * bulk load: rows per second over all tables (Core executemany in batches of 10,000);
-  * ``lumina gaps``: gap_report time (median of ``--repeats``), and the same on the previous code
-    when ``--previous COMMIT`` names one (run in a child process from ``git worktree``-free export);
+  * ``lumina gaps``: gap_report time (median of ``--repeats``), and that of ``--previous COMMIT``'s
+    ``lumina/analysis/gaps.py`` (loaded from git) on the same catalog, with whether the counts agree;
   * the image list (GET /api/catalogs/{id}/images' query, catalog.queries.list_assets): a page of
     500 with two filters, p50 and p95 over ``--pages`` pages (the first page and keyset pages deep
     into the result), for three filter pairs;
