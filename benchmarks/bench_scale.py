@@ -235,9 +235,7 @@ def image_pages(cat, filters: dict, pages: int) -> list[float]:
             t0 = time.perf_counter()
             page = list_assets(s, filters, cursor=cursor, limit=500)
             times.append(time.perf_counter() - t0)
-            cursor = page["next_cursor"]
-            if cursor is None:
-                cursor = None  # back to the first page: the result was shorter than the pages asked
+            cursor = page["next_cursor"]  # None at the end: back to the first page
     return times
 
 
