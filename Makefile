@@ -55,6 +55,7 @@ bench: install
 	$(BIN)/python benchmarks/margins_dev.py
 	$(BIN)/python benchmarks/bench_sidecars_organise_watch.py
 	$(BIN)/python benchmarks/bench_embeddings.py
+	$(BIN)/python benchmarks/bench_scale.py --assets 100000
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_catalog_writes.py
 

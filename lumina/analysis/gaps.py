@@ -10,16 +10,21 @@ stage does not exist yet). A type that applies to no asset is ``complete`` with 
 from __future__ import annotations
 
 import html
+import json
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, and_, case, cast, exists, func, literal, or_, select
+from sqlalchemy.orm import aliased
 
 from lumina.catalog.db import Catalog
-from lumina.catalog.models import (AssetTags, CaptureDate, Description, Embedding, FileInstance, Metadata,
-                                   PerceptualHash, Place, Quality, StageRecord, Thumbnail)
+from lumina.analysis.bursts import BURST_ID_TAGS, Frame, ineligible_reason
+from lumina.analysis.duplicates import TRUSTED_SOURCES, is_trusted_time_source
+from lumina.catalog.models import (Asset, AssetTags, CaptureDate, Description, Embedding, FileInstance, Metadata,
+                                   PerceptualHash, Place, Quality, StageRecord, Thumbnail, UserOverride)
+from lumina.catalog.queries import tag_source_counts
 from lumina.errors import error_kind
-from lumina.pipeline.runner import asset_views, plan
+from lumina.pipeline.runner import plan_columns, planned, signed_by_sidecar
 from lumina.stages import CATALOG_STAGES, GRAPH, SPECS, STAGES, make_stage, topological_order
 from lumina.stages.dates import ESTIMATED_SOURCES, date_basis, offset_is_known
 
@@ -58,176 +63,291 @@ def status_of(coverage: float, computed: bool) -> str:
     return "partial" if coverage > 0 else "missing"
 
 
+def _profile_query(settings: dict, with_assets: bool, overridden: frozenset = frozenset(), sidecars: bool = True):
+    """One row per distinct combination of what the report reads about an asset, with its count
+    ``n``, over every asset with a present file: the database does the counting (one GROUP BY over
+    left joins on primary keys), Python names the reasons once per combination. Yes/no facts travel
+    as one integer of bits (``BITS``: a narrow grouping key); each stage's record gives its
+    ``<stage>_status``, ``<stage>_error`` (when not ok) and the planner's columns
+    (``lumina.pipeline.runner.plan_columns``). With ``with_assets`` one row per asset (``n`` = 1)
+    with its ``asset_id``. ``overridden``: the user-override fields any asset has; ``sidecars``:
+    whether any file has a sidecar (what cannot matter is left out of the per-asset work)."""
+    recs = {st: aliased(StageRecord, name=f"rec_{st}") for st in sorted(STAGES)}
+    camera_make_set = and_(Metadata.camera_make.is_not(None), Metadata.camera_make != "")
+    burst_ids = [Metadata.burst_uuid, *(Metadata.tags[tag].as_string() for tag, _ in BURST_ID_TAGS)]
+    facts = {
+        "photo": Asset.media_kind == "photo",
+        "m_camera": or_(camera_make_set, Metadata.camera_model.is_not(None)),  # (make or model) is not None
+        "m_camera_set": or_(camera_make_set, and_(Metadata.camera_model.is_not(None), Metadata.camera_model != "")),
+        "m_gps": Metadata.gps_latitude.is_not(None),
+        "m_text": or_(and_(Metadata.description.is_not(None), Metadata.description != ""),
+                      and_(Metadata.title.is_not(None), Metadata.title != "")),
+        # read from the file's ExifTool JSON only where it can matter: a frame that burst detection
+        # would take anyway (camera, trusted unsuspicious time, hashes) is covered without it
+        "m_burst_id": case((and_(camera_make_set | and_(Metadata.camera_model.is_not(None), Metadata.camera_model != ""),
+                                 CaptureDate.capture_time_source.in_(TRUSTED_SOURCES),
+                                 ~cast(CaptureDate.flags, Text).like('%"suspicious"%'),
+                                 PerceptualHash.dhash.is_not(None), PerceptualHash.signature.is_not(None)), False),
+                           else_=or_(*(func.coalesce(cast(v, Text), "").not_in(["", "0"]) for v in burst_ids))),
+        "d_row": CaptureDate.asset_id.is_not(None), "d_time": CaptureDate.capture_time.is_not(None),
+        "d_subsecond": CaptureDate.capture_time.like("%.%"),
+        "d_confident": func.coalesce(CaptureDate.capture_time_confidence, 0) >= 95,
+        "d_offset": CaptureDate.utc_offset_minutes.is_not(None),
+        "d_suspicious": cast(CaptureDate.flags, Text).like('%"suspicious"%'),
+        "p_gps": Place.gps_latitude.is_not(None), "p_geohash": Place.geohash.is_not(None),
+        "p_place": Place.country_code.is_not(None),
+        "thumbnails": Thumbnail.asset_id.is_not(None), "quality_score": Quality.asset_id.is_not(None),
+        "perceptual_hashes": PerceptualHash.asset_id.is_not(None), "degenerate": PerceptualHash.degenerate.is_(True),
+        "h_frame": and_(PerceptualHash.dhash.is_not(None), PerceptualHash.signature.is_not(None)),
+        "embeddings": Embedding.asset_id.is_not(None), "clip_embeddings": Embedding.clip_model_id.is_not(None),
+        "descriptions": Description.asset_id.is_not(None),
+        "tags": and_(AssetTags.tags.is_not(None), cast(AssetTags.tags, Text).not_in(["[]", "null"])),
+    }
+    cols = [Asset.file_type.label("file_type"), Asset.media_kind.label("media_kind"),
+            CaptureDate.capture_time_source.label("d_source"), cast(CaptureDate.flags, Text).label("d_flags"),
+            case((Place.gps_latitude.is_(None), cast(Place.rejected, Text))).label("p_rejected")]
+    signed = False
+    for st, rec in recs.items():
+        stage = make_stage(st, settings)
+        planner = plan_columns(stage, recs, overridden)
+        facts[f"{st}_old_version"], facts[f"{st}_newer"] = planner["old_version"], planner["newer"]
+        signed = signed or signed_by_sidecar(stage)
+        cols += [rec.status.label(f"{st}_status"), case((rec.status != "ok", rec.error)).label(f"{st}_error"),
+                 planner["params_hash"].label(f"{st}_params_hash")]
+    if signed and sidecars:  # the first present file's sidecar, as the planner's views see it
+        cols.append(select(FileInstance.sidecar_signature)
+                    .where(FileInstance.asset_id == Asset.asset_id, FileInstance.status == "present")
+                    .order_by(FileInstance.path_bytes).limit(1).scalar_subquery().label("sidecar_signature"))
+    else:
+        cols.append(literal(None).label("sidecar_signature"))
+    assert len(facts) < 63, "the bits of one BIGINT"
+    bits = sum((case((test, 1 << i), else_=0) for i, test in enumerate(facts.values())), literal(0)).label("bits")
+    cols.append(bits)
+    present = exists().where(FileInstance.asset_id == Asset.asset_id, FileInstance.status == "present")
+    query = select(*cols, Asset.asset_id, literal(1).label("n")).select_from(Asset)
+    for model in (Metadata, CaptureDate, Place, Thumbnail, Quality, PerceptualHash, Embedding, Description, AssetTags):
+        query = query.outerjoin(model, model.asset_id == Asset.asset_id)
+    for st, rec in recs.items():
+        query = query.outerjoin(rec, and_(rec.asset_id == Asset.asset_id, rec.stage == st))
+    query = query.where(present)
+    if not with_assets:  # grouped outside: PostgreSQL cannot group by the correlated sidecar subquery
+        per_asset = query.subquery()
+        keys = [per_asset.c[c.name] for c in cols]
+        query = select(*keys, func.count().label("n")).group_by(*keys)
+    return query, list(facts)
+
+
+def _profiles(s, settings: dict, with_assets: bool) -> list[dict[str, Any]]:
+    """The rows of ``_profile_query`` as dicts, the bits unpacked into their names."""
+    overridden = frozenset(s.scalars(select(UserOverride.field).distinct()))
+    sidecars = s.scalar(select(FileInstance.id).where(FileInstance.sidecar_signature.is_not(None)).limit(1)) is not None
+    query, names = _profile_query(settings, with_assets, overridden, sidecars)
+    out = []
+    for row in s.execute(query):
+        p = row._asdict()
+        bits = p.pop("bits")
+        p.update({name: bool(bits >> i & 1) for i, name in enumerate(names)})
+        out.append(p)
+    return out
+
+
+def _counted(counter: Counter) -> dict[str, int]:
+    """A counter as a dict, largest first, ties in key order (the database returns groups in no set order)."""
+    return dict(sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0]))))
+
+
 def gap_report(catalog: Catalog, with_assets: bool = False) -> dict[str, Any]:
     """The gap report as a JSON-ready dict (shape documented in the README); ``with_assets`` adds
-    to each metadata row ``reason_assets``: reason -> the sorted asset ids it counts."""
+    to each metadata row ``reason_assets``: reason -> the sorted asset ids it counts.
+
+    The counts come from aggregate queries (``_profile_query``, GROUP BY over stage records and
+    typed columns); Python names the reasons once per distinct combination, never per asset, except
+    for ``job_order``'s pending counts (``lumina.pipeline.runner.plan``, one query per stage)."""
+    from lumina.pipeline import bursts_run, duplicates_run
+
     with catalog.session() as s:
-        views = asset_views(s)
-        ids = set(views)
-        # plain rows of the columns the report reads, never ORM objects: building one object per
-        # stage record was most of the report's time on a large catalog
-        records: dict[str, dict[str, Any]] = {}
-        for rec in s.execute(select(StageRecord.stage, StageRecord.asset_id, StageRecord.status, StageRecord.error)):
-            if rec.asset_id in ids:
-                records.setdefault(rec.stage, {})[rec.asset_id] = rec
-        meta = {m.asset_id: m for m in s.execute(
-            select(Metadata.asset_id, Metadata.camera_make, Metadata.camera_model, Metadata.description,
-                   Metadata.title, Metadata.keywords, Metadata.gps_latitude, Metadata.gps_longitude))
-            if m.asset_id in ids}
-        places = {p.asset_id: p for p in s.execute(select(Place.asset_id, Place.gps_latitude, Place.geohash,
-                                                          Place.country_code, Place.rejected)) if p.asset_id in ids}
-        dates = {d.asset_id: d for d in s.execute(
-            select(CaptureDate.asset_id, CaptureDate.capture_time, CaptureDate.capture_time_source,
-                   CaptureDate.capture_time_confidence, CaptureDate.utc_offset_minutes, CaptureDate.flags))
-            if d.asset_id in ids}
-        pixels = {name: set(s.scalars(select(model.asset_id))) & ids
-                  for name, model in (("thumbnails", Thumbnail), ("perceptual_hashes", PerceptualHash),
-                                      ("quality_score", Quality))}
-        degenerate = set(s.scalars(select(PerceptualHash.asset_id).where(PerceptualHash.degenerate))) & ids
-        semantic = _semantic_rows(s, ids, catalog.settings)
-        file_types = Counter(v.file_type for v in views.values())
+        profiles = _profiles(s, catalog.settings, with_assets)
+        present = select(FileInstance.asset_id).where(FileInstance.status == "present")
+        stage_errors = s.execute(select(StageRecord.stage, StageRecord.error, func.count())
+                                 .where(StageRecord.status == "failed", StageRecord.asset_id.in_(present))
+                                 .group_by(StageRecord.stage, StageRecord.error)).all()
+        failed = s.execute(select(StageRecord.stage, StageRecord.asset_id, StageRecord.error)
+                           .where(StageRecord.status == "failed", StageRecord.asset_id.in_(present))).all()
+        first_path = dict(s.execute(select(FileInstance.asset_id, func.min(FileInstance.path_bytes))
+                                    .where(FileInstance.status == "present",
+                                           FileInstance.asset_id.in_({a for _, a, _ in failed}))
+                                    .group_by(FileInstance.asset_id)).all()) if failed else {}
+        cameras = Counter({(mk, md): n for mk, md, n in s.execute(
+            select(Metadata.camera_make, Metadata.camera_model, func.count())
+            .where(Metadata.asset_id.in_(present), or_(and_(Metadata.camera_make.is_not(None), Metadata.camera_make != ""),
+                                                       and_(Metadata.camera_model.is_not(None), Metadata.camera_model != "")))
+            .group_by(Metadata.camera_make, Metadata.camera_model))})
+        semantic = _semantic_rows(s, present, catalog.settings)
         file_status = dict(s.execute(select(FileInstance.status, func.count()).group_by(FileInstance.status)).all())
         file_failures = s.execute(select(FileInstance.path, FileInstance.error)
                                   .where(FileInstance.status == "failed")).all()
-        from lumina.analysis.bursts import ineligible_reason, load_frames
-        from lumina.pipeline import bursts_run, duplicates_run
-
         generation = duplicates_run.current_generation(s)
         burst_generation = bursts_run.current_generation(s)
         stale = {name: cls.is_stale(s, catalog.settings) for name, cls in CATALOG_STAGES.items()}
         duplicates_stale, bursts_stale = stale["duplicates"], stale["bursts"]
-        frames = load_frames(s)
+        total = sum(p["n"] for p in profiles)
         pending = {}
         for spec in GRAPH:
             if spec.name in STAGES:
-                pending[spec.name] = len(plan(s, make_stage(spec.name, catalog.settings), views))
+                stage = make_stage(spec.name, catalog.settings)
+                pending[spec.name] = sum(p["n"] for p in profiles if planned(
+                    stage, p[f"{spec.name}_status"], p[f"{spec.name}_old_version"], p[f"{spec.name}_newer"],
+                    p[f"{spec.name}_params_hash"], p["media_kind"], p["file_type"], p["sidecar_signature"]))
             elif spec.name in CATALOG_STAGES:
-                pending[spec.name] = int(bool(ids) and stale[spec.name])
+                pending[spec.name] = int(bool(total) and stale[spec.name])
             else:
-                pending[spec.name] = len(ids) if spec.scope == "asset" else (1 if ids else 0)
+                pending[spec.name] = total if spec.scope == "asset" else (1 if total else 0)
 
     geo_ran = "geo" in STAGES
+    for p in profiles:  # what load_frames and ineligible_reason see for a photo (see lumina.analysis.bursts)
+        p["flags"] = json.loads(p["d_flags"]) if p["d_flags"] else []
+        p["frame"] = Frame(p.get("asset_id", ""), [], "active") if p["photo"] else None  # media_kind photo
+        if p["frame"] is not None:
+            f = p["frame"]
+            f.camera = ("", "", None) if p["m_camera_set"] else None
+            if p["d_time"]:
+                f.capture_time, f.time_source, f.subsecond = "x", p["d_source"], bool(p["d_subsecond"])
+                f.trusted = is_trusted_time_source(p["d_source"]) and not p["d_suspicious"]
+            f.dhash = 0 if p["h_frame"] else None
 
-    def has_gps(a: str) -> bool:
-        if geo_ran:
-            return a in places and places[a].gps_latitude is not None
-        m = meta.get(a)
-        return m is not None and m.gps_latitude is not None
+    def has_gps(p: dict) -> bool:
+        return bool(p["p_gps"]) if geo_ran else bool(p["m_gps"])
 
     have = {
         # a file time or a folder name is an estimate, listed among the reasons, never coverage
-        "capture_date": lambda a: a in dates and dates[a].capture_time is not None
-        and dates[a].capture_time_source not in ESTIMATED_SOURCES,
-        "camera": lambda a: a in meta and (meta[a].camera_make or meta[a].camera_model) is not None,
+        "capture_date": lambda p: p["d_time"] and p["d_source"] not in ESTIMATED_SOURCES,
+        "camera": lambda p: p["m_camera"],
         "gps": has_gps,
-        "geohash": lambda a: a in places and places[a].geohash is not None,
-        "place": lambda a: a in places and places[a].country_code is not None,
-        "descriptions": lambda a: a in semantic["descriptions"]["have"] or (
-            a in meta and bool(meta[a].description or meta[a].title)),
-        "tags": lambda a: a in semantic["tags"]["have"],
-        "embeddings": lambda a: a in semantic["embeddings"]["have"],
-        "clip_embeddings": lambda a: a in semantic["clip_embeddings"]["have"],
-        "duplicates": lambda a: generation is not None and a in pixels["perceptual_hashes"] and a not in degenerate,
-        "bursts": lambda a: burst_generation is not None and a in frames and (
-            frames[a].burst_uuid is not None or ineligible_reason(frames[a]) is None),
-        **{name: (lambda a, have_set=have_set: a in have_set) for name, have_set in pixels.items()},
+        "geohash": lambda p: p["p_geohash"],
+        "place": lambda p: p["p_place"],
+        "descriptions": lambda p: p["descriptions"] or p["m_text"],
+        "tags": lambda p: p["tags"],
+        "embeddings": lambda p: p["embeddings"],
+        "clip_embeddings": lambda p: p["clip_embeddings"],
+        "duplicates": lambda p: generation is not None and p["perceptual_hashes"] and not p["degenerate"],
+        "bursts": lambda p: burst_generation is not None and p["frame"] is not None and (
+            p["m_burst_id"] or ineligible_reason(p["frame"]) is None),
+        "thumbnails": lambda p: p["thumbnails"], "perceptual_hashes": lambda p: p["perceptual_hashes"],
+        "quality_score": lambda p: p["quality_score"],
     }
 
     available = set(STAGES) | set(CATALOG_STAGES)
 
-    def missing_reason(type_name: str, stage: str, a: str, default: str) -> str:
+    def missing_reason(type_name: str, stage: str, p: dict, default: str) -> str:
         if stage not in available:
             return f"stage not available yet: {stage}"
         if type_name == "bursts":
             if burst_generation is None:
                 return "stage not run yet: bursts"
-            if a not in frames:
+            if p["frame"] is None:
                 return "not a photo"
-            return f"not checked: {ineligible_reason(frames[a])}"
+            return f"not checked: {ineligible_reason(p['frame'])}"
         if type_name == "duplicates":
             if generation is None:
                 return "stage not run yet: duplicates"
-            if a in degenerate:
+            if p["degenerate"]:
                 return "not checked: flat image (degenerate hashes)"
-            rec = records.get("hashes", {}).get(a)
-            return f"not checked: hashes failed: {error_kind(rec.error)}" if rec and rec.status == "failed" \
+            return f"not checked: hashes failed: {error_kind(p['hashes_error'])}" if p["hashes_status"] == "failed" \
                 else "not checked: no hashes yet"
-        if type_name == "capture_date" and a in dates and dates[a].capture_time_source in ESTIMATED_SOURCES:
-            return ESTIMATED_SOURCES[dates[a].capture_time_source]
-        rec = records.get(stage, {}).get(a)
+        if type_name == "capture_date" and p["d_row"] and p["d_source"] in ESTIMATED_SOURCES:
+            return ESTIMATED_SOURCES[p["d_source"]]
+        status = p.get(f"{stage}_status")
         for req in SPECS[stage].requires:  # a failed prerequisite explains a stage that never ran
-            r = records.get(req, {}).get(a)
-            if r is not None and r.status == "failed" and rec is None:
-                return f"{req} failed: {error_kind(r.error)}"
+            if p.get(f"{req}_status") == "failed" and status is None:
+                return f"{req} failed: {error_kind(p[f'{req}_error'])}"
         if type_name == "clip_embeddings" and semantic["clip_embeddings"]["reason"]:
             return semantic["clip_embeddings"]["reason"]
-        if rec is None:
+        if status is None:
             return f"stage not run yet: {stage}"
-        if rec.status == "failed":
-            return f"{stage} failed: {error_kind(rec.error)}"
-        if rec.status == "skipped":
-            return f"{stage} skipped: {error_kind(rec.error) if rec.error else 'no reason recorded'}"
-        if type_name == "gps" and a in places and places[a].rejected:
-            return "GPS rejected: " + "; ".join(sorted({r["reason"] for r in places[a].rejected}))
+        error = p[f"{stage}_error"]
+        if status == "failed":
+            return f"{stage} failed: {error_kind(error)}"
+        if status == "skipped":
+            return f"{stage} skipped: {error_kind(error) if error else 'no reason recorded'}"
+        rejected = json.loads(p["p_rejected"]) if type_name == "gps" and p["p_rejected"] else None
+        if rejected:
+            return "GPS rejected: " + "; ".join(sorted({r["reason"] for r in rejected}))
         return default
 
     metadata_rows = []
     for type_name, stage, applies, default in TYPES:
-        applicable = [a for a in ids if applies == "all" or has_gps(a)]
+        applicable = [p for p in profiles if applies == "all" or has_gps(p)]
         test = have.get(type_name)
-        got = [a for a in applicable if test is not None and test(a)]
-        got_set = set(got)
-        why = {a: missing_reason(type_name, stage, a, default) for a in applicable if a not in got_set}
-        reasons = Counter(why.values())
-        coverage = round(len(got) / len(applicable), 4) if applicable else 1.0
+        reasons: Counter = Counter()
+        reason_assets: dict[str, list[str]] = {}
+        count = 0
+        for p in applicable:
+            if test is not None and test(p):
+                count += p["n"]
+                continue
+            why = missing_reason(type_name, stage, p, default)
+            reasons[why] += p["n"]
+            if with_assets:
+                reason_assets.setdefault(why, []).append(p["asset_id"])
+        n_applicable = sum(p["n"] for p in applicable)
+        coverage = round(count / n_applicable, 4) if n_applicable else 1.0
         metadata_rows.append({
-            "type": type_name, "applicable": len(applicable), "count": len(got), "coverage": coverage,
-            "gap": len(applicable) - len(got), "status": status_of(coverage, stage in available),
-            "reasons": dict(reasons.most_common()), "fill_job": stage,
+            "type": type_name, "applicable": n_applicable, "count": count, "coverage": coverage,
+            "gap": n_applicable - count, "status": status_of(coverage, stage in available),
+            "reasons": _counted(reasons), "fill_job": stage,
             **{k: v for k, v in semantic.get(type_name, {}).items() if k in ("by_source", "models")},
         })
         if with_assets:
-            metadata_rows[-1]["reason_assets"] = {r: sorted(a for a, w in why.items() if w == r) for r in reasons}
+            metadata_rows[-1]["reason_assets"] = {r: sorted(reason_assets[r]) for r in metadata_rows[-1]["reasons"]}
 
     stage_failures: dict[str, Counter] = {}
-    for stage, recs in records.items():
-        for rec in recs.values():
-            if rec.status == "failed":
-                stage_failures.setdefault(stage, Counter())[error_kind(rec.error)] += 1
-    first_path = {a: views[a].path.decode("utf-8", "backslashreplace") for a in ids}
+    for stage, error, n in stage_errors:
+        stage_failures.setdefault(stage, Counter())[error_kind(error)] += n
     stage_failure_files = sorted(
-        ({"path": first_path[rec.asset_id], "stage": stage, "error": rec.error}
-         for stage, recs in records.items() for rec in recs.values() if rec.status == "failed"),
-        key=lambda f: (f["path"], f["stage"]))
+        ({"path": first_path[aid].decode("utf-8", "backslashreplace"), "stage": stage, "error": error}
+         for stage, aid, error in failed), key=lambda f: (f["path"], f["stage"]))
     by_kind = Counter(error_kind(e) for _, e in file_failures)
     for c in stage_failures.values():
         by_kind.update(c)
 
-    cameras = Counter((m.camera_make, m.camera_model) for m in meta.values()
-                      if m.camera_make or m.camera_model)
-    dated = [d for d in dates.values() if d.capture_time is not None]
-    flag_counts = Counter(f for d in dates.values() for f in (d.flags or []))
-    basis = Counter(date_basis(d.capture_time_source) for d in dated)
+    dated = [p for p in profiles if p["d_time"]]
+    flag_counts: Counter = Counter()
+    for p in profiles:
+        for f in p["flags"] or []:
+            flag_counts[f] += p["n"]
+
+    def dated_count(test) -> int:
+        return sum(p["n"] for p in dated if test(p))
+
+    by_source: Counter = Counter()
+    basis: Counter = Counter()
+    file_types: Counter = Counter()
+    for p in profiles:
+        file_types[p["file_type"]] += p["n"]
+    for p in dated:
+        by_source[p["d_source"]] += p["n"]
+        basis[date_basis(p["d_source"])] += p["n"]
     failure_files = [{"path": p, "stage": None, "error": e} for p, e in sorted(file_failures)] + stage_failure_files
+    cameras_listed = sorted(cameras.items(), key=lambda kv: (-kv[1], kv[0][0] or "", kv[0][1] or ""))
     report = {
         "catalog": str(catalog.path),
-        "total_assets": len(ids),
+        "total_assets": total,
         "metadata": metadata_rows,
         "dates": {
-            "dated": len(dated),
-            "by_source": dict(Counter(d.capture_time_source for d in dated).most_common()),
-            "confidence_ge_95": sum(1 for d in dated if (d.capture_time_confidence or 0) >= 95),
+            "dated": sum(p["n"] for p in dated),
+            "by_source": _counted(by_source),
+            "confidence_ge_95": dated_count(lambda p: p["d_confident"]),
             # an offset the metadata, the GPS time zone or the user gives; never a file time's zone
-            "known_utc_offset": sum(1 for d in dated if offset_is_known(d.capture_time_source, d.utc_offset_minutes,
-                                                                         d.flags or [])),
+            "known_utc_offset": dated_count(lambda p: offset_is_known(p["d_source"], 0 if p["d_offset"] else None,
+                                                                      p["flags"] or [])),
             "estimated": flag_counts.get("estimated", 0),
             "suspicious": flag_counts.get("suspicious", 0),
             "conflicting": flag_counts.get("conflicting", 0),
-            "flags": dict(flag_counts.most_common()),
+            "flags": _counted(flag_counts),
             # the seed report's rows: total with any date, high confidence, from the file's own
             # metadata (EXIF, QuickTime, maker notes, XMP/IPTC in the file), and what rests on less
-            "total_with_date": len(dated),
-            "high_confidence": sum(1 for d in dated if (d.capture_time_confidence or 0) >= 95),
+            "total_with_date": sum(p["n"] for p in dated),
+            "high_confidence": dated_count(lambda p: p["d_confident"]),
             "from_exif_quicktime": basis.get("metadata", 0),
             "from_sidecar": basis.get("sidecar", 0),
             "from_filename": basis.get("filename", 0),
@@ -235,20 +355,19 @@ def gap_report(catalog: Catalog, with_assets: bool = False) -> dict[str, Any]:
             "estimated_from_file_time": basis.get("mtime", 0),
             "estimated_from_folder": basis.get("folder", 0),
         },
-        # ties by name: most_common alone keeps the database's row order, which differs between backends
-        "cameras": [{"make": mk, "model": md, "count": n} for (mk, md), n in
-                    sorted(cameras.items(), key=lambda c: (-c[1], c[0][0] or "", c[0][1] or ""))[:CAMERAS_LISTED]],
+        # ties by name: the database's row order differs between backends
+        "cameras": [{"make": mk, "model": md, "count": n} for (mk, md), n in cameras_listed[:CAMERAS_LISTED]],
         "cameras_total": len(cameras),
         "cameras_not_listed": max(0, len(cameras) - CAMERAS_LISTED),
-        "file_types": dict(file_types.most_common()),
+        "file_types": _counted(file_types),
         "files": {"present": file_status.get("present", 0), "missing": file_status.get("missing", 0),
                   "failed": file_status.get("failed", 0), "unsettled": file_status.get("unsettled", 0),
                   "ignored": file_status.get("ignored", 0)},
         "missing_files": file_status.get("missing", 0),
-        "degenerate_hashes": len(degenerate),
+        "degenerate_hashes": sum(p["n"] for p in profiles if p["degenerate"]),
         "failures": {
-            "by_kind": dict(by_kind.most_common()),
-            "by_stage": {st: dict(c.most_common()) for st, c in sorted(stage_failures.items())},
+            "by_kind": _counted(by_kind),
+            "by_stage": {st: _counted(c) for st, c in sorted(stage_failures.items())},
             "files": failure_files[:FAILURE_FILES_LISTED],
             "files_not_listed": max(0, len(failure_files) - FAILURE_FILES_LISTED),
         },
@@ -257,7 +376,8 @@ def gap_report(catalog: Catalog, with_assets: bool = False) -> dict[str, Any]:
         "bursts": {"generation": burst_generation.id if burst_generation else None,
                    "bursts": (burst_generation.stats or {}).get("bursts") if burst_generation else None,
                    "frames": (burst_generation.stats or {}).get("frames") if burst_generation else None,
-                   "whole_second_times": sum(1 for f in frames.values() if f.capture_time and not f.subsecond),
+                   "whole_second_times": sum(p["n"] for p in profiles if p["photo"] and p["d_time"]
+                                             and not p["d_subsecond"]),
                    "stale": bursts_stale},
         "duplicates": {"generation": generation.id if generation else None,
                        "groups": (generation.stats or {}).get("groups") if generation else None,
@@ -274,33 +394,32 @@ DATE_ROWS = (("total_with_date", "total with any date"), ("high_confidence", "hi
              ("estimated_from_file_time", "estimated from the file time"),
              ("known_utc_offset", "known UTC offset (metadata, GPS or user)"), ("suspicious", "suspicious"),
              ("conflicting", "conflicting"))
-def _semantic_rows(s, ids: set[str], settings: dict) -> dict[str, dict[str, Any]]:
-    """What the embeddings, tags and descriptions stages filled, per row: ``have`` (asset ids),
-    ``by_source`` (assets per tag or description source; an asset with tags of two sources counts
-    in both), ``models`` (assets per model id) and, for ``clip_embeddings``, the ``reason`` every
-    asset lacks one when no CLIP model is configured or it is unusable."""
-    emb = [e for e in s.execute(select(Embedding.asset_id, Embedding.model_id, Embedding.clip_model_id,
-                                       Embedding.clip_error)) if e.asset_id in ids]
-    tags = [t for t in s.scalars(select(AssetTags)) if t.asset_id in ids and t.tags]
-    descs = [d for d in s.execute(select(Description.asset_id, Description.source, Description.model_id))
-             if d.asset_id in ids]
+def _semantic_rows(s, present, settings: dict) -> dict[str, dict[str, Any]]:
+    """What the embeddings, tags and descriptions stages filled, per row, among the assets of
+    ``present`` (a select of asset ids), counted by the database: ``by_source`` (assets per tag or
+    description source; an asset with tags of two sources counts in both), ``models`` (assets per
+    model id) and, for ``clip_embeddings``, the ``reason`` every asset lacks one when no CLIP model
+    is configured or it is unusable."""
+    def per(column, *where) -> dict:
+        table = column.class_
+        return _counted(Counter(dict(s.execute(select(column, func.count()).where(table.asset_id.in_(present), *where)
+                                               .group_by(column)).all())))
+
+    models = per(Embedding.model_id)
+    clip_models = per(Embedding.clip_model_id, Embedding.clip_model_id.is_not(None))
     clip_reason = None
     if not settings.get("clip_image_model_path"):
         clip_reason = ("no CLIP model configured: text search matches tags instead; set clip_image_model_path, "
                        "clip_text_model_path and clip_tokenizer_path")
-    elif emb and all(e.clip_model_id is None for e in emb):
-        clip_reason = next((e.clip_error for e in emb if e.clip_error), None)
-    tag_sources: Counter = Counter()
-    for t in tags:
-        tag_sources.update({r["source"] for r in t.tags})
+    elif models and not clip_models:
+        clip_reason = s.scalar(select(Embedding.clip_error).where(Embedding.asset_id.in_(present),
+                                                                   Embedding.clip_error.is_not(None)).limit(1))
     return {
-        "embeddings": {"have": {e.asset_id for e in emb}, "models": dict(Counter(e.model_id for e in emb))},
-        "clip_embeddings": {"have": {e.asset_id for e in emb if e.clip_model_id},
-                            "models": dict(Counter(e.clip_model_id for e in emb if e.clip_model_id)),
-                            "reason": clip_reason},
-        "tags": {"have": {t.asset_id for t in tags}, "by_source": dict(tag_sources.most_common())},
-        "descriptions": {"have": {d.asset_id for d in descs}, "by_source": dict(Counter(d.source for d in descs)),
-                         "models": dict(Counter(d.model_id for d in descs if d.model_id))},
+        "embeddings": {"models": models},
+        "clip_embeddings": {"models": clip_models, "reason": clip_reason},
+        "tags": {"by_source": _counted(Counter(tag_source_counts(s, present)))},
+        "descriptions": {"by_source": per(Description.source),
+                         "models": per(Description.model_id, Description.model_id.is_not(None))},
     }
 
 

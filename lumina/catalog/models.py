@@ -96,6 +96,8 @@ class FileInstance(Base):
     sidecar_signature: Mapped[str | None] = mapped_column(String(64))
     first_seen_at: Mapped[datetime]
     last_seen_scan: Mapped[int | None] = mapped_column(RowId)
+    # "has a present file" as one probe per asset (the gap report's EXISTS, the image list)
+    __table_args__ = (Index("ix_files_asset_status", "asset_id", "status"),)
 
 
 class StageRecord(Base):

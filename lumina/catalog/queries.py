@@ -514,3 +514,21 @@ def resolve_asset_id(session, ref: str) -> str:
     if aid is None:
         raise NotFoundError(f"no asset {ref!r} in this catalog (give an asset id or a prefix of >= 8 hex digits)")
     return aid
+
+
+def tag_source_counts(session, asset_ids) -> dict[str, int]:
+    """Assets per tag source (``auto``, ``file``, ``manual``) among ``asset_ids`` (a select of asset
+    ids); an asset with tags of two sources counts in both. The JSON list is expanded by the
+    database (SQLite's ``json_each``, PostgreSQL's ``jsonb_array_elements``)."""
+    from lumina.catalog.models import AssetTags
+
+    if session.get_bind().dialect.name == "postgresql":
+        items = func.jsonb_array_elements(AssetTags.tags).table_valued("value")
+        source = items.c.value.op("->>")("source")
+    else:
+        items = func.json_each(AssetTags.tags).table_valued("value")
+        source = func.json_extract(items.c.value, "$.source")
+    rows = session.execute(select(source, func.count(AssetTags.asset_id.distinct())).select_from(AssetTags)
+                           .join(items, literal(True)).where(AssetTags.asset_id.in_(asset_ids))
+                           .group_by(source)).all()
+    return {s: n for s, n in rows if s is not None}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from lumina.cli.bursts import app as bursts_app
+from lumina.cli.catalog import app as catalog_app
 from lumina.cli.duplicates import app as duplicates_app
 from lumina.cli.evaluate import evaluate_command
 from lumina.cli.gaps import gaps_command
@@ -45,6 +46,7 @@ app.command("show")(show_command)
 app.command("gaps")(gaps_command)
 app.command("set-date")(set_date_command)
 app.add_typer(bursts_app, name="bursts")
+app.add_typer(catalog_app, name="catalog")
 app.add_typer(duplicates_app, name="duplicates")
 app.command("evaluate")(evaluate_command)
 app.command("run")(run_command)

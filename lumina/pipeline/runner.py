@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import exists, inspect, literal, or_, select
 
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import Asset, FileInstance, StageRecord, UserOverride
@@ -110,6 +110,45 @@ def plan(session, stage: Stage, views: dict[str, AssetView], force: Force = Fals
               or rec.status == "failed"):
             due.append(aid)
     return due
+
+
+def plan_columns(stage: Stage, records: dict[str, Any], overridden: frozenset | None = None) -> dict[str, Any]:
+    """``plan``'s rule for ``stage`` as SQL expressions over a query of ``Asset`` left-joined to
+    ``records`` (stage name -> an aliased ``StageRecord`` of that stage joined on the asset id;
+    ``stage.name`` among them): ``old_version``, ``newer`` (a prerequisite's record or a user
+    override the stage reads is newer than the record) and ``params_hash`` (recorded). ``planned``
+    finishes the rule once per distinct row; the gap report counts pending assets this way.
+    ``overridden``: the override fields that exist in the catalog (None: any may), so that the
+    EXISTS is left out where no override can be newer."""
+    from lumina.pipeline.overrides import OVERRIDE_READERS  # it imports this module
+
+    rec = records[stage.name]
+    newer = [records[r].finished_at > rec.finished_at for r in stage.requires if r in records]
+    fields = [f for f, readers in OVERRIDE_READERS.items() if stage.name in readers
+              and (overridden is None or f in overridden)]
+    if fields:
+        newer.append(exists().where(UserOverride.asset_id == Asset.asset_id, UserOverride.field.in_(fields),
+                                    UserOverride.set_at > rec.finished_at))
+    return {"old_version": rec.version != stage.version, "newer": or_(*newer) if newer else literal(False),
+            "params_hash": rec.params_hash}
+
+
+def signed_by_sidecar(stage: Stage) -> bool:
+    """Whether ``stage``'s parameters hash reads the asset (``input_signature``: today only the
+    first present file's ``sidecar_signature``, with ``media_kind`` and ``file_type``)."""
+    return type(stage).input_signature is not Stage.input_signature
+
+
+def planned(stage: Stage, status: str | None, old_version: bool, newer: bool, params_hash: str | None,
+            media_kind: str, file_type: str, sidecar_signature: str | None) -> bool:
+    """``plan``'s rule (no force, no retry of failures) for an asset with a record in ``status``
+    (None: no record) and the values of ``plan_columns``."""
+    if status is None:
+        return True
+    if status == "failed":
+        return False
+    return bool(old_version or newer) or params_hash != stage.params_hash(
+        AssetView("", b"", media_kind, file_type, 0, 0, None, sidecar_signature))
 
 
 def _with_inputs(session, requires: Sequence[str], views: Sequence[AssetView]) -> list[AssetView]:

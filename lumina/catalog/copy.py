@@ -1,0 +1,117 @@
+"""Copy a whole catalog to another database: SQLite to PostgreSQL, back, or to another folder.
+
+Every table of the schema is copied in dependency order (parents first, ``Base.metadata.sorted_tables``)
+in batches of ``BATCH_ROWS`` rows read with a server-side cursor, row ids kept as they are; on
+PostgreSQL each table's id sequence is then set past the largest copied id, so new rows never collide.
+The row count of every table is compared between source and target after the copy.
+
+Derived files of the catalog folder (thumbnails, previews, settings, the API token) stay where they
+are when the target database belongs to the same folder, and are copied (hard links where the file
+system allows, else copies) when the target is a new folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Integer, func, insert, select, text
+
+from lumina.catalog.db import DB_NAME, URL_FILE, Catalog
+from lumina.catalog.models import Base
+from lumina.errors import CatalogError
+
+BATCH_ROWS = 5_000  # rows per INSERT batch: a few MB of parameters at most (signatures are 4 KiB)
+# files of a catalog folder that belong to its database or to one process, never copied
+NOT_COPIED = {DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal", URL_FILE, "migrate.lock", "writer.lock"}
+
+
+def row_counts(catalog: Catalog) -> dict[str, int]:
+    """Rows per table of the schema (``alembic_version`` excluded), in dependency order."""
+    with catalog.engine.connect() as conn:
+        return {t.name: conn.scalar(select(func.count()).select_from(t)) for t in Base.metadata.sorted_tables}
+
+
+def copy_rows(source: Catalog, target: Catalog, force: bool = False,
+              progress: Callable[[str, int], None] | None = None) -> dict[str, tuple[int, int]]:
+    """Copy every row of ``source``'s database into ``target``'s (both migrated to the same revision).
+
+    Args:
+        force: empty a non-empty target first (every table, children first) instead of refusing.
+        progress: called with (table, rows copied so far) after each batch.
+    Returns:
+        ``{table: (source rows, target rows)}`` in dependency order; equal pairs mean a complete copy.
+    Raises:
+        CatalogError: the target holds rows and ``force`` is False, both are the same database, or a
+            table's counts differ after the copy.
+    """
+    if source.engine.url == target.engine.url:
+        raise CatalogError("source and target are the same database")
+    tables = Base.metadata.sorted_tables
+    filled = {name: n for name, n in row_counts(target).items() if n}
+    if filled and not force:
+        listed = ", ".join(f"{name} ({n})" for name, n in list(filled.items())[:5])
+        raise CatalogError(f"the target catalog is not empty ({listed}{', ...' if len(filled) > 5 else ''}); "
+                           "give --force to replace its rows")
+    with target.engine.begin() as out:
+        for table in reversed(tables):  # children first
+            if table.name in filled:
+                out.execute(table.delete())
+        with source.engine.connect() as src:
+            for table in tables:
+                copied = 0
+                rows = src.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(select(table))
+                for batch in rows.partitions(BATCH_ROWS):
+                    out.execute(insert(table), [dict(r._mapping) for r in batch])
+                    copied += len(batch)
+                    if progress:
+                        progress(table.name, copied)
+        if out.dialect.name == "postgresql":
+            for table in tables:
+                _advance_sequence(out, table)
+    counts = row_counts(source)
+    after = row_counts(target)
+    result = {name: (counts[name], after[name]) for name in counts}
+    wrong = {name: pair for name, pair in result.items() if pair[0] != pair[1]}
+    if wrong:
+        raise CatalogError("row counts differ after the copy: " +
+                           ", ".join(f"{name} {a} -> {b}" for name, (a, b) in wrong.items()))
+    return result
+
+
+def _advance_sequence(conn, table) -> None:
+    """Set the id sequence of ``table`` (a single integer primary key with a default sequence) past its largest id."""
+    keys = list(table.primary_key.columns)
+    if len(keys) != 1 or not isinstance(keys[0].type, Integer) or not keys[0].autoincrement:
+        return
+    column = keys[0]
+    sequence = conn.scalar(select(func.pg_get_serial_sequence(table.name, column.name)))
+    if sequence is None:
+        return
+    largest = conn.scalar(select(func.max(column)))
+    # setval(seq, n, is_called): the next id is n + 1 when is_called, else n (an empty table starts at 1)
+    conn.execute(select(func.setval(text(f"'{sequence}'::regclass"), largest or 1, largest is not None)))
+
+
+def copy_folder_files(source: Path, target: Path) -> int:
+    """Copy the derived files of catalog folder ``source`` (thumbnails, previews, settings, token)
+    into ``target``, hard-linked where possible; returns how many files. Database files and locks
+    (``NOT_COPIED``) stay behind."""
+    count = 0
+    for root, dirs, files in os.walk(source):
+        rel = Path(root).relative_to(source)
+        (target / rel).mkdir(parents=True, exist_ok=True)
+        for name in files:
+            if rel == Path(".") and name in NOT_COPIED:
+                continue
+            src, dst = Path(root) / name, target / rel / name
+            if dst.exists():
+                continue
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+            count += 1
+    return count
