@@ -120,14 +120,32 @@ def _assert_complete_once(catalog) -> list[WorkBatch]:
 
 
 def _counts_only(report: dict) -> dict:
-    """The gap report without its timing and catalog-location fields."""
-    return {k: v for k, v in report.items() if k not in ("generated_at", "catalog", "elapsed_s", "jobs")}
+    """The gap report without its timing and catalog-location fields. Of the listed cameras (the
+    most common ``CAMERAS_LISTED``), the counts and the cameras above the last count: which of
+    several cameras tied at the cut are listed is left to the database's row order."""
+    out = {k: v for k, v in report.items() if k not in ("generated_at", "catalog", "elapsed_s", "jobs")}
+    cameras = out.pop("cameras", [])
+    out["camera_counts"] = [c["count"] for c in cameras]
+    out["cameras_above_the_cut"] = sorted((str(c["make"]), str(c["model"]), c["count"]) for c in cameras
+                                          if c["count"] > cameras[-1]["count"])
+    return out
+
+
+def _scan_job(pg_url: str, root: Path, tmp_path: Path):
+    """A new PostgreSQL catalog in ``tmp_path`` with a queued scan job of ``root``; its folder and catalog."""
+    folder = tmp_path / "catalog"
+    catalog = open_pg_catalog(folder, pg_url, create=True)
+    submit(catalog, "scan", {"roots": [str(root)]})
+    return folder, catalog
+
+
+def _holding_a_batch(worker: subprocess.Popen):
+    """A running batch leased to ``worker``."""
+    return select(WorkBatch.id).where(WorkBatch.status == "running", WorkBatch.lease_owner.like(_pid_part(worker.pid)))
 
 
 def test_two_workers_finish_the_corpus_once_each_with_the_gaps_of_one(pg_url, corpus, corpus_catalog, tmp_path):
-    folder = tmp_path / "catalog"
-    catalog = open_pg_catalog(folder, pg_url, create=True)
-    submit(catalog, "scan", {"roots": [str(corpus)]})
+    folder, catalog = _scan_job(pg_url, corpus, tmp_path)
     workers = [_worker(folder, pg_url, 60), _worker(folder, pg_url, 60)]
     outputs = [_finish(w) for w in workers]
     assert sorted(outputs) == ["jobs run: 0\n", "jobs run: 1\n"]  # one owner, one helper
@@ -140,18 +158,14 @@ def test_two_workers_finish_the_corpus_once_each_with_the_gaps_of_one(pg_url, co
 
 
 def test_a_helper_killed_mid_batch_is_covered_by_the_owner(pg_url, corpus, tmp_path):
-    folder = tmp_path / "catalog"
-    catalog = open_pg_catalog(folder, pg_url, create=True)
-    submit(catalog, "scan", {"roots": [str(corpus / "exif-samples")]})
+    folder, catalog = _scan_job(pg_url, corpus / "exif-samples", tmp_path)
     owner = _worker(folder, pg_url, 3)
     _wait_for(catalog, select(Job.id).where(Job.status == "running", Job.worker_id.like(_pid_part(owner.pid))))
     helper = _worker(folder, pg_url, 3)
-    _wait_for(catalog, select(WorkBatch.id).where(WorkBatch.status == "running",
-                                                  WorkBatch.lease_owner.like(_pid_part(helper.pid))))
+    _wait_for(catalog, _holding_a_batch(helper))
     _kill(helper)
     with catalog.session() as s:  # what the helper held when it died
-        orphaned = s.scalars(select(WorkBatch.id).where(WorkBatch.status == "running",
-                                                        WorkBatch.lease_owner.like(_pid_part(helper.pid)))).all()
+        orphaned = s.scalars(_holding_a_batch(helper)).all()
     assert orphaned
     _finish(owner)
     batches = {b.id: b for b in _assert_complete_once(catalog)}
@@ -161,12 +175,9 @@ def test_a_helper_killed_mid_batch_is_covered_by_the_owner(pg_url, corpus, tmp_p
 
 
 def test_an_owner_killed_mid_batch_hands_its_job_to_the_next_worker(pg_url, corpus, tmp_path):
-    folder = tmp_path / "catalog"
-    catalog = open_pg_catalog(folder, pg_url, create=True)
-    submit(catalog, "scan", {"roots": [str(corpus / "exif-samples")]})
+    folder, catalog = _scan_job(pg_url, corpus / "exif-samples", tmp_path)
     first = _worker(folder, pg_url, 3)
-    _wait_for(catalog, select(WorkBatch.id).where(WorkBatch.status == "running",
-                                                  WorkBatch.lease_owner.like(_pid_part(first.pid))))
+    _wait_for(catalog, _holding_a_batch(first))
     _kill(first)
     second = _worker(folder, pg_url, 3)
     assert _finish(second) == "jobs run: 1\n"
