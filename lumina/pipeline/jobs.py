@@ -377,9 +377,11 @@ def _help(catalog: Catalog, me: str) -> bool:
     with catalog.session() as s:
         params = s.get(Job, job_id).params or {}
     settings = {**catalog.settings, **(params.get("settings") or {})}
-    claims = leases.BatchClaims(catalog, me, job_id, group)
+    stages = StageGroup(group.split("+"), settings)
+    for stage in stages.stages.values():
+        stage.preflight()  # a missing tool is said here, as by the owner
     try:
-        run_batches(catalog, StageGroup(group.split("+"), settings), claims, JobReporter(job_id, me))
+        run_batches(catalog, stages, leases.BatchClaims(catalog, me, job_id, group), JobReporter(job_id, me))
     except JobCancelled:
         pass  # its owner ends the job
     return True

@@ -95,10 +95,13 @@ class Heartbeat:
         """Extend this worker's leases now."""
         until = lease_end(self.catalog)
         with self.catalog.session() as s:
-            s.execute(update(Job).where(Job.worker_id == self.me, Job.status == "running")
-                      .values(lease_expires_at=until, heartbeat_at=now()))
+            # Batches, then the job, each committed on its own: a batch being committed holds its
+            # row and then waits for the job's, so taking them in the other order could deadlock.
             s.execute(update(WorkBatch).where(WorkBatch.lease_owner == self.me, WorkBatch.status == "running")
                       .values(lease_expires_at=until))
+            s.commit()
+            s.execute(update(Job).where(Job.worker_id == self.me, Job.status == "running")
+                      .values(lease_expires_at=until, heartbeat_at=now()))
             s.commit()
 
     def _beat(self) -> None:
