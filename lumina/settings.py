@@ -67,6 +67,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("description_concurrency", 4, "Caption requests in flight at once", minimum=1),
     Setting("derivative_max_cosine_distance", 0.17, "Embedding neighbours this close (cosine distance) that duplicate detection did not group are reported as derivatives", minimum=0),
     Setting("search_max_distance", 0.5, "Default cut-off of text search: hits with a cosine distance (1 - similarity) above it are not shown", minimum=0),
+    Setting("lease_s", 60.0, "PostgreSQL catalogs: a worker's lease on its job and batches; renewed every third of it, taken over by another worker when it expires", minimum=1),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -38,7 +38,7 @@ DATABASE_URL_ENV = "LUMINA_DATABASE_URL"  # the database of a new catalog folder
 MIGRATION_LOCK_KEY = 0x6C756D696E61
 # Newest migration; a test checks it equals Alembic's head. Knowing it lets an up-to-date catalog
 # open without importing Alembic (a third of a second on every command).
-HEAD_REVISION = "0015"
+HEAD_REVISION = "0016"
 
 
 DEFAULT_CATALOG = "~/.lumina/catalog"  # also the Makefile's CATALOG: `make run` then `lumina gaps` agree
@@ -216,6 +216,14 @@ def exclusive_lock(lock_path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+class WriterBusy(CatalogError):
+    """Another process holds a SQLite catalog's single writer lock; ``holder`` is its pid."""
+
+    def __init__(self, message: str, holder: str):
+        super().__init__(message)
+        self.holder = holder
+
+
 @dataclass
 class Catalog:
     """An open catalog: its folder, engine, session factory and settings."""
@@ -258,15 +266,16 @@ class Catalog:
     @contextmanager
     def writer(self) -> Iterator[None]:
         """Hold the catalog's writer lock (one scan, job or pipeline run at a time; re-entrant within
-        one thread; another thread or process gets an error, never a shared lock).
-
-        This is the seam for several writers: SQLite keeps this single writer (a local ``flock`` on
-        ``DIR/writer.lock``). On PostgreSQL the same local lock is taken for now; claims with
-        ``SKIP LOCKED``, leases and advisory locks for catalog-wide stages replace it there.
+        one thread; another thread or process gets an error, never a shared lock). A PostgreSQL
+        catalog takes several writers: their jobs and batches are claimed row by row instead
+        (``lumina.pipeline.leases``), so there this holds nothing.
 
         Raises:
-            CatalogError: another process or thread holds it.
+            WriterBusy: another process or thread holds it.
         """
+        if self.engine.dialect.name == "postgresql":
+            yield
+            return
         if self._lock_depth and self._lock_owner == threading.get_ident():
             self._lock_depth += 1
             try:
@@ -280,8 +289,8 @@ class Catalog:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise CatalogError(f"another scan or run is writing to {self.path} (pid {holder}); "
-                               "wait for it to finish") from None
+            raise WriterBusy(f"another scan or run is writing to {self.path} (pid {holder}); "
+                             "wait for it to finish", holder) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._lock_depth, self._lock_owner = 1, threading.get_ident()

@@ -388,6 +388,31 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text)
+    lease_expires_at: Mapped[datetime | None]  # the owner's lease (UTC), renewed by its heartbeat
+
+
+class WorkBatch(Base):
+    """One batch of a job's per-asset work, claimed by one worker at a time (``lumina.pipeline.leases``).
+
+    ``items``: ``[[asset_id, [stage, ...]], ...]``, the due stages of each asset; ``group``: the
+    stage names run together (``"hashes+thumbnails"``). ``status``: pending | running | done; a
+    ``running`` batch whose ``lease_expires_at`` (UTC) has passed belongs to a worker that is gone
+    and is claimed again (``attempts`` counts claims). ``done_by`` is the worker whose commit of the
+    results also marked the batch done: the per-batch completion log.
+    """
+
+    __tablename__ = "work_batches"
+    __table_args__ = (Index("ix_work_batches_job_status", "job_id", "status"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    group: Mapped[str] = mapped_column(String(200))
+    items: Mapped[list] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(12))
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    done_by: Mapped[str | None] = mapped_column(String(128))
+    finished_at: Mapped[datetime | None]
 
 
 class TrashEntry(Base):

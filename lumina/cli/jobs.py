@@ -75,7 +75,8 @@ def worker_command(
 
         cat = open_catalog(catalog, create=False, overrides={"workers": workers, "dask_scheduler": scheduler})
         with stoppable():  # Ctrl-C or SIGTERM: the current job stops after its batch, resumable
-            work(cat, once=once, poll_s=poll_s, on_job=lambda d: typer.echo(_summary(d)))
+            work(cat, once=once, poll_s=poll_s, on_job=lambda d: typer.echo(_summary(d)),
+                 on_wait=lambda message: typer.echo(f"{message}; waiting for it", err=True))
         cat.close()
 
 

@@ -17,6 +17,7 @@ completes; the caller (``lumina.pipeline.runner``) stays the one writer and comm
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import os
@@ -165,10 +166,14 @@ class ProcessExecutor:
                                    initargs=(list(names), settings, os.getpid()))
         pending = set()
         try:
-            pending = {pool.submit(_run_in_process, items) for items in batches}
+            # Batches are read two per process ahead, not all at once: on a shared catalog each one
+            # is a claim other workers could have taken (lumina.pipeline.leases).
+            feed = iter(batches)
+            pending = {pool.submit(_run_in_process, items) for items in itertools.islice(feed, 2 * self.workers)}
             while pending:
                 done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
                 check_stop()
+                pending |= {pool.submit(_run_in_process, items) for items in itertools.islice(feed, len(done))}
                 for fut in done:
                     try:
                         result = fut.result()

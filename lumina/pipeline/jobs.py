@@ -28,11 +28,12 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from lumina.catalog.db import Catalog
+from lumina.catalog.db import Catalog, WriterBusy
 from lumina.catalog.models import Job, Source
 from lumina.catalog.queries import check_row_id
-from lumina.errors import (RUN_ERROR_KINDS, CatalogError, ConflictError, ConfigError, JobCancelled, LuminaError,
+from lumina.errors import (RUN_ERROR_KINDS, ConflictError, ConfigError, JobCancelled, LuminaError,
                            NotFoundError, RunError, RunStopped, error_kind, run_error)
+from lumina.pipeline import leases
 from lumina.pipeline.runner import Reporter, _Done
 from lumina.pipeline.scan import now
 from lumina.pipeline.stopping import STOP
@@ -187,16 +188,20 @@ def cancel(catalog: Catalog, job_id: int) -> dict[str, Any]:
 class JobReporter(Reporter):
     """Keeps a job's counts, failures and heartbeat in step with the results (same transaction)."""
 
-    def __init__(self, job_id: int):
-        self.job_id = job_id
+    def __init__(self, job_id: int, worker: str | None = None):
+        self.job_id, self.worker = job_id, worker  # the worker claims batches under this id
+
+    def _locked(self, session) -> Job:
+        """The job row, locked until the commit: several workers add to its counts at once."""
+        return session.get(Job, self.job_id, with_for_update=True, populate_existing=True)
 
     def planned(self, session, stage: str, count: int) -> None:
-        job = session.get(Job, self.job_id)
+        job = self._locked(session)
         job.total = job.total + count
         job.heartbeat_at = now()
 
     def batch(self, session, stage: str, views: dict[str, AssetView], done: Sequence[_Done]) -> None:
-        job = session.get(Job, self.job_id)
+        job = self._locked(session)
         stages = dict(job.stages or {})
         counts = dict(stages.get(stage, {"ok": 0, "failed": 0, "skipped": 0}))
         failures = list(job.failures or [])
@@ -220,10 +225,14 @@ class JobReporter(Reporter):
 
 
 def recover(catalog: Catalog) -> list[int]:
-    """Mark jobs ``interrupted`` whose worker is gone; call only while holding the writer lock (then
-    no live worker can be running a job). Returns their ids."""
+    """Mark jobs ``interrupted`` whose worker is gone; returns their ids. On SQLite call it only
+    while holding the writer lock (then no live worker can be running a job); on PostgreSQL a
+    worker is gone when its lease has expired (``lumina.pipeline.leases``)."""
     with catalog.session() as s:
-        orphans = s.scalars(select(Job).where(Job.status == "running")).all()
+        gone = select(Job).where(Job.status == "running")
+        if leases.shared(catalog):
+            gone = gone.where(Job.lease_expires_at < now()).with_for_update(skip_locked=True)
+        orphans = s.scalars(gone).all()
         for job in orphans:
             job.status = "interrupted"
             job.error = (f"worker {job.worker_id} stopped (killed or crashed) after its heartbeat at "
@@ -233,15 +242,15 @@ def recover(catalog: Catalog) -> list[int]:
 
 
 def _claim(catalog: Catalog, me: str, job_id: int | None = None) -> Job | None:
+    """Claim the oldest runnable job (``FOR UPDATE SKIP LOCKED``, see ``leases.claimable_job``)
+    for worker ``me`` under a lease."""
     with catalog.session() as s:
-        query = select(Job).where(Job.status.in_(("queued", "interrupted")))
-        if job_id is not None:
-            query = query.where(Job.id == job_id)
-        job = s.scalar(query.order_by(Job.id))
+        job = s.scalar(leases.claimable_job(catalog, job_id))
         if job is None:
             return None
         s.execute(update(Job).where(Job.id == job.id).values(
             status="running", worker_id=me, attempts=Job.attempts + 1, heartbeat_at=now(),
+            lease_expires_at=leases.lease_end(catalog),
             started_at=job.started_at or now(), total=Job.done + Job.failed))  # a resumed job re-plans the rest
         s.commit()
         s.refresh(job)
@@ -259,8 +268,9 @@ def _remove_leftovers(catalog: Catalog) -> None:
 
 
 def execute(catalog: Catalog, job: Job, progress: Any = None) -> None:
-    """Run one claimed job to its end state (the caller holds the writer lock)."""
-    reporter = JobReporter(job.id)
+    """Run one claimed job to its end state (the caller holds the writer lock, and a
+    ``leases.Heartbeat`` for its ``worker_id``)."""
+    reporter = JobReporter(job.id, job.worker_id)
     p = job.params or {}
     _remove_leftovers(catalog)
     force = job.started_at if p.get("force") else False  # a resumed job never redoes its own results
@@ -297,7 +307,7 @@ def execute(catalog: Catalog, job: Job, progress: Any = None) -> None:
     try:
         with catalog.session() as s:
             s.execute(update(Job).where(Job.id == job.id).values(  # a resumed job keeps the note of its interruption
-                status=status, error=error or Job.error, result=result,
+                status=status, error=error or Job.error, result=result, lease_expires_at=None,
                 finished_at=None if status == "interrupted" else now(), heartbeat_at=now()))
             s.commit()
     except Exception as exc:  # the catalog itself is full or gone: the job stays "running" and is resumed later
@@ -317,10 +327,14 @@ def run_now(catalog: Catalog, job_type: str, params: dict[str, Any] | None = Non
         ConflictError: a job of that type is queued or running. CatalogError: another writer holds
         the catalog. ConfigError: unknown type or parameter.
     """
-    with catalog.writer():
+    me = worker_id()
+    with catalog.writer(), leases.Heartbeat(catalog, me):
         recover(catalog)
         job_id = _adopt(catalog, job_type, _normalised(catalog, job_type, params))
-        job = _claim(catalog, worker_id(), job_id)
+        job = _claim(catalog, me, job_id)
+        if job is None:  # PostgreSQL: another worker runs it now
+            raise ConflictError(f"job {job_id} ({job_type}) is running on another worker; `lumina worker` "
+                                "on this machine would help with its batches")
         execute(catalog, job, progress)
     return get(catalog, job_id)
 
@@ -352,23 +366,51 @@ def _has_jobs(catalog: Catalog) -> bool:
         return s.scalar(select(Job.id).where(Job.status.in_(ACTIVE)).limit(1)) is not None
 
 
+def _help(catalog: Catalog, me: str) -> bool:
+    """Run claimable batches of a job another worker owns (PostgreSQL); False when there were none."""
+    from lumina.pipeline.runner import StageGroup, run_batches
+
+    found = leases.helpable_batch(catalog)
+    if found is None:
+        return False
+    job_id, group = found
+    with catalog.session() as s:
+        params = s.get(Job, job_id).params or {}
+    settings = {**catalog.settings, **(params.get("settings") or {})}
+    stages = StageGroup(group.split("+"), settings)
+    for stage in stages.stages.values():
+        stage.preflight()  # a missing tool is said here, as by the owner
+    try:
+        run_batches(catalog, stages, leases.BatchClaims(catalog, me, job_id, group), JobReporter(job_id, me))
+    except JobCancelled:
+        pass  # its owner ends the job
+    return True
+
+
 def work(catalog: Catalog, once: bool = False, poll_s: float = 1.0, stop: threading.Event | None = None,
-         on_job: Any = None) -> int:
-    """The worker loop: recover interrupted jobs, then run queued ones in order.
+         on_job: Any = None, on_wait: Any = None) -> int:
+    """The worker loop: recover interrupted jobs, then run queued ones in order. On PostgreSQL
+    several workers run at once: each claims jobs and batches (``lumina.pipeline.leases``), and a
+    worker with no job to claim helps with the batches of running ones.
 
     Args:
-        once: return when the queue is empty instead of polling.
+        once: return when no job is left to run or help with instead of polling.
         poll_s: seconds between looks at an empty queue, or at a catalog another writer holds.
         stop: set it to end the loop after the current job.
         on_job: called with each finished job's JSON.
+        on_wait: called once with the message saying why this worker waits (SQLite: another
+            writer holds the catalog).
     Returns:
         The number of jobs run.
+    Raises:
+        CatalogError: with ``once``, another writer holds a SQLite catalog.
     """
-    me, ran = worker_id(), 0
+    me, ran, told = worker_id(), 0, False
     while (stop is None or not stop.is_set()) and not STOP.is_set():
+        busy = False
         try:
             if _has_jobs(catalog):  # the writer lock is taken only for work: idle polls never block others
-                with catalog.writer():
+                with catalog.writer(), leases.Heartbeat(catalog, me):
                     recover(catalog)
                     while ((stop is None or not stop.is_set()) and not STOP.is_set()  # STOP: a signal, see stopping.py
                            and (job := _claim(catalog, me)) is not None):
@@ -376,10 +418,17 @@ def work(catalog: Catalog, once: bool = False, poll_s: float = 1.0, stop: thread
                         ran += 1
                         if on_job is not None:
                             on_job(get(catalog, job.id))
-        except CatalogError:  # a scan or another worker is writing: wait for it
+                    busy = _help(catalog, me)
+        except WriterBusy as exc:  # SQLite: a scan or another worker is writing: wait for it
+            message = leases.SINGLE_WRITER.format(pid=exc.holder, path=catalog.path)
             if once:
-                raise
-        if once:
+                raise WriterBusy(message, exc.holder) from None
+            if on_wait is not None and not told:
+                on_wait(message)
+            told = True
+        if busy:
+            continue
+        if once and not (leases.shared(catalog) and _has_jobs(catalog)):  # others' running jobs: wait to help
             return ran
         if stop is not None:
             stop.wait(poll_s)

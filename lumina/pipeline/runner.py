@@ -27,6 +27,7 @@ from lumina.catalog.writes import upsert
 from lumina.errors import MediaError, error_text, run_error
 from lumina.media.decode import DecodeFailure, decode
 from lumina.pipeline.scan import Progress, now
+from lumina.pipeline import leases
 from lumina.pipeline.executors import ThreadExecutor, make_executor
 from lumina.pipeline.stopping import check_stop
 from lumina.stages import CATALOG_STAGES, STAGES, make_stage, topological_order
@@ -40,14 +41,15 @@ class _Done:
     duration_ms: float
 
 
-def asset_views(session) -> dict[str, AssetView]:
-    """One view per asset that has a present file (the first path in byte order)."""
-    rows = session.execute(
-        select(FileInstance.asset_id, FileInstance.path_bytes, FileInstance.mtime_ns, FileInstance.sidecar_path_bytes,
-               FileInstance.sidecar_signature, Asset.media_kind, Asset.file_type, Asset.size_bytes)
-        .join(Asset, Asset.asset_id == FileInstance.asset_id)
-        .where(FileInstance.status == "present")
-        .order_by(FileInstance.path_bytes))
+def asset_views(session, ids: Sequence[str] | None = None) -> dict[str, AssetView]:
+    """One view per asset that has a present file (the first path in byte order); with ``ids``
+    (at most a batch), only those assets."""
+    query = (select(FileInstance.asset_id, FileInstance.path_bytes, FileInstance.mtime_ns, FileInstance.sidecar_path_bytes,
+                    FileInstance.sidecar_signature, Asset.media_kind, Asset.file_type, Asset.size_bytes)
+             .join(Asset, Asset.asset_id == FileInstance.asset_id)
+             .where(FileInstance.status == "present")
+             .order_by(FileInstance.path_bytes))
+    rows = session.execute(query if ids is None else query.where(FileInstance.asset_id.in_(list(ids))))
     views: dict[str, AssetView] = {}
     for r in rows:
         if r.asset_id not in views:
@@ -324,29 +326,54 @@ def run_group(catalog: Catalog, names: Sequence[str], force: Force = False, retr
     group = StageGroup(names, catalog.settings)
     counts = {n: {"ok": 0, "failed": 0, "skipped": 0} for n in names}
     label = "+".join(names)
+    job_id, me = getattr(reporter, "job_id", None), getattr(reporter, "worker", None)
+    leases.reset_group(catalog, job_id, label)  # a new owner of a job re-plans from the records
     with catalog.session() as s:
         views = asset_views(s) if views is None else views
         due_by_stage = {n: set(plan(s, st, views, force, retry_failed)) for n, st in group.stages.items()}
         order = [a for a in views if any(a in d for d in due_by_stage.values())]
         for n, due in due_by_stage.items():
             reporter.planned(s, n, len(due))
-        if not order:
-            return counts
-        for stage in group.stages.values():
-            stage.preflight()
-        requires = tuple(dict.fromkeys(r for st in group.stages.values() for r in st.requires))
-        size = min(st.batch_size for st in group.stages.values())
-        batches = [order[i:i + size] for i in range(0, len(order), size)]
-        parallel = all(st.parallel for st in group.stages.values())
-        executor = make_executor(catalog.settings, len(batches)) if parallel else None
-        done_n = 0
+        s.commit()
+    if not order:
+        return counts
+    for stage in group.stages.values():
+        stage.preflight()
+    size = min(st.batch_size for st in group.stages.values())
+    batches = [[[a, [n for n in names if a in due_by_stage[n]]] for a in order[i:i + size]]
+               for i in range(0, len(order), size)]
+    claims = leases.BatchClaims(catalog, me, job_id, label, batches)
+    return run_batches(catalog, group, claims, reporter, progress, views, counts, len(order))
 
-        def items(batch: list[str]) -> list[tuple[AssetView, tuple[str, ...]]]:
-            with_inputs = _with_inputs(s, requires, [views[a] for a in batch])
-            return [(v, tuple(n for n in names if v.asset_id in due_by_stage[n])) for v in with_inputs]
+
+def run_batches(catalog: Catalog, group: StageGroup, claims: leases.BatchClaims, reporter: Reporter,
+                progress: Progress | None = None, views: dict[str, AssetView] | None = None,
+                counts: dict[str, dict[str, int]] | None = None, total: int = 0) -> dict[str, dict[str, int]]:
+    """Run the batches ``claims`` hands out (the planning worker's, or those a helping worker
+    claims: ``lumina.pipeline.leases``), committing each batch's results, the job's counts and the
+    batch's ``done`` mark in one transaction. Returns ``{stage: {"ok", "failed", "skipped"}}``."""
+    names = list(group.stages)
+    counts = counts or {n: {"ok": 0, "failed": 0, "skipped": 0} for n in names}
+    views = {} if views is None else views
+    label = "+".join(names)
+    requires = tuple(dict.fromkeys(r for st in group.stages.values() for r in st.requires))
+    parallel = all(st.parallel for st in group.stages.values())
+    executor = make_executor(catalog.settings, claims.count()) if parallel else None
+    done_n = 0
+    with catalog.session() as s:
+        def items(batch: leases.Items) -> list[tuple[AssetView, tuple[str, ...]]]:
+            missing = [a for a, _ in batch if a not in views]
+            if missing:  # a helping worker reads only its batch's assets
+                views.update(asset_views(s, missing))
+            due = {a: tuple(stages) for a, stages in batch if a in views}  # a file gone since: left to a rescan
+            with_inputs = _with_inputs(s, requires, [views[a] for a in due])
+            return [(v, due[v.asset_id]) for v in with_inputs]
 
         def handle(results: list[tuple[str, _Done]]) -> None:
             nonlocal done_n
+            if not claims.settle(s, list(dict.fromkeys(d.asset_id for _, d in results))):
+                s.rollback()  # the batch was taken over: its new worker writes it
+                return
             for name, stage in group.stages.items():
                 mine = [d for n, d in results if n == name]
                 write_results(s, stage, views, mine)
@@ -358,14 +385,17 @@ def run_group(catalog: Catalog, names: Sequence[str], force: Force = False, retr
             check_stop()  # after the commit: the batch being written is kept whole
             done_n += len({d.asset_id for _, d in results})
             if progress:
-                progress(label, done_n, len(order))
+                progress(label, done_n, total or done_n)
 
         if progress:
-            progress(label, 0, len(order))
+            progress(label, 0, total)
         try:
             with executor or ThreadExecutor(group) as ex:
-                for results in ex.run(list(names), catalog.settings, (items(b) for b in batches)):
-                    handle(results)
+                while True:
+                    for results in ex.run(names, catalog.settings, (items(b) for b in claims)):
+                        handle(results)
+                    if claims.finished():  # other workers' last batches are done
+                        break
         finally:
             group.close()
     return counts
@@ -415,7 +445,8 @@ def run_pipeline(catalog: Catalog, stages: Sequence[str] | None = None, force: F
             if not due:
                 out[name] = {"ok": 0, "failed": 0, "skipped": 0}
                 continue
-            CATALOG_STAGES[name].run(catalog, force=True)
+            with leases.catalog_wide(catalog, name):  # one worker at a time on PostgreSQL
+                CATALOG_STAGES[name].run(catalog, force=True)
             out[name] = {"ok": 1, "failed": 0, "skipped": 0}  # one catalog-wide run
             with catalog.session() as s:
                 reporter.batch(s, name, {}, [_Done("", StageResult("ok"), 0.0)])
