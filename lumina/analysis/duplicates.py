@@ -13,17 +13,22 @@ Pipeline (rule version ``RULE_VERSION``):
 2. Verification of each candidate pair on several signals, all kept as evidence:
    per-hash Hamming distances; aspect ratio; the 64x64 grey signatures compared as 32x32 mean
    absolute difference (MAD, grey levels) as they are and after the best crop of either side
-   (scales 0.96-0.72, 1 px steps: ``crop_windows``, searched by compiled code that computes
-   Pillow's exact windows, for all pairs at once, and stops at the crops that can no longer change
-   the verdict); capture time and camera: two frames of one camera with trusted
+   (square windows at scales 0.96-0.72, 1 px steps: ``crop_windows``, searched by compiled code
+   that computes Pillow's exact windows, for all pairs at once, and stops at the crops that can no
+   longer change the verdict; the best square then refined to a rectangle, each edge moved up to
+   ``CROP_REFINE_PX``: ``refined_boxes``), with local bounds on both (the worst 4x4 block
+   uncropped, ``LOCAL_MAD``; the worst 4x4 region of the crop, ``CROP_LOCAL_MAD``) and the share of
+   pixels that show something besides each image's background (``content_share``, which weighs
+   derivative verdicts); capture time and camera: two frames of one camera with trusted
    capture times apart by more than 0 and at most ``burst_max_gap_s``, or two frames of one
    detected burst (``lumina.analysis.bursts``; a BurstUUID burst too), are ``burst_sibling``,
    further apart ``similar`` (different shots), however alike.
    Thresholds (calibrated on ../shared/eval/dev, see tests/analysis/test_duplicates.py):
    uncropped copies MAD <= 3.5 (dev max 2.1); crops to scale >= 0.84 (<= 8 % a side) with MAD <= 10
-   (dev max 9.5), or <= 16 when camera and trusted capture time are identical (the same shot), and
-   3 levels better than uncropped; a smaller scale or an uncropped MAD up to 22 is a ``derivative``;
-   anything else ``similar``.
+   (dev max 6.6), or <= 16 when camera and trusted capture time are identical (the same shot), and
+   3 levels better than uncropped, and no 4x4 region off by more than 28 (dev max 20.6); a smaller
+   scale, a crop with a region that differs or an uncropped MAD up to 22 (MADs divided by the
+   content share) is a ``derivative``; anything else ``similar``.
 3. Grouping that cannot chain: edges are merged in order of increasing MAD into clusters only when
    every cross pair is itself a verified edge (complete linkage), up to ``duplicate_max_group``.
 4. Keeper by a documented ranking (see ``keeper_order``).
@@ -50,13 +55,15 @@ from lumina.errors import ConfigError
 from lumina.stages.dates import GROUPED_RANKS
 from lumina.stages.hashes import SIGNATURE_PX, hamming_distance, to_unsigned
 
-RULE_VERSION = 3  # 2: frames of one detected burst are burst siblings; 3: issue 14 (clusters, videos, local difference, crops)
+# 2: frames of one detected burst are burst siblings; 3: issue 14 (clusters, videos, local difference, crops);
+# 4: crops refined to rectangles and bounded locally, derivatives weighed by content share
+RULE_VERSION = 4
 SETTING_NAMES = ("duplicate_radius_bits", "duplicate_max_group", "burst_max_gap_s")
 COPY_MAD = 3.5  # grey levels: uncropped copies (dev max 2.1)
-CROP_MAD = 10.0  # grey levels: best-crop copies (dev max 9.5)
+CROP_MAD = 10.0  # grey levels: best-crop copies (dev max 6.6 refined to a rectangle; 9.5 with square windows only)
 PIXEL_IDENTICAL_MAD = 1.0  # grey levels: the same pixels up to rounding (a 16-bit PNG and its 8-bit twin)
 SAME_SHOT_CROP_MAD = 16.0  # when camera and trusted capture time are identical (same shot), dev max 14.3
-CROP_MIN_SCALE = 0.84  # 8 % off each side
+CROP_MIN_SCALE = 0.84  # 8 % off each side (geometric mean of the sides of the refined crop; dev crops from 0.86)
 # 10 % off each side when camera and trusted capture time say it is the same shot; a 75 % crop
 # (an edit of eval/dev, scale 0.76 at best) stays a derivative
 SAME_SHOT_MIN_SCALE = 0.80
