@@ -23,7 +23,7 @@ time and peak RSS (each implementation), and the growth exponents of time and me
 cluster size (least-squares slope of log(value) on log(size)).
 
     python benchmarks/bench_clusters.py [--files 2000 5000 20000] [--width-px 640] [--noise] [--synthetic 100000]
-                                        [--no-previous]
+                                        [--signatures 5000] [--previous 5a7f6ff | --no-previous]
 
 The scan line gives the whole scan's time and the peak resident memory of its process tree (the
 scan process and its workers, sampled every 0.5 s), and the load average; the ``user`` line what
@@ -148,15 +148,16 @@ def write_synthetic(catalog: Path, n: int, seed: int = 5) -> None:
     write_rows(catalog, n, rows_of)
 
 
-def detect_child(catalog: Path, implementation: str) -> dict:
-    """Duplicate detection over ``catalog`` in this process: time, counts and peak RSS."""
+def detect_child(catalog: Path, implementation: str, previous: str = PREVIOUS) -> dict:
+    """Duplicate detection over ``catalog`` in this process: time, counts and peak RSS;
+    ``implementation`` "current" or "previous" (duplicates.py of commit ``previous``)."""
     from lumina.catalog.db import open_catalog
     from lumina.pipeline.bursts_run import burst_members
 
     if implementation == "previous":
         import importlib.util
 
-        source = subprocess.run(["git", "-C", str(ROOT), "show", f"{PREVIOUS}:lumina/analysis/duplicates.py"],
+        source = subprocess.run(["git", "-C", str(ROOT), "show", f"{previous}:lumina/analysis/duplicates.py"],
                                 capture_output=True, text=True, check=True).stdout
         path = Path(tempfile.mkdtemp()) / "previous_duplicates.py"
         path.write_text(source)
@@ -181,11 +182,11 @@ def detect_child(catalog: Path, implementation: str) -> dict:
             "largest": max((len(g.members) for g in groups), default=0)}
 
 
-def child(catalog: Path, implementation: str, cap_s: int, cap_gib: float) -> dict | str:
+def child(catalog: Path, implementation: str, cap_s: int, cap_gib: float, previous: str = PREVIOUS) -> dict | str:
     """``detect_child`` in a fresh process under the caps; a string saying why it did not finish."""
     limit = int(cap_gib * 2 ** 30)
     try:
-        out = subprocess.run([sys.executable, __file__, "--child", str(catalog), implementation],
+        out = subprocess.run([sys.executable, __file__, "--child", str(catalog), implementation, previous],
                              capture_output=True, text=True, timeout=cap_s,
                              preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
     except subprocess.TimeoutExpired:
@@ -275,10 +276,11 @@ def main() -> None:
     ap.add_argument("--width-px", type=int, default=640, help="width of the library's JPEGs (--files)")
     ap.add_argument("--no-previous", action="store_true", help="skip the previous implementation")
     ap.add_argument("--noise", action="store_true", help="every copy with its own sensor noise (--files)")
-    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--previous", default=PREVIOUS, help=f"commit of the implementation to compare (default {PREVIOUS})")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(detect_child(Path(args.child[0]), args.child[1])))
+        print(json.dumps(detect_child(Path(args.child[0]), args.child[1], args.child[2])))
         return
     for kind, sizes in (("files", args.files), ("signatures", args.signatures), ("synthetic", args.synthetic)):
         if not sizes:
@@ -307,7 +309,7 @@ def main() -> None:
                 if not isinstance(r, str):
                     mine.append((n, r))
                 if not args.no_previous:
-                    show("previous", n, child(catalog, "previous", args.cap_s, args.cap_gib))
+                    show("previous", n, child(catalog, "previous", args.cap_s, args.cap_gib, args.previous))
         if len(mine) > 1:
             ns = [n for n, _ in mine]
             print(f"  growth exponents (current): time ~ n^{exponent(ns, [r['s'] for _, r in mine]):.2f}, "
