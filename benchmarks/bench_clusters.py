@@ -3,12 +3,15 @@
 Two kinds of library:
 
 * **Files** (``--files``): a library of real-pixel JPEGs built in a temporary folder outside the
-  repository: a few real photos of ../shared/eval/dev/originals, each scaled to 640 px and saved
+  repository: a few real photos of ../shared/eval/dev/originals, each scaled to ``--width-px``
+  (default 640: a VGA webcam or a timelapse/preview export; such dumps are small images) and saved
   thousands of times, every copy cropped by a different 0-6 px from its left and top edges (a
-  timelapse, product shots on white, a webcam dump). ``lumina scan`` runs on it (all stages); then
-  duplicate detection runs again in a fresh process, whose time and peak RSS are its own, with this
-  implementation and with the previous one (``git show PREVIOUS:lumina/analysis/duplicates.py``,
-  loaded as a module), the latter under a memory cap (``--cap-gib``) and a time cap (``--cap-s``).
+  timelapse, product shots on white, a webcam dump); 735 distinct images per scene, the rest exact
+  copies, unless ``--noise`` gives every copy its own sensor noise (every file an asset of its
+  own). ``lumina scan`` runs on it (all stages); then duplicate detection runs again in a fresh
+  process, whose time and peak RSS are its own, with this implementation and with the previous
+  one (``git show PREVIOUS:lumina/analysis/duplicates.py``, loaded as a module), the latter under
+  a memory cap (``--cap-gib``) and a time cap (``--cap-s``).
 * **Signatures** (``--signatures``): the same real-pixel copies, hashed in this process by the
   hashes stage's own code (``image_hashes``, the 64x64 signature) and written as catalog rows
   without JPEG files or a scan: detection at sizes whose full scan takes too long here.
@@ -19,7 +22,12 @@ Printed per size: files/assets, candidate pairs, capped hashes, similar-sets and
 time and peak RSS (each implementation), and the growth exponents of time and memory against
 cluster size (least-squares slope of log(value) on log(size)).
 
-    python benchmarks/bench_clusters.py [--files 2000 5000 20000] [--synthetic 100000] [--previous 5a7f6ff]
+    python benchmarks/bench_clusters.py [--files 2000 5000 20000] [--width-px 640] [--noise] [--synthetic 100000]
+                                        [--signatures 5000] [--previous 5a7f6ff | --no-previous]
+
+The scan line gives the whole scan's time and the peak resident memory of its process tree (the
+scan process and its workers, sampled every 0.5 s), and the load average; the ``user`` line what
+``lumina duplicates`` and ``lumina bursts`` then show.
 """
 
 from __future__ import annotations
@@ -42,9 +50,10 @@ PREVIOUS = "5a7f6ff"  # the last commit before issue 14's bounded detection
 PHOTOS = ("DSCN0010.jpg", "Canon EOS 7D.jpg", "Nikon E990.jpg", "Kodak DC3400.jpg")
 
 
-def build_library(folder: Path, n: int) -> None:
-    """n JPEGs: len(PHOTOS) real photos at 640 px, each copy cropped by 0-6 px left and top."""
-    for k, im in copies(n):
+def build_library(folder: Path, n: int, width_px: int = 640, noise: bool = False) -> None:
+    """n JPEGs: len(PHOTOS) real photos at ``width_px``, each copy cropped by 0-6 px left and top
+    (and with its own sensor noise with ``noise``)."""
+    for k, im in copies(n, width_px, noise):
         step = k // len(PHOTOS)
         sub = folder / f"scene{k % len(PHOTOS)}" / f"{step // 1000:03d}"
         sub.mkdir(parents=True, exist_ok=True)
@@ -54,19 +63,27 @@ def build_library(folder: Path, n: int) -> None:
         os.utime(path, (time.time() - 3600,) * 2)  # settled: the scan defers files modified seconds ago
 
 
-def copies(n: int):
-    """The n cropped real-pixel copies of ``build_library``, as (k, PIL image)."""
+def copies(n: int, width_px: int = 640, noise: bool = False):
+    """The n cropped real-pixel copies of ``build_library``, as (k, PIL image); with ``noise``, each
+    with its own sensor noise."""
     from PIL import Image
 
     bases = []
     for name in PHOTOS:
         with Image.open(ROOT.parent / "shared/eval/dev/originals" / name) as im:
             im = im.convert("RGB")
-            bases.append(im.resize((640, round(640 * im.height / im.width)), Image.Resampling.LANCZOS))
+            bases.append(im.resize((width_px, round(width_px * im.height / im.width)), Image.Resampling.LANCZOS))
     for k in range(n):
         base, step = bases[k % len(bases)], k // len(bases)
         dx, dy = step % 7, (step // 7) % 7
-        yield k, base.crop((dx, dy, base.width - 6 + dx, base.height - 6 + dy))
+        frame = base.crop((dx, dy, base.width - 6 + dx, base.height - 6 + dy))
+        if noise:
+            # sensor noise (sigma 2 grey levels): no two frames of a timelapse or a webcam have the same
+            # pixels, so every file is an asset of its own (without it, the 49 crops x 15 qualities
+            # repeat every 735 frames of a scene: the rest are exact copies)
+            pixels = np.asarray(frame, dtype=np.float32) + np.random.default_rng(k).normal(0.0, 2.0, (frame.height, frame.width, 3))
+            frame = Image.fromarray(np.clip(pixels + 0.5, 0, 255).astype(np.uint8))
+        yield k, frame
 
 
 def write_rows(catalog: Path, n: int, rows_of) -> None:
@@ -131,15 +148,16 @@ def write_synthetic(catalog: Path, n: int, seed: int = 5) -> None:
     write_rows(catalog, n, rows_of)
 
 
-def detect_child(catalog: Path, implementation: str) -> dict:
-    """Duplicate detection over ``catalog`` in this process: time, counts and peak RSS."""
+def detect_child(catalog: Path, implementation: str, previous: str = PREVIOUS) -> dict:
+    """Duplicate detection over ``catalog`` in this process: time, counts and peak RSS;
+    ``implementation`` "current" or "previous" (duplicates.py of commit ``previous``)."""
     from lumina.catalog.db import open_catalog
     from lumina.pipeline.bursts_run import burst_members
 
     if implementation == "previous":
         import importlib.util
 
-        source = subprocess.run(["git", "-C", str(ROOT), "show", f"{PREVIOUS}:lumina/analysis/duplicates.py"],
+        source = subprocess.run(["git", "-C", str(ROOT), "show", f"{previous}:lumina/analysis/duplicates.py"],
                                 capture_output=True, text=True, check=True).stdout
         path = Path(tempfile.mkdtemp()) / "previous_duplicates.py"
         path.write_text(source)
@@ -164,11 +182,11 @@ def detect_child(catalog: Path, implementation: str) -> dict:
             "largest": max((len(g.members) for g in groups), default=0)}
 
 
-def child(catalog: Path, implementation: str, cap_s: int, cap_gib: float) -> dict | str:
+def child(catalog: Path, implementation: str, cap_s: int, cap_gib: float, previous: str = PREVIOUS) -> dict | str:
     """``detect_child`` in a fresh process under the caps; a string saying why it did not finish."""
     limit = int(cap_gib * 2 ** 30)
     try:
-        out = subprocess.run([sys.executable, __file__, "--child", str(catalog), implementation],
+        out = subprocess.run([sys.executable, __file__, "--child", str(catalog), implementation, previous],
                              capture_output=True, text=True, timeout=cap_s,
                              preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
     except subprocess.TimeoutExpired:
@@ -179,12 +197,57 @@ def child(catalog: Path, implementation: str, cap_s: int, cap_gib: float) -> dic
     return json.loads(out.stdout.splitlines()[-1])
 
 
-def scan_library(folder: Path, catalog: Path) -> float:
-    """``lumina scan`` of the library (all stages) in a subprocess; seconds."""
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of process ``pid`` and all its descendants (bytes, from /proc; 0 when gone)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def scan_library(folder: Path, catalog: Path) -> dict:
+    """``lumina scan`` of the library (all stages) in a subprocess: seconds, the peak resident memory
+    of its whole process tree (sampled every 0.5 s, MiB) and the scan's JSON summary."""
     start = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).parent / "lumina"), "scan", str(folder), "--catalog", str(catalog), "-q"],
-                   check=True, capture_output=True)
-    return time.perf_counter() - start
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "lumina"), "scan", str(folder), "--catalog", str(catalog),
+                             "-q", "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss_bytes(proc.pid))
+        time.sleep(0.5)
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"lumina scan failed ({proc.returncode}): {err.strip()[-500:]}")
+    return {"s": time.perf_counter() - start, "tree_rss_mib": peak // 2 ** 20, "summary": json.loads(out)}
+
+
+def cli_results(catalog: Path) -> str:
+    """What a user sees after the scan: counts of ``lumina duplicates`` and ``lumina bursts`` (JSON)."""
+    lumina = str(Path(sys.executable).parent / "lumina")
+    dup = json.loads(subprocess.run([lumina, "duplicates", "--catalog", str(catalog), "--format", "json"],
+                                    check=True, capture_output=True, text=True).stdout)
+    bursts = json.loads(subprocess.run([lumina, "bursts", "--catalog", str(catalog), "--format", "json"],
+                                       check=True, capture_output=True, text=True).stdout)
+    sets = dup.get("similar_sets", [])
+    return (f"duplicates: {len(dup.get('groups', []))} groups, {len(sets)} similar-sets of "
+            f"{sorted((len(s['members']) for s in sets), reverse=True)} members, "
+            f"{len(dup.get('derivatives', []))} derivative sets; bursts: {len(bursts.get('bursts', []))}"
+            + (f"; first similar-set reason: {sets[0]['reason']}" if sets else ""))
 
 
 def exponent(sizes: list[int], values: list[float]) -> float | None:
@@ -210,10 +273,14 @@ def main() -> None:
     ap.add_argument("--synthetic", type=int, nargs="*", default=[100_000])
     ap.add_argument("--cap-s", type=int, default=600)
     ap.add_argument("--cap-gib", type=float, default=6.0)
-    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--width-px", type=int, default=640, help="width of the library's JPEGs (--files)")
+    ap.add_argument("--no-previous", action="store_true", help="skip the previous implementation")
+    ap.add_argument("--noise", action="store_true", help="every copy with its own sensor noise (--files)")
+    ap.add_argument("--previous", default=PREVIOUS, help=f"commit of the implementation to compare (default {PREVIOUS})")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(detect_child(Path(args.child[0]), args.child[1])))
+        print(json.dumps(detect_child(Path(args.child[0]), args.child[1], args.child[2])))
         return
     for kind, sizes in (("files", args.files), ("signatures", args.signatures), ("synthetic", args.synthetic)):
         if not sizes:
@@ -224,8 +291,15 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 catalog = Path(tmp) / "cat"
                 if kind == "files":
-                    build_library(Path(tmp) / "lib", n)
-                    print(f"  scan     n={n:>7,}: lumina scan {scan_library(Path(tmp) / 'lib', catalog):.1f} s (all stages)")
+                    build_library(Path(tmp) / "lib", n, args.width_px, args.noise)
+                    built = sum(f.stat().st_size for f in (Path(tmp) / "lib").rglob("*.jpg"))
+                    load = os.getloadavg()[0]
+                    scan = scan_library(Path(tmp) / "lib", catalog)
+                    print(f"  scan     n={n:>7,}: {args.width_px} px JPEGs, {built / n / 1024:.0f} KiB each; lumina scan "
+                          f"{scan['s']:.1f} s (all stages), peak RSS of the whole scan {scan['tree_rss_mib']:,} MiB, "
+                          f"load {load:.1f} before / {os.getloadavg()[0]:.1f} after; "
+                          f"files new {scan['summary'].get('new')}, failed {scan['summary'].get('failed')}")
+                    print(f"  user     n={n:>7,}: {cli_results(catalog)}")
                 elif kind == "signatures":
                     write_signatures(catalog, n)
                 else:
@@ -234,7 +308,8 @@ def main() -> None:
                 show("current", n, r)
                 if not isinstance(r, str):
                     mine.append((n, r))
-                show("previous", n, child(catalog, "previous", args.cap_s, args.cap_gib))
+                if not args.no_previous:
+                    show("previous", n, child(catalog, "previous", args.cap_s, args.cap_gib, args.previous))
         if len(mine) > 1:
             ns = [n for n, _ in mine]
             print(f"  growth exponents (current): time ~ n^{exponent(ns, [r['s'] for _, r in mine]):.2f}, "

@@ -13,17 +13,22 @@ Pipeline (rule version ``RULE_VERSION``):
 2. Verification of each candidate pair on several signals, all kept as evidence:
    per-hash Hamming distances; aspect ratio; the 64x64 grey signatures compared as 32x32 mean
    absolute difference (MAD, grey levels) as they are and after the best crop of either side
-   (scales 0.96-0.72, 1 px steps: ``crop_windows``, searched by compiled code that computes
-   Pillow's exact windows, for all pairs at once, and stops at the crops that can no longer change
-   the verdict); capture time and camera: two frames of one camera with trusted
+   (square windows at scales 0.96-0.72, 1 px steps: ``crop_windows``, searched by compiled code
+   that computes Pillow's exact windows, for all pairs at once, and stops at the crops that can no
+   longer change the verdict; the best square then refined to a rectangle, each edge moved up to
+   ``CROP_REFINE_PX``: ``refined_boxes``), with local bounds on both (the worst 4x4 block
+   uncropped, ``LOCAL_MAD``; the worst 4x4 region of the crop, ``CROP_LOCAL_MAD``) and the share of
+   pixels that show something besides each image's background (``content_share``, which weighs
+   derivative verdicts); capture time and camera: two frames of one camera with trusted
    capture times apart by more than 0 and at most ``burst_max_gap_s``, or two frames of one
    detected burst (``lumina.analysis.bursts``; a BurstUUID burst too), are ``burst_sibling``,
    further apart ``similar`` (different shots), however alike.
    Thresholds (calibrated on ../shared/eval/dev, see tests/analysis/test_duplicates.py):
    uncropped copies MAD <= 3.5 (dev max 2.1); crops to scale >= 0.84 (<= 8 % a side) with MAD <= 10
-   (dev max 9.5), or <= 16 when camera and trusted capture time are identical (the same shot), and
-   3 levels better than uncropped; a smaller scale or an uncropped MAD up to 22 is a ``derivative``;
-   anything else ``similar``.
+   (dev max 6.6), or <= 16 when camera and trusted capture time are identical (the same shot), and
+   3 levels better than uncropped, and no 4x4 region off by more than 28 (dev max 20.6); a smaller
+   scale, a crop with a region that differs or an uncropped MAD up to 22 (MADs divided by the
+   content share) is a ``derivative``; anything else ``similar``.
 3. Grouping that cannot chain: edges are merged in order of increasing MAD into clusters only when
    every cross pair is itself a verified edge (complete linkage), up to ``duplicate_max_group``.
 4. Keeper by a documented ranking (see ``keeper_order``).
@@ -50,22 +55,32 @@ from lumina.errors import ConfigError
 from lumina.stages.dates import GROUPED_RANKS
 from lumina.stages.hashes import SIGNATURE_PX, hamming_distance, to_unsigned
 
-RULE_VERSION = 3  # 2: frames of one detected burst are burst siblings; 3: issue 14 (clusters, videos, local difference, crops)
+# 2: frames of one detected burst are burst siblings; 3: issue 14 (clusters, videos, local difference, crops);
+# 4: crops refined to rectangles and bounded locally, derivatives weighed by content share
+RULE_VERSION = 4
 SETTING_NAMES = ("duplicate_radius_bits", "duplicate_max_group", "burst_max_gap_s")
 COPY_MAD = 3.5  # grey levels: uncropped copies (dev max 2.1)
-CROP_MAD = 10.0  # grey levels: best-crop copies (dev max 9.5)
+CROP_MAD = 10.0  # grey levels: best-crop copies (dev max 6.6 refined to a rectangle; 9.5 with square windows only)
 PIXEL_IDENTICAL_MAD = 1.0  # grey levels: the same pixels up to rounding (a 16-bit PNG and its 8-bit twin)
 SAME_SHOT_CROP_MAD = 16.0  # when camera and trusted capture time are identical (same shot), dev max 14.3
-CROP_MIN_SCALE = 0.84  # 8 % off each side
+CROP_MIN_SCALE = 0.84  # 8 % off each side (geometric mean of the sides of the refined crop; dev crops from 0.86)
 # 10 % off each side when camera and trusted capture time say it is the same shot; a 75 % crop
 # (an edit of eval/dev, scale 0.76 at best) stays a derivative
 SAME_SHOT_MIN_SCALE = 0.80
 DERIVATIVE_MAD = 22.0
-PIXEL_KEYS = ("mad", "crop_mad", "crop_scale", "local_mad")  # columns of ``signature_distances``
+# columns of ``signature_distances``
+PIXEL_KEYS = ("mad", "crop_mad", "crop_scale", "local_mad", "crop_local_mad", "content_share")
+BACKGROUND_TOLERANCE = 8  # grey levels: a pixel this close to its image's most common grey is background
 # grey levels: the largest 4x4-block MAD of an uncropped copy. Dev copies reach 7.2 (a 25 % resize);
 # template pairs (another portrait on one form, tests/analysis/test_duplicates_library.py) start at
 # 30.6: 16 leaves 8.8 above and 14.6 below (benchmarks/margins_dev.py)
 LOCAL_MAD = 16.0
+# grey levels: the largest mean difference of a 4x4 region (any position) of the 32x32 comparison of a
+# crop match (its best window, refined), signed so that the half-pixel misalignment of a crop's window
+# cancels out while a region that differs (a watermark, an object, another face) does not. True crops
+# of eval/dev reach 20.6 and 57 crops of 4-8 % of its originals 21.2; watermarks on such crops start
+# at 34.3, a crop against a 75 % crop-edit (eval/dev's derivative) at 38.9: 28 leaves 6.8 and 6.3
+CROP_LOCAL_MAD = 28.0
 TRANSITIVITY_CHECK = 256  # members: up to this, keeper_order compares every pair (O(n^2))
 # hashes searched for candidates: pHash and aHash, and wHash, which a crop of 10 % a side moves least
 # (DSCN0010 of eval/dev cropped 10 %: aHash 12, pHash 20, wHash 8 bits)
@@ -73,6 +88,10 @@ CANDIDATE_HASHES = ("phash", "ahash", "whash")
 VERIFY_CHUNK = 65_536  # candidate pairs verified at a time (arrays of a few MiB)
 SEARCH_BUDGET = 4096  # hashes examined per distinct hash and chunk before the candidate search is capped
 CROP_SCALES = (0.96, 0.92, 0.88, 0.84, 0.80, 0.76, 0.72)
+# px of the 64x64 signature: each edge of the best square window moves by up to this much when the
+# search refines it to a rectangle (a crop that cut 3 % from the sides and 8 % from top and bottom
+# is no square: eval/dev's crop/ cuts every side on its own)
+CROP_REFINE_PX = 2
 TRUSTED_SOURCES = ("EXIF:DateTimeOriginal", "QuickTime:CreationDate", "XMP:DateTimeOriginal", "EXIF:CreateDate",
                    "sidecar XMP:DateTimeOriginal", "user")
 
@@ -141,18 +160,36 @@ def _small(sigs):
     return out
 
 
-def crop_windows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every square window of a 64x64 signature at ``CROP_SCALES`` (1 px steps), each resized to
-    32x32 with Pillow: (windows uint8 (K, 32, 32), their scales (K,)). The definition of the crop
-    search; ``compare_pixels`` computes the same windows with ``CROP_TAPS``, far faster."""
-    img = Image.fromarray(a)
-    wins, scales = [], []
+def crop_boxes() -> list[tuple[int, int, int, int]]:
+    """The square crop windows of the 64x64 signature at ``CROP_SCALES`` (1 px steps), in search
+    order, as (x_first, x_end, y_first, y_end) signature px."""
+    boxes = []
     for scale in CROP_SCALES:
         w = int(round(SIGNATURE_PX * scale))
-        for x0 in range(0, SIGNATURE_PX - w + 1):
-            for y0 in range(0, SIGNATURE_PX - w + 1):
-                wins.append(np.asarray(img.resize((32, 32), Image.Resampling.BOX, box=(x0, y0, x0 + w, y0 + w))))
-                scales.append(scale)
+        boxes += [(x0, x0 + w, y0, y0 + w) for x0 in range(SIGNATURE_PX - w + 1) for y0 in range(SIGNATURE_PX - w + 1)]
+    return boxes
+
+
+def refined_boxes(box: tuple[int, int, int, int], reach: int = CROP_REFINE_PX) -> list[tuple[int, int, int, int]]:
+    """The rectangles ``_refine_crop`` tries around a square box (``crop_boxes``), in its order:
+    each edge moved by up to ``reach`` px, spans of 32-64 px."""
+    x0, x1, y0, y1 = box
+    n = SIGNATURE_PX
+    xs = [(a, b) for a in range(max(0, x0 - reach), x0 + reach + 1)
+          for b in range(x1 - reach, min(n, x1 + reach) + 1) if 32 <= b - a <= n]
+    ys = [(a, b) for a in range(max(0, y0 - reach), y0 + reach + 1)
+          for b in range(y1 - reach, min(n, y1 + reach) + 1) if 32 <= b - a <= n]
+    return [(xa, xb, ya, yb) for xa, xb in xs for ya, yb in ys]
+
+
+def crop_windows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every square window of a 64x64 signature (``crop_boxes``), each resized to 32x32 with
+    Pillow: (windows uint8 (K, 32, 32), their scales (K,)). The definition of the crop search;
+    ``compare_pixels`` computes the same windows with ``CROP_TAPS``, far faster."""
+    img = Image.fromarray(a)
+    boxes = crop_boxes()
+    wins = [np.asarray(img.resize((32, 32), Image.Resampling.BOX, box=(x0, y0, x1, y1))) for x0, x1, y0, y1 in boxes]
+    scales = [s for s in CROP_SCALES for _ in range((SIGNATURE_PX - int(round(SIGNATURE_PX * s)) + 1) ** 2)]
     return np.stack(wins), np.array(scales)
 
 
@@ -198,18 +235,32 @@ def _crop_taps() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 CROP_TAPS = _crop_taps()
 
 
+def _span_taps() -> tuple[np.ndarray, np.ndarray]:
+    """``box_taps`` of every span in0..in1 of the signature that shrinks to 32 px by a factor 1-2:
+    (first, last) int64 (65, 65, 32), indexed [in0, in1] (zeros where the span is not valid)."""
+    first = np.zeros((SIGNATURE_PX + 1, SIGNATURE_PX + 1, 32), np.int64)
+    last = np.zeros_like(first)
+    for in0 in range(SIGNATURE_PX + 1):
+        for in1 in range(in0 + 32, SIGNATURE_PX + 1):
+            first[in0, in1], last[in0, in1] = box_taps(in0, in1)
+    return first, last
+
+
+SPAN_TAPS = _span_taps()
+
+
 @numba.njit(cache=True)
 def _best_crop(src, ref, limit, first, last, positions, pairs, rows, done):
     """Lowest sum of absolute differences (below ``limit``) between ref (32x32) and a crop window
     of src (64x64), windows in ``crop_windows`` order, the first of equal sums winning:
-    (sum, scale index), or (limit, -1) when none is below. A window is left as soon as its
-    partial sum reaches the best so far. pairs (64, 128), rows (64, 32), done (64,): scratch."""
+    (sum, scale index, x0, y0), or (limit, -1, -1, -1) when none is below. A window is left as soon
+    as its partial sum reaches the best so far. pairs (64, 128), rows (64, 32), done (64,): scratch."""
     for y in range(SIGNATURE_PX):  # pairs[y, 2x] = src[y, x], pairs[y, 2x + 1] = rounded mean of x and x + 1
         for x in range(SIGNATURE_PX - 1):
             pairs[y, 2 * x] = src[y, x]
             pairs[y, 2 * x + 1] = (np.int32(src[y, x]) + src[y, x + 1] + 1) >> 1
         pairs[y, 2 * SIGNATURE_PX - 2] = pairs[y, 2 * SIGNATURE_PX - 1] = src[y, SIGNATURE_PX - 1]
-    best, best_scale = limit, -1
+    best, best_scale, best_x0, best_y0 = limit, -1, -1, -1
     for s in range(len(positions)):
         for x0 in range(positions[s]):
             done[:] = False  # Pillow resizes rows first, then columns; rows are made when first needed
@@ -229,38 +280,129 @@ def _best_crop(src, ref, limit, first, last, positions, pairs, rows, done):
                     if total >= best:
                         break
                 if total < best:
-                    best, best_scale = total, s
-    return best, best_scale
+                    best, best_scale, best_x0, best_y0 = total, s, x0, y0
+    return best, best_scale, best_x0, best_y0
+
+
+@numba.njit(cache=True)
+def _refine_crop(src, ref, best, x0, y0, w, span_first, span_last, reach, rows):
+    """The best rectangle near the square window (x0, y0, width w) of src (64x64) against ref
+    (32x32): each edge moved by up to ``reach`` px (left edges first, then right, then top, then
+    bottom, in increasing order), the first strictly lower sum of absolute differences winning over
+    ``best`` (the square's). Returns (sum, x_first, x_end, y_first, y_end) of the box in signature
+    px; the square itself when nothing is lower. rows (64, 32): scratch."""
+    box = (x0, x0 + w, y0, y0 + w)
+    n = SIGNATURE_PX
+    for xa in range(max(0, x0 - reach), x0 + reach + 1):
+        for xb in range(x0 + w - reach, min(n, x0 + w + reach) + 1):
+            if not 32 <= xb - xa <= n:
+                continue
+            fx, lx = span_first[xa, xb], span_last[xa, xb]
+            for y in range(n):
+                for c in range(32):
+                    rows[y, c] = (np.int32(src[y, fx[c]]) + src[y, lx[c]] + 1) >> 1
+            for ya in range(max(0, y0 - reach), y0 + reach + 1):
+                for yb in range(y0 + w - reach, min(n, y0 + w + reach) + 1):
+                    if not 32 <= yb - ya <= n:
+                        continue
+                    fy, ly = span_first[ya, yb], span_last[ya, yb]
+                    total = 0
+                    for r in range(32):
+                        top, bottom, want = rows[fy[r]], rows[ly[r]], ref[r]
+                        for c in range(32):
+                            total += abs(((top[c] + bottom[c] + 1) >> 1) - want[c])
+                        if total >= best:
+                            break
+                    if total < best:
+                        best, box = total, (xa, xb, ya, yb)
+    return best, box[0], box[1], box[2], box[3]
+
+
+@numba.njit(cache=True)
+def _window_block_max(src, ref, xa, xb, ya, yb, span_first, span_last):
+    """The largest absolute sum of signed differences over every 4x4 region (29x29 positions)
+    between ref (32x32) and the window (xa..xb, ya..yb, signature px) of src (64x64) shrunk to
+    32x32 as ``_best_crop`` shrinks it (Pillow's BOX taps, rows first): ``CROP_LOCAL_MAD`` x 16."""
+    fx, lx, fy, ly = span_first[xa, xb], span_last[xa, xb], span_first[ya, yb], span_last[ya, yb]
+    win = np.empty((32, 32), np.int32)
+    for r in range(32):
+        for c in range(32):
+            top = (np.int32(src[fy[r], fx[c]]) + src[fy[r], lx[c]] + 1) >> 1
+            bottom = (np.int32(src[ly[r], fx[c]]) + src[ly[r], lx[c]] + 1) >> 1
+            win[r, c] = (top + bottom + 1) >> 1
+    diff = np.empty((33, 33), np.int32)  # summed-area table of the absolute differences
+    diff[0, :], diff[:, 0] = 0, 0
+    for r in range(32):
+        for c in range(32):
+            diff[r + 1, c + 1] = (win[r, c] - np.int32(ref[r, c]) + diff[r, c + 1] + diff[r + 1, c]
+                                  - diff[r, c])
+    worst = 0
+    for r in range(29):
+        for c in range(29):
+            worst = max(worst, abs(diff[r + 4, c + 4] - diff[r, c + 4] - diff[r + 4, c] + diff[r, c]))
+    return worst
+
+
+@numba.njit(cache=True)
+def _background(img):
+    """The most common grey level of a 32x32 uint8 image (the lowest of equal counts)."""
+    counts = np.zeros(256, np.int32)
+    for r in range(32):
+        for c in range(32):
+            counts[img[r, c]] += 1
+    return np.argmax(counts)
 
 
 @numba.njit(parallel=True, cache=True)
-def _abs_sums(smalls, pa, pb, sums, block_max):
-    """For pairs (pa[p], pb[p]) of 32x32 uint8 images: the sum of absolute differences, and the
-    largest sum over the 64 blocks of 4x4 pixels."""
+def _abs_sums(smalls, pa, pb, sums, block_max, content):
+    """For pairs (pa[p], pb[p]) of 32x32 uint8 images: the sum of absolute differences, the
+    largest sum over the 64 blocks of 4x4 pixels, and the number of pixels where either image is
+    more than ``BACKGROUND_TOLERANCE`` from its own background (``_background``)."""
     for p in numba.prange(len(pa)):
         a, b = smalls[pa[p]], smalls[pb[p]]
-        total, worst = 0, 0
+        back_a, back_b = np.int32(_background(a)), np.int32(_background(b))
+        total, worst, shown = 0, 0, 0
         for br in range(8):
             for bc in range(8):
                 block = 0
                 for r in range(4 * br, 4 * br + 4):
                     for c in range(4 * bc, 4 * bc + 4):
                         block += abs(np.int32(a[r, c]) - np.int32(b[r, c]))
+                        if (abs(np.int32(a[r, c]) - back_a) > BACKGROUND_TOLERANCE
+                                or abs(np.int32(b[r, c]) - back_b) > BACKGROUND_TOLERANCE):
+                            shown += 1
                 total += block
                 worst = max(worst, block)
-        sums[p], block_max[p] = total, worst
+        sums[p], block_max[p], content[p] = total, worst, shown
 
 
 @numba.njit(parallel=True, cache=True)
-def _crop_search(sigs, smalls, pa, pb, limits, first, last, positions, out_sum, out_scale):
+def _crop_search(sigs, smalls, pa, pb, limits, first, last, positions, widths, span_first, span_last, reach,
+                 out_sum, out_box, out_block):
     """``_best_crop`` for the pairs (pa[p], pb[p]): windows of a against b's 32x32, then windows
-    of b against a's, b winning only when strictly better (the order of ``crop_windows``)."""
+    of b against a's, b winning only when strictly better (the order of ``crop_windows``); the
+    winner refined to a rectangle (``_refine_crop``). Out: the sum, the box (side 0: a window of a,
+    1: of b; x_first, x_end, y_first, y_end; side -1 when no window is below the limit) and the
+    box's largest 4x4-block sum (``_window_block_max``)."""
     for p in numba.prange(len(pa)):
         pairs, rows = np.empty((SIGNATURE_PX, 2 * SIGNATURE_PX), np.uint8), np.empty((SIGNATURE_PX, 32), np.uint8)
         done = np.empty(SIGNATURE_PX, np.bool_)
-        best, scale = _best_crop(sigs[pa[p]], smalls[pb[p]], limits[p], first, last, positions, pairs, rows, done)
-        best_b, scale_b = _best_crop(sigs[pb[p]], smalls[pa[p]], best, first, last, positions, pairs, rows, done)
-        out_sum[p], out_scale[p] = (best_b, scale_b) if scale_b >= 0 else (best, scale)
+        best, scale, x0, y0 = _best_crop(sigs[pa[p]], smalls[pb[p]], limits[p], first, last, positions, pairs, rows,
+                                         done)
+        best_b, scale_b, x0_b, y0_b = _best_crop(sigs[pb[p]], smalls[pa[p]], best, first, last, positions, pairs,
+                                                 rows, done)
+        out_box[p, 0], out_sum[p], out_block[p] = -1, best, -1
+        if scale_b >= 0:
+            side, src, ref, best, scale, x0, y0 = 1, sigs[pb[p]], smalls[pa[p]], best_b, scale_b, x0_b, y0_b
+        elif scale >= 0:
+            side, src, ref = 0, sigs[pa[p]], smalls[pb[p]]
+        else:
+            continue
+        wide = np.empty((SIGNATURE_PX, 32), np.int32)
+        total, xa, xb, ya, yb = _refine_crop(src, ref, best, x0, y0, widths[scale], span_first, span_last, reach, wide)
+        out_sum[p] = total
+        out_box[p, 0], out_box[p, 1], out_box[p, 2], out_box[p, 3], out_box[p, 4] = side, xa, xb, ya, yb
+        out_block[p] = _window_block_max(src, ref, xa, xb, ya, yb, span_first, span_last)
 
 
 def compare_signatures(sigs: np.ndarray, pairs: np.ndarray, crop_limits_mad: np.ndarray | None = None,
@@ -297,21 +439,28 @@ def signature_distances(sigs: np.ndarray, pairs: np.ndarray, crop_limits_mad: np
     if not len(pairs):
         return out
     smalls = _small(sigs) if smalls is None else smalls
-    sums, block_max = np.zeros(len(pairs), np.int64), np.zeros(len(pairs), np.int64)
-    _abs_sums(smalls, pairs[:, 0].copy(), pairs[:, 1].copy(), sums, block_max)
+    sums, block_max, content = (np.zeros(len(pairs), np.int64) for _ in range(3))
+    _abs_sums(smalls, pairs[:, 0].copy(), pairs[:, 1].copy(), sums, block_max, content)
     out[:, 0] = np.round(sums / 1024, 3)  # exact: sums of integers, as numpy's float32 mean of the differences
     out[:, 3] = np.round(block_max / 16, 3)
+    out[:, 5] = np.round(content / 1024, 4)
     mads = out[:, 0]
     if crop_limits_mad is None:
         return out
     todo = np.flatnonzero((mads > COPY_MAD) & (np.asarray(crop_limits_mad) > 0))  # a limit of 0: no search
     # + 2: crops whose MAD rounds (to 0.001) to the limit are searched too
     limits = (np.minimum(np.asarray(crop_limits_mad, dtype=np.float64)[todo], mads[todo] - 3) * 1024).astype(np.int64) + 2
-    best, scale = np.zeros(len(todo), np.int64), np.zeros(len(todo), np.int64)
-    _crop_search(sigs, smalls, pairs[todo, 0], pairs[todo, 1], limits, *CROP_TAPS, best, scale)
-    found = scale >= 0
+    best, block, box = np.zeros(len(todo), np.int64), np.zeros(len(todo), np.int64), np.zeros((len(todo), 5), np.int64)
+    widths = np.array([int(round(SIGNATURE_PX * scale)) for scale in CROP_SCALES], np.int64)
+    _crop_search(sigs, smalls, pairs[todo, 0], pairs[todo, 1], limits, *CROP_TAPS, widths, *SPAN_TAPS,
+                 CROP_REFINE_PX, best, box, block)
+    found = box[:, 0] >= 0
     out[todo[found], 1] = np.round(best[found] / 1024, 3)
-    out[todo[found], 2] = np.asarray(CROP_SCALES)[scale[found]]
+    # linear scale of the kept area: the geometric mean of the box's sides
+    # (to 0.01, as the square windows' scales are given: 51 px of 64 is 0.80)
+    out[todo[found], 2] = np.round(np.sqrt((box[found, 2] - box[found, 1]) * (box[found, 4] - box[found, 3]))
+                                   / SIGNATURE_PX, 2)
+    out[todo[found], 4] = np.round(block[found] / 16, 3)
     return out
 
 
@@ -323,9 +472,13 @@ def compare_pixels(a: np.ndarray, b: np.ndarray, crop_search: bool = True,
         ``mad``: mean absolute difference uncropped, grey levels 0-255 (rounded to 0.001);
         ``local_mad``: the largest 4x4-block MAD of that comparison (see ``signature_distances``);
         ``crop_mad``, ``crop_scale``: when ``mad`` > ``COPY_MAD``, the best square crop of either
-        side (``crop_windows``) against the other, as MAD and scale 0-1, among the crops with
-        a MAD of at most ``crop_limit_mad`` and ``mad`` - 3 (the only ones ``verify`` can use:
-        a worse crop changes no verdict); None when there is none.
+        side (``crop_windows``) against the other, among the crops with a MAD of at most
+        ``crop_limit_mad`` and ``mad`` - 3 (the only ones ``verify`` can use: a worse crop changes
+        no verdict), refined to a rectangle by moving each edge up to ``CROP_REFINE_PX``
+        (``_refine_crop``), as MAD and scale 0-1 (geometric mean of the sides, to 0.01); None when
+        there is none;
+        ``crop_local_mad``: that crop's largest 4x4-region mean difference (``_window_block_max``),
+        grey levels; None without a crop.
     """
     limits = None if not crop_search else np.array([min(crop_limit_mad, 255.0)])
     return compare_signatures(np.stack([a, b]), np.array([[0, 1]]), limits)[0]
@@ -369,7 +522,7 @@ def needs_pixels(gap: np.ndarray, burst_pair: np.ndarray) -> np.ndarray:
 
 def pair_class(gap: np.ndarray, burst_pair: np.ndarray, mixed_kinds: np.ndarray, live_pair: np.ndarray,
                mad: np.ndarray, crop_mad: np.ndarray, crop_scale: np.ndarray, local_mad: np.ndarray,
-               max_gap_s: float) -> np.ndarray:
+               crop_local_mad: np.ndarray, content_share: np.ndarray, max_gap_s: float) -> np.ndarray:
     """The class of candidate pairs (indexes into ``CLASSES``), first rule that applies:
 
     frames of one burst, or photos of one camera with trusted times 0-``max_gap_s`` apart:
@@ -379,26 +532,35 @@ def pair_class(gap: np.ndarray, burst_pair: np.ndarray, mixed_kinds: np.ndarray,
     ``LIVE_PHOTO_MAD``), else ``similar``; uncropped MAD <= ``COPY_MAD``: ``same_image`` when no
     4x4 block differs by more than ``LOCAL_MAD`` (else ``similar``: one template, another name or
     portrait in a small region); a best
-    crop within ``crop_limit_mad`` and 3 levels better than uncropped: ``same_image`` at scale >=
-    ``CROP_MIN_SCALE`` (``SAME_SHOT_MIN_SCALE`` for the same shot: ``gap`` 0), else ``derivative``; MAD <= ``DERIVATIVE_MAD`` or a crop within
-    ``CROP_MAD``: ``derivative``; else ``similar``.
+    crop within ``crop_limit_mad``, 3 levels better than uncropped and with no 4x4 region off by more
+    than ``CROP_LOCAL_MAD`` (``crop_local_mad``): ``same_image`` at scale >= ``CROP_MIN_SCALE``
+    (``SAME_SHOT_MIN_SCALE`` for the same shot: ``gap`` 0), else ``derivative``; MAD <=
+    ``DERIVATIVE_MAD`` or a crop within ``CROP_MAD`` (a crop with a region that differs: an object
+    added or removed, a watermark): ``derivative``; else ``similar``. Derivative verdicts weigh
+    the MADs by the pair's ``content_share`` (MAD / share: the mean difference where either image
+    shows something besides its background): two drawings on one white page agree on the page,
+    which is no evidence that one is an edit of the other.
 
     Args: arrays of one shape (or scalars): ``gap`` seconds (``gap_s``, NaN unknown), booleans,
         ``live_pair`` int (0, ``LIVE_NAME``, ``LIVE_CONTENT_ID``), MADs in grey levels (NaN: none),
         ``crop_scale`` 0-1.
     Returns: int8 array of the same shape.
     """
-    gap, mad, crop_mad, crop_scale, local_mad = (np.asarray(x, dtype=np.float64)
-                                                 for x in (gap, mad, crop_mad, crop_scale, local_mad))
+    gap, mad, crop_mad, crop_scale, local_mad, crop_local_mad, share = (
+        np.asarray(x, dtype=np.float64)
+        for x in (gap, mad, crop_mad, crop_scale, local_mad, crop_local_mad, content_share))
     limit = np.where(gap == 0, SAME_SHOT_CROP_MAD, CROP_MAD)
-    cropped = (crop_mad <= limit) & (crop_mad < mad - 3)
+    cropped = (crop_mad <= limit) & (crop_mad < mad - 3) & ~(crop_local_mad > CROP_LOCAL_MAD)
+    with np.errstate(divide="ignore", invalid="ignore"):  # share 0: two blank pages, NaN: no pixels compared
+        content_mad, content_crop_mad = mad / share, crop_mad / share
     min_scale = np.where(gap == 0, SAME_SHOT_MIN_SCALE, CROP_MIN_SCALE)
     code = {c: k for k, c in enumerate(CLASSES)}
     return np.select(
         [np.asarray(burst_pair) | ((gap > 0) & (gap <= max_gap_s)), gap > max_gap_s,
          np.asarray(mixed_kinds) & ((live_pair == LIVE_CONTENT_ID) | ((live_pair == LIVE_NAME) & (mad <= LIVE_PHOTO_MAD))),
          np.asarray(mixed_kinds), (mad <= COPY_MAD) & (local_mad > LOCAL_MAD), mad <= COPY_MAD,
-         cropped & (crop_scale >= min_scale), cropped, (mad <= DERIVATIVE_MAD) | (crop_mad <= CROP_MAD)],
+         cropped & (crop_scale >= min_scale), cropped & (content_crop_mad <= limit),
+         (content_mad <= DERIVATIVE_MAD) | (content_crop_mad <= CROP_MAD)],
         [code["burst_sibling"], code["similar"], code["live_photo"], code["similar"], code["similar"], code["same_image"],
          code["same_image"], code["derivative"], code["derivative"]], code["similar"]).astype(np.int8)
 
@@ -438,7 +600,8 @@ def verify(a: Item, b: Item, settings: dict[str, Any], pixels: dict | None = Non
     nan = float("nan")
     cls = pair_class(gap_value, burst_pair, (a.media_kind == "video") != (b.media_kind == "video"), live,
                      ev.get("mad", nan), _none_nan(ev.get("crop_mad")), _none_nan(ev.get("crop_scale")),
-                     _none_nan(ev.get("local_mad")), float(settings["burst_max_gap_s"]))
+                     _none_nan(ev.get("local_mad")), _none_nan(ev.get("crop_local_mad")),
+                     _none_nan(ev.get("content_share")), float(settings["burst_max_gap_s"]))
     return CLASSES[int(cls)], ev
 
 
@@ -890,7 +1053,8 @@ def _verify_all(nodes: list[Item], keys: np.ndarray, n: int, n_hashed: int, sett
         gap = gap_s(cam[a] == cam[b], utc[a], utc[b], local[a], local[b])[hashed]
         burst_pair = ((burst[a] == burst[b])[hashed]) & (gap != 0)
         copy = (px[:, 0] <= COPY_MAD) & (px[:, 3] <= LOCAL_MAD)
-        surely = needs_pixels(gap, burst_pair) & (px[:, 0] <= DERIVATIVE_MAD) & ~((px[:, 0] <= COPY_MAD) & ~copy)
+        surely = (needs_pixels(gap, burst_pair) & (px[:, 0] <= DERIVATIVE_MAD * px[:, 5])
+                  & ~((px[:, 0] <= COPY_MAD) & ~copy))
         sure_a.append(a[hashed][surely])
         sure_b.append(b[hashed][surely])
         for x, y in ((a[hashed][copy], b[hashed][copy]), (b[hashed][copy], a[hashed][copy])):

@@ -181,6 +181,9 @@ def threshold_margins(session, truth: dict[str, Any], root: Path) -> dict[str, d
         "CROP_MAD": row(rules.CROP_MAD, t[cropped, 1], tp[cropped], f[crop_ok, 1], fp[crop_ok], "grey levels"),
         "CROP_MIN_SCALE": row(rules.CROP_MIN_SCALE, -t[cropped, 2], tp[cropped], -f[f[:, 1] <= rules.CROP_MAD, 2],
                               fp[f[:, 1] <= rules.CROP_MAD], "scale (negated: smaller is further)"),
+        # false pairs whose crop passes CROP_MAD and the scale: what the crop's local bound must stop
+        "CROP_LOCAL_MAD": row(rules.CROP_LOCAL_MAD, t[cropped, 4], tp[cropped], f[crop_ok & (f[:, 1] <= rules.CROP_MAD), 4],
+                              fp[crop_ok & (f[:, 1] <= rules.CROP_MAD)], "grey levels"),
         "burst_continuity_bits": row(settings["burst_continuity_bits"], burst_bits, frames, look_bits, similar, "bits"),
         "burst_continuity_mad": row(settings["burst_continuity_mad"], burst_mad, frames, look_mad, similar,
                                     "grey levels"),

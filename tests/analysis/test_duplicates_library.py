@@ -292,6 +292,8 @@ def test_thresholds_sit_between_true_and_false_pairs_of_the_eval_set(eval_catalo
     assert m["LOCAL_MAD"]["true_max"] + 5 <= m["LOCAL_MAD"]["value"]
     assert m["CROP_MAD"]["true_max"] < m["CROP_MAD"]["value"]
     assert -m["CROP_MIN_SCALE"]["true_max"] > m["CROP_MIN_SCALE"]["value"]  # every dev crop above the limit
+    # a crop against a 75 % crop-edit passes CROP_MAD and the scale: its local difference keeps it out
+    assert m["CROP_LOCAL_MAD"]["true_max"] + 5 <= m["CROP_LOCAL_MAD"]["value"] <= m["CROP_LOCAL_MAD"]["false_min"] - 5
     assert m["burst_continuity_bits"]["true_max"] + 3 <= m["burst_continuity_bits"]["value"]
     assert m["burst_continuity_mad"]["true_max"] + 5 <= m["burst_continuity_mad"]["value"]
 

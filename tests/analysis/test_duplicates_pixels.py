@@ -1,33 +1,52 @@
 """The pixel comparison of duplicate verification: the compiled crop search gives exactly what the
-Pillow definition (``crop_windows``) gives, for every crop that can change a verdict."""
+Pillow definition (``crop_windows``, refined over ``refined_boxes``) gives, for every crop that can
+change a verdict, with the crop's local difference and the pair's content share."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from lumina.analysis.duplicates import (COPY_MAD, CROP_TAPS, _small, box_taps, compare_pixels, compare_signatures,
-                                        crop_windows)
+from lumina.analysis.duplicates import (BACKGROUND_TOLERANCE, COPY_MAD, CROP_TAPS, _small, box_taps, compare_pixels,
+                                        compare_signatures, crop_boxes, crop_windows, refined_boxes)
 
 
 def pillow_small(a: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(a).resize((32, 32), Image.Resampling.BOX), dtype=np.float32)
 
 
-def pillow_compare(a: np.ndarray, b: np.ndarray) -> dict:
-    """The comparison as defined with Pillow: every window of ``crop_windows``, both ways."""
+def pillow_compare(a: np.ndarray, b: np.ndarray, limit: float) -> dict:
+    """The comparison as defined with Pillow: every square window of ``crop_windows``, both ways,
+    the best one below the limit refined over ``refined_boxes``; integer sums as the search keeps them."""
     a32, b32 = pillow_small(a), pillow_small(b)
+    background = [np.bincount(x.astype(np.int64).ravel(), minlength=256).argmax() for x in (a32, b32)]
+    shown = (np.abs(a32 - background[0]) > BACKGROUND_TOLERANCE) | (np.abs(b32 - background[1]) > BACKGROUND_TOLERANCE)
     out = {"mad": round(float(np.abs(a32 - b32).mean()), 3), "crop_mad": None, "crop_scale": None,
            # the local difference: the worst 4x4 block of the 32x32 comparison
-           "local_mad": round(float(np.abs(a32 - b32).reshape(8, 4, 8, 4).mean(axis=(1, 3)).max()), 3)}
-    if out["mad"] > COPY_MAD:
-        best = (float("inf"), 1.0)
-        for src, ref in ((a, b32), (b, a32)):
-            wins, scales = crop_windows(src)
-            mads = np.abs(wins.astype(np.float32) - ref).mean(axis=(1, 2))
-            k = int(mads.argmin())
-            if mads[k] < best[0]:
-                best = (float(mads[k]), float(scales[k]))
-        out.update(crop_mad=round(best[0], 3), crop_scale=best[1])
+           "local_mad": round(float(np.abs(a32 - b32).reshape(8, 4, 8, 4).mean(axis=(1, 3)).max()), 3),
+           "crop_local_mad": None, "content_share": round(float(shown.mean()), 4)}
+    if out["mad"] <= COPY_MAD:
+        return out
+    best, found = int(min(limit, out["mad"] - 3) * 1024) + 2, None
+    for src, ref in ((a, b32), (b, a32)):
+        wins, _ = crop_windows(src)
+        sums = np.abs(wins.astype(np.int64) - ref.astype(np.int64)).sum(axis=(1, 2))
+        k = int(sums.argmin())
+        if sums[k] < best:
+            best, found = int(sums[k]), (src, ref, crop_boxes()[k])
+    if found is None:
+        return out
+    src, ref, box = found
+    img = Image.fromarray(src)
+    for xa, xb, ya, yb in refined_boxes(box):
+        total = int(np.abs(np.asarray(img.resize((32, 32), Image.Resampling.BOX, box=(xa, ya, xb, yb)), np.int64)
+                           - ref.astype(np.int64)).sum())
+        if total < best:
+            best, box = total, (xa, xb, ya, yb)
+    xa, xb, ya, yb = box
+    diff = np.asarray(img.resize((32, 32), Image.Resampling.BOX, box=(xa, ya, xb, yb)), np.int64) - ref.astype(np.int64)
+    regions = np.lib.stride_tricks.sliding_window_view(diff, (4, 4)).sum(axis=(2, 3))  # every 4x4 region
+    out.update(crop_mad=round(best / 1024, 3), crop_scale=round(float(np.sqrt((xb - xa) * (yb - ya))) / 64, 2),
+               crop_local_mad=round(float(np.abs(regions).max()) / 16, 3))
     return out
 
 
@@ -72,13 +91,10 @@ def test_crop_search_is_exact_where_it_can_change_a_verdict():
         sigs = np.stack([s for pair in pairs for s in pair])
         bulk = compare_signatures(sigs, [(2 * k, 2 * k + 1) for k in range(len(pairs))], np.full(len(pairs), limit))
         for (a, b), got in zip(pairs, bulk):
-            want = pillow_compare(a, b)
+            want = pillow_compare(a, b, min(limit, 255.0))
             assert got == compare_pixels(a, b, crop_limit_mad=limit)
-            if want["crop_mad"] is not None and want["crop_mad"] <= min(limit, want["mad"] - 3):
-                assert got == want
-                found += 1
-            else:  # no crop good enough to matter: reported as none
-                assert got == {**want, "crop_mad": None, "crop_scale": None}
-    assert found >= 30  # most crops are found, at the scale Pillow's windows give
+            assert got == want
+            found += want["crop_mad"] is not None
+    assert found >= 30  # most crops are found
     a, b = pairs[1]
     assert compare_pixels(a, b, crop_search=False)["crop_mad"] is None
