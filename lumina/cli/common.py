@@ -53,12 +53,18 @@ def errors_to_exit() -> Iterator[None]:
 
 
 @contextmanager
-def stoppable() -> Iterator[None]:
-    """Ctrl-C and SIGTERM stop the run after the batch being written (``lumina.pipeline.stopping``)."""
-    from lumina.pipeline.stopping import stop_on_signals
+def stoppable(catalog_dir: str | os.PathLike | None = None) -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop the run after the batch being written; a catalog folder (or its
+    database file) removed or replaced during the run ends it with ``catalog_unavailable``
+    (``lumina.pipeline.stopping``)."""
+    from lumina.pipeline.stopping import stop_on_signals, watch_catalog
 
     with stop_on_signals(lambda line: err.print(Text(line, style="yellow"), soft_wrap=True)):
-        yield
+        if catalog_dir is None:
+            yield
+            return
+        with watch_catalog(catalog_dir):
+            yield
 
 
 def exit_if_stopped(docs: list[dict]) -> None:

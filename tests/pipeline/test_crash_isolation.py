@@ -183,6 +183,7 @@ def test_a_worker_killed_by_sigkill_stops_the_run_and_the_same_command_finishes_
     told = res.stdout + res.stderr  # `lumina run` prints the failed job's summary with its error
     assert "out_of_memory" in told and "SIGKILL" in told and "run the same command again" in told, told
     assert "Traceback" not in told, told
+    print(told)
     assert records(catalog, "hashes")[crashed] == before[crashed]  # nothing recorded against the photo
     res = subprocess.run([*LUMINA, *args], capture_output=True, text=True, env=ENV, timeout=300)
     assert res.returncode == 0, res.stderr
