@@ -13,7 +13,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.text import Text
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lumina.errors import LuminaError
 
@@ -101,6 +100,8 @@ def fail(message: str) -> None:
 @contextmanager
 def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int | None], None]]:
     """A Rich progress bar with counts and rate per phase, as a ``(phase, done, total)`` callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # start-up: imported by runs only
+
     with Progress(TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err,
                   disable=not enabled, transient=False) as bar:
