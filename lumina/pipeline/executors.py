@@ -118,7 +118,13 @@ class ThreadExecutor:
     stop request (every ``POLL_S``) while a batch computes, even inside a long C call (a decoder, a
     JSON load). One thread for the whole run: an ExifTool started from it is bound to it
     (PR_SET_PDEATHSIG follows the thread that started the process). On a stop the thread is
-    abandoned (a daemon); what it computes is never written."""
+    abandoned (a daemon); what it computes is never written.
+
+    A file that crashes a decoder here kills the writer itself. So that the same command does not
+    crash on it forever, a marker file in the catalog folder (``INLINE_MARKER`` + the stage names)
+    exists while a batch runs; a run that finds it left behind (the writer lock admits one writer,
+    so it is a dead run's) runs these stages in a one-worker ``ProcessExecutor`` instead, whose crash
+    isolation gives the file its ``decoder_crash`` record."""
 
     def __init__(self, group: Any):
         self.group = group
@@ -130,6 +136,13 @@ class ThreadExecutor:
         pass
 
     def run(self, names: Sequence[str], settings: dict, batches: Iterable[list]) -> Iterator[list]:
+        parallel = all(getattr(st, "parallel", False) for st in self.group.stages.values())
+        marker = _inline_marker(names, settings) if parallel else None  # the others must run in the writer
+        if marker is not None and os.path.exists(marker):  # the last run died in this stage group's batch
+            for results in ProcessExecutor(1).run(names, settings, batches):
+                yield results
+            _remove(marker)  # only once every batch is written: a kill before then keeps the pool for the next run
+            return
         inbox: queue.Queue = queue.Queue()
         outbox: queue.Queue = queue.Queue()
 
@@ -143,6 +156,7 @@ class ThreadExecutor:
         threading.Thread(target=serve, name="lumina-stage-thread", daemon=True).start()
         try:
             for items in batches:
+                _touch(marker)
                 inbox.put(items)
                 while True:
                     try:
@@ -150,11 +164,38 @@ class ThreadExecutor:
                         break
                     except queue.Empty:
                         check_stop()
+                _remove(marker)
                 if not ok:
                     raise value
                 yield value
         finally:
             inbox.put(None)
+            _remove(marker)  # a stop or an error: the process did not crash
+
+
+INLINE_MARKER = ".inline-batch-"
+
+
+def _inline_marker(names: Sequence[str], settings: dict) -> str | None:
+    folder = settings.get("catalog_dir")
+    return os.path.join(folder, INLINE_MARKER + "+".join(sorted(names))) if folder else None
+
+
+def _touch(path: str | None) -> None:
+    if path is not None:
+        try:
+            with open(path, "w") as f:
+                f.write(str(os.getpid()))
+        except OSError:  # best effort: a full or read-only catalog disk is reported by the writer
+            pass
+
+
+def _remove(path: str | None) -> None:
+    if path is not None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 # Signals by which a process dies of a bug in native code it ran: a decoder fed a hostile file
