@@ -130,10 +130,14 @@ def scanned(corpus, tmp_path_factory):
 
 
 @pytest.fixture
-def catalog_copy(scanned, tmp_path) -> Path:
-    """A copy of the scanned catalog (the library is shared: it is only read)."""
-    shutil.copytree(scanned[1], tmp_path / "cat")
-    return tmp_path / "cat"
+def catalog_copy(scanned, tmp_path) -> tuple[Path, Path, str, list[str]]:
+    """A copy of the scanned catalog (the library is shared: it is only read), the PNG, its asset
+    id and the command that recomputes every photo's hashes in two pool workers."""
+    catalog = tmp_path / "cat"
+    shutil.copytree(scanned[1], catalog)
+    victim = scanned[2]
+    args = ["run", "--stage", "hashes", "--force", "--catalog", str(catalog), "--workers", "2", "-q"]
+    return catalog, victim, asset_of(catalog, victim), args
 
 
 def test_a_file_that_crashes_the_decoder_gets_a_failure_and_the_run_goes_on(scanned, catalog_copy):
@@ -141,11 +145,8 @@ def test_a_file_that_crashes_the_decoder_gets_a_failure_and_the_run_goes_on(scan
     (which crashes its own process again) gets a ``decoder_crash`` record, every other photo's
     hashes are computed again (equal to the first scan's), and the command exits 0. A re-run does
     not read the file again; ``--retry-failed`` does (and, with no crash this time, succeeds)."""
-    _, reference, victim = scanned
-    catalog = catalog_copy
-    crashed = asset_of(catalog, victim)
-    before = records(reference, "hashes")
-    args = ["run", "--stage", "hashes", "--force", "--catalog", str(catalog), "--workers", "2", "-q"]
+    catalog, victim, crashed, args = catalog_copy
+    before = records(scanned[1], "hashes")
     res, pids = run_with_killer(args, victim, signal.SIGSEGV)
     assert res.returncode == 0, res.stderr
     assert len(pids) == 2, pids  # once in the pool, once alone in a process of its own
@@ -173,11 +174,8 @@ def test_a_worker_killed_by_sigkill_stops_the_run_and_the_same_command_finishes_
     """SIGKILL (the OOM killer's signal) to the worker decoding the file: a run error with a clear
     message, nothing recorded against the photo; the same command run again completes every photo
     exactly as the first scan did."""
-    _, reference, victim = scanned
-    catalog = catalog_copy
-    crashed = asset_of(catalog, victim)
+    catalog, victim, crashed, args = catalog_copy
     before = records(catalog, "hashes")
-    args = ["run", "--stage", "hashes", "--force", "--catalog", str(catalog), "--workers", "2", "-q"]
     res, pids = run_with_killer(args, victim, signal.SIGKILL)
     assert res.returncode == 1 and len(pids) == 1, (res.returncode, pids, res.stderr)
     told = res.stdout + res.stderr  # `lumina run` prints the failed job's summary with its error
@@ -187,7 +185,7 @@ def test_a_worker_killed_by_sigkill_stops_the_run_and_the_same_command_finishes_
     assert records(catalog, "hashes")[crashed] == before[crashed]  # nothing recorded against the photo
     res = subprocess.run([*LUMINA, *args], capture_output=True, text=True, env=ENV, timeout=300)
     assert res.returncode == 0, res.stderr
-    after, expected = records(catalog, "hashes"), records(reference, "hashes")
+    after, expected = records(catalog, "hashes"), records(scanned[1], "hashes")
     assert {a: (r[0], r[1], *r[3:]) for a, r in after.items()} == {a: (r[0], r[1], *r[3:]) for a, r in expected.items()}
 
 
