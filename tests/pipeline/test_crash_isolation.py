@@ -189,28 +189,20 @@ def test_a_worker_killed_by_sigkill_stops_the_run_and_the_same_command_finishes_
     assert {a: (r[0], r[1], *r[3:]) for a, r in after.items()} == {a: (r[0], r[1], *r[3:]) for a, r in expected.items()}
 
 
-def test_a_crash_in_the_writers_own_process_is_isolated_on_the_next_run(corpus, tmp_path):
-    """A single batch runs in the writer's process (no pool): a crash there kills the command
-    itself (nothing can be recorded). The same command run again finds the batch marker the dead
-    run left and runs that stage group in a worker process instead, so the file gets its
-    ``decoder_crash`` record and the other photos their hashes; the run after that runs inline again."""
-    lib, catalog = tmp_path / "lib", tmp_path / "cat"
-    copy_files(corpus, lib, *manifest_sample(corpus, {"jpeg": 4}))
-    victim = lib / "zz-full-size.png"
-    with Image.open(corpus.parent / "large" / "Apple iPhone 4S.jpg") as img:
-        img.save(victim, compress_level=1)
-    res = subprocess.run([*LUMINA, "scan", str(lib), "--catalog", str(catalog), "-q"], capture_output=True, text=True,
-                         env=ENV, timeout=600)
-    assert res.returncode == 0, res.stderr
-    before = records(catalog, "hashes")
-    args = ["run", "--stage", "hashes", "--force", "--catalog", str(catalog), "-q"]
+def test_a_crash_in_the_writers_own_process_is_isolated_on_the_next_run(scanned, catalog_copy):
+    """With ``--workers 1`` batches run in the writer's process (no pool): a crash there kills the
+    command itself (nothing can be recorded). The same command run again finds the batch marker the
+    dead run left and runs that stage group in a worker process instead, so the file gets its
+    ``decoder_crash`` record and the other photos their hashes; the marker is then gone."""
+    catalog, victim, crashed, args = catalog_copy
+    args = [*args[:-3], "--workers", "1", "-q"]
+    before = records(scanned[1], "hashes")
     res, pids = run_with_killer(args, victim, signal.SIGSEGV)
     assert res.returncode == -signal.SIGSEGV and len(pids) == 1, (res.returncode, pids, res.stderr)
     assert list(catalog.glob(".inline-batch-*")), "the dead run's batch marker"
     res, pids = run_with_killer(args, victim, signal.SIGSEGV)
     assert res.returncode == 0 and len(pids) == 2, (res.returncode, pids, res.stdout, res.stderr)
     after = records(catalog, "hashes")
-    crashed = asset_of(catalog, victim)
     assert after[crashed][0] == "failed" and after[crashed][1].startswith("decoder_crash: "), after[crashed]
     assert all(r[:2] == ("ok", None) and r[3:] == before[a][3:] for a, r in after.items() if a != crashed)
     assert not list(catalog.glob(".inline-batch-*"))
