@@ -314,9 +314,9 @@ class ProcessExecutor:
         for proc in processes:
             proc.join(2)  # the pool ends the survivors (SIGTERM) once one has died
             code = proc.exitcode
-            if code is None or code == 0 or code == -signal.SIGTERM:
+            if code is None or code == 0:
                 continue
-            signals.append(-code)
+            signals.append(-code)  # SIGTERM too (named in the message), though the pool sends it to survivors
             if -code in CRASH_SIGNALS and (no := _read_marker(marker_dir, proc.pid)) is not None:
                 batch_nos.add(no)
         if signal.SIGKILL in signals:  # the OOM killer took one: nothing is a file's fault

@@ -206,3 +206,15 @@ def test_a_crash_in_the_writers_own_process_is_isolated_on_the_next_run(scanned,
     assert after[crashed][0] == "failed" and after[crashed][1].startswith("decoder_crash: "), after[crashed]
     assert all(r[:2] == ("ok", None) and r[3:] == before[a][3:] for a, r in after.items() if a != crashed)
     assert not list(catalog.glob(".inline-batch-*"))
+
+
+def test_a_worker_ended_by_another_program_is_the_runs_error(catalog_copy):
+    """SIGTERM to the worker decoding the file (another program, not a crash): ``worker_lost``,
+    exit 1, nothing recorded against the photo."""
+    catalog, victim, crashed, args = catalog_copy
+    before = records(catalog, "hashes")
+    res, pids = run_with_killer(args, victim, signal.SIGTERM)
+    told = res.stdout + res.stderr
+    assert res.returncode == 1 and len(pids) == 1, (res.returncode, pids, told)
+    assert "worker_lost: a worker process ended (SIGTERM) outside any file" in told, told
+    assert records(catalog, "hashes")[crashed] == before[crashed]
