@@ -3,7 +3,8 @@
 Measures, interleaved so that the machine's load hits every command alike: ``import typer`` (the
 floor: Python plus the CLI library), ``lumina --help``, ``lumina --version``, ``lumina show PATH
 --format json`` and ``lumina show PATH`` (table) on a one-photo catalog, and ``lumina show`` with 20
-paths in one call. Prints the median wall time of each and its excess over the floor (issue #13's
+paths in one call, and the floor of any catalog command (``import typer`` plus SQLAlchemy and
+the catalog's ORM models). Prints the median wall time of each and its excess over the floor (issue #13's
 goal: every command under 0.5 s on the 2-core development machine).
 
     python benchmarks/bench_startup.py [--runs N]
@@ -54,6 +55,10 @@ def main() -> None:
         one = str(lib / photos[0].name)
         commands = {
             "python3 -c 'import typer' (floor)": [sys.executable, "-c", "import typer"],
+            # what every catalog command needs on top: SQLAlchemy and the ORM models (one code path
+            # for SQLite and PostgreSQL), ended with os._exit as `show` ends
+            "import typer + catalog models (os._exit)": [sys.executable, "-c", "import os, typer, lumina.catalog.models; "
+                                                         "os._exit(0)"],
             "lumina --help": [LUMINA, "--help"],
             "lumina --version": [LUMINA, "--version"],
             "lumina show PATH --format json": [LUMINA, "show", one, "--catalog", cat, "--format", "json"],

@@ -40,6 +40,8 @@ ERROR_KINDS: dict[str, str] = {
     "empty": "the file has 0 bytes (each empty file is its own asset, never one shared by all of them)",
     "not_writable": "a file or folder Lumina was asked to write (sidecar, organise target) cannot be written",
     "invalid_xmp": "an existing XMP sidecar is not valid XMP; it was reported and left untouched",
+    "decoder_crash": "reading the file crashed the decoder's process (SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE), "
+                     "also when run alone; the other files went on",
 }
 
 
@@ -82,6 +84,8 @@ RUN_ERROR_KINDS: dict[str, str] = {
     "catalog_unavailable": "the catalog folder or database vanished, became read-only or unreachable",
     "catalog_io_error": "the disk holding the catalog returned an I/O error",
     "database_lost": "the connection to the catalog database was lost",
+    "worker_lost": "a worker process ended outside any file without a crash signal (SIGTERM from another "
+                   "program, an exit), or crashed while starting",
     "stopped": "a signal (Ctrl-C, SIGTERM) stopped the run",
 }
 

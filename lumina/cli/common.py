@@ -13,7 +13,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.text import Text
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lumina.errors import LuminaError
 
@@ -53,12 +52,18 @@ def errors_to_exit() -> Iterator[None]:
 
 
 @contextmanager
-def stoppable() -> Iterator[None]:
-    """Ctrl-C and SIGTERM stop the run after the batch being written (``lumina.pipeline.stopping``)."""
-    from lumina.pipeline.stopping import stop_on_signals
+def stoppable(catalog_dir: str | os.PathLike | None = None) -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop the run after the batch being written; a catalog folder (or its
+    database file) removed or replaced during the run ends it with ``catalog_unavailable``
+    (``lumina.pipeline.stopping``)."""
+    from lumina.pipeline.stopping import stop_on_signals, watch_catalog
 
     with stop_on_signals(lambda line: err.print(Text(line, style="yellow"), soft_wrap=True)):
-        yield
+        if catalog_dir is None:
+            yield
+            return
+        with watch_catalog(catalog_dir):
+            yield
 
 
 def exit_if_stopped(docs: list[dict]) -> None:
@@ -95,6 +100,8 @@ def fail(message: str) -> None:
 @contextmanager
 def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int | None], None]]:
     """A Rich progress bar with counts and rate per phase, as a ``(phase, done, total)`` callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # start-up: imported by runs only
+
     with Progress(TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err,
                   disable=not enabled, transient=False) as bar:

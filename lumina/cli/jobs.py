@@ -44,7 +44,7 @@ def run_command(
         cat = open_catalog(catalog, create=False, overrides={"workers": workers, "dask_scheduler": scheduler})
         params = {"force": force, "retry_failed": retry_failed}
         docs = []
-        with stoppable(), progress_bar(enabled=not quiet and fmt is Format.table) as progress:
+        with stoppable(cat.path), progress_bar(enabled=not quiet and fmt is Format.table) as progress:
             for job_type in (stage or ["pipeline"]):
                 docs.append(run_now(cat, job_type, params, progress))
                 if docs[-1]["status"] == "interrupted":
@@ -74,7 +74,7 @@ def worker_command(
         from lumina.pipeline.jobs import work
 
         cat = open_catalog(catalog, create=False, overrides={"workers": workers, "dask_scheduler": scheduler})
-        with stoppable():  # Ctrl-C or SIGTERM: the current job stops after its batch, resumable
+        with stoppable(cat.path):  # Ctrl-C or SIGTERM: the current job stops after its batch, resumable
             work(cat, once=once, poll_s=poll_s, on_job=lambda d: typer.echo(_summary(d)),
                  on_wait=lambda message: typer.echo(f"{message}; waiting for it", err=True))
         cat.close()

@@ -37,7 +37,7 @@ def scan_command(
         from lumina.pipeline.scan import check_roots
         check_roots(paths, catalog_dir_from(catalog), allow_system_folder)  # before the catalog folder is created
         cat = open_catalog(catalog, overrides={"workers": workers, "dask_scheduler": scheduler})
-        with stoppable(), progress_bar(enabled=not quiet and fmt is Format.table) as progress:
+        with stoppable(cat.path), progress_bar(enabled=not quiet and fmt is Format.table) as progress:
             job = run_now(cat, "scan", {"roots": [os.fsdecode(os.path.abspath(p)) for p in paths],
                                         "force": force, "retry_failed": retry_failed,
                                         **({"follow_links_outside": True} if follow_links_outside else {})}, progress)

@@ -24,6 +24,7 @@ import os
 import queue
 import select
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -52,10 +53,11 @@ def make_executor(settings: dict, batches: int) -> Any | None:
 
 
 _group: Any = None
+_marker_path: str | None = None  # this worker's marker file: the number of the batch it is running
 
 
-def _init_process(names: Sequence[str], settings: dict, writer_pid: int) -> None:
-    global _group
+def _init_process(names: Sequence[str], settings: dict, writer_pid: int, marker_dir: str | None = None) -> None:
+    global _group, _marker_path
     # A terminal's Ctrl-C reaches the whole foreground process group: the writer alone decides
     # when workers stop (it ends them after a first Ctrl-C), so they never die mid-batch by it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -63,6 +65,8 @@ def _init_process(names: Sequence[str], settings: dict, writer_pid: int) -> None
     from lumina.pipeline.runner import StageGroup
 
     _group = StageGroup(names, settings)
+    if marker_dir is not None:
+        _marker_path = os.path.join(marker_dir, str(os.getpid()))
 
 
 def _exit_with_writer(writer_pid: int, poll_s: float = 0.2) -> None:
@@ -94,9 +98,19 @@ def _exit_with_writer(writer_pid: int, poll_s: float = 0.2) -> None:
     threading.Thread(target=watch, name="lumina-writer-watch", daemon=True).start()
 
 
-def _run_in_process(items: Sequence[tuple[Any, tuple[str, ...]]]) -> list:
+def _run_in_process(items: Sequence[tuple[Any, tuple[str, ...]]], batch_no: int = -1) -> list:
     assert _group is not None
-    return _group.run(items)
+    _mark(str(batch_no))
+    result = _group.run(items)
+    _mark("")  # a crash from here on (sending the result) is no file's
+    return result
+
+
+def _mark(text: str) -> None:
+    """Tell the writer which batch this worker runs (read only after the worker died of a crash)."""
+    if _marker_path is not None:
+        with open(_marker_path, "w") as f:
+            f.write(text)
 
 
 class ThreadExecutor:
@@ -105,7 +119,13 @@ class ThreadExecutor:
     stop request (every ``POLL_S``) while a batch computes, even inside a long C call (a decoder, a
     JSON load). One thread for the whole run: an ExifTool started from it is bound to it
     (PR_SET_PDEATHSIG follows the thread that started the process). On a stop the thread is
-    abandoned (a daemon); what it computes is never written."""
+    abandoned (a daemon); what it computes is never written.
+
+    A file that crashes a decoder here kills the writer itself. So that the same command does not
+    crash on it forever, a marker file in the catalog folder (``INLINE_MARKER`` + the stage names)
+    exists while a batch runs; a run that finds it left behind (the writer lock admits one writer,
+    so it is a dead run's) runs these stages in a one-worker ``ProcessExecutor`` instead, whose crash
+    isolation gives the file its ``decoder_crash`` record."""
 
     def __init__(self, group: Any):
         self.group = group
@@ -117,6 +137,13 @@ class ThreadExecutor:
         pass
 
     def run(self, names: Sequence[str], settings: dict, batches: Iterable[list]) -> Iterator[list]:
+        parallel = all(getattr(st, "parallel", False) for st in self.group.stages.values())
+        marker = _inline_marker(names, settings) if parallel else None  # the others must run in the writer
+        if marker is not None and os.path.exists(marker):  # the last run died in this stage group's batch
+            for results in ProcessExecutor(1).run(names, settings, batches):
+                yield results
+            _remove(marker)  # only once every batch is written: a kill before then keeps the pool for the next run
+            return
         inbox: queue.Queue = queue.Queue()
         outbox: queue.Queue = queue.Queue()
 
@@ -130,6 +157,7 @@ class ThreadExecutor:
         threading.Thread(target=serve, name="lumina-stage-thread", daemon=True).start()
         try:
             for items in batches:
+                _touch(marker)
                 inbox.put(items)
                 while True:
                     try:
@@ -137,14 +165,87 @@ class ThreadExecutor:
                         break
                     except queue.Empty:
                         check_stop()
+                _remove(marker)
                 if not ok:
                     raise value
                 yield value
         finally:
             inbox.put(None)
+            _remove(marker)  # a stop or an error: the process did not crash
+
+
+INLINE_MARKER = ".inline-batch-"
+
+
+def _inline_marker(names: Sequence[str], settings: dict) -> str | None:
+    folder = settings.get("catalog_dir")
+    return os.path.join(folder, INLINE_MARKER + "+".join(sorted(names))) if folder else None
+
+
+def _touch(path: str | None) -> None:
+    if path is not None:
+        try:
+            with open(path, "w") as f:
+                f.write(str(os.getpid()))
+        except OSError:  # best effort: a full or read-only catalog disk is reported by the writer
+            pass
+
+
+def _remove(path: str | None) -> None:
+    if path is not None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+# Signals by which a process dies of a bug in native code it ran: a decoder fed a hostile file
+# (signal(7): invalid memory reference, bus error, abort(3), illegal instruction, arithmetic fault).
+# SIGKILL is never a file's doing: the OOM killer or a user sent it.
+CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL, signal.SIGFPE})
+
+
+class _PoolBroke(Exception):
+    """A worker of a pool died: ``signals`` is each dead worker's signal number (or exit status as
+    a negative number, None when unknown), ``batch_nos`` the batches the crashed ones were running."""
+
+    def __init__(self, signals: list[int | None], batch_nos: set[int]):
+        super().__init__(signals)
+        self.signals, self.batch_nos = signals, batch_nos
+
+
+def _signal_name(code: int | None) -> str:
+    if code is None:
+        return "an unknown cause"
+    if code < 0:
+        return f"exit status {-code}"
+    try:
+        return signal.Signals(code).name
+    except ValueError:
+        return f"signal {code}"
+
+
+def _worker_lost(signals: list[int | None]) -> RunError:
+    """The run error for workers that died of something other than a file (no crash signal)."""
+    seen = ", ".join(sorted({_signal_name(c) for c in signals})) or "an unknown cause"
+    if signal.SIGKILL in signals:
+        return RunError("out_of_memory", f"a worker process was killed by SIGKILL (the OOM killer, or another "
+                                         f"program); run the same command again, with fewer --workers if it recurs")
+    return RunError("worker_lost", f"a worker process ended ({seen}) outside any file; run the same command again")
 
 
 class ProcessExecutor:
+    """Batches in a pool of ``workers`` processes, with per-file crash isolation.
+
+    When a worker dies, its exit signal says why. A crash signal (``CRASH_SIGNALS``) while the
+    worker ran a batch means a file of that batch crashed a decoder: the other batches go on in a
+    fresh pool, and that batch is re-run one file at a time in a process of its own; a file that
+    crashes a process that has run nothing else gets a ``decoder_crash`` failure (its record, like
+    any failure, is retried only with ``--retry-failed`` or when the file changes) and the rest of
+    the batch completes. SIGKILL (the OOM killer or a user) or any other end is the run's error.
+    Which batch a worker runs is told by a marker file per worker pid in a private folder.
+    """
+
     def __init__(self, workers: int):
         self.workers = workers
 
@@ -155,45 +256,135 @@ class ProcessExecutor:
         pass
 
     def run(self, names: Sequence[str], settings: dict, batches: Iterable[list]) -> Iterator[list]:
-        """Yield each batch's results as it completes.
+        """Yield each batch's results as it completes (a batch re-run file by file after a crash
+        yields one list per file).
 
         Raises:
             RunStopped: ``STOP`` was set (checked every ``POLL_S``); pending batches are dropped.
-            RunError: a worker process died (``out_of_memory``: the OOM killer is the usual cause).
+            RunError: a worker process died without a crash signal: ``out_of_memory`` for SIGKILL
+                (the OOM killer is the usual cause), ``worker_lost`` otherwise.
+        """
+        # Batches are read two per process ahead, not all at once: on a shared catalog each one is
+        # a claim other workers could have taken (lumina.pipeline.leases).
+        feed = enumerate(batches)
+        todo: dict[int, list] = {}  # batches read from the feed and not finished
+        with tempfile.TemporaryDirectory(prefix="lumina-workers-") as marker_dir:
+            while True:
+                try:
+                    for no, result in self._pool_run(names, settings, todo, feed, self.workers, marker_dir):
+                        del todo[no]
+                        yield result
+                    if not todo:  # else a pool that broke idle refused a batch: a fresh pool takes it
+                        return
+                except _PoolBroke as broke:
+                    if not broke.batch_nos:
+                        raise _worker_lost(broke.signals) from None
+                    for no in sorted(broke.batch_nos):
+                        yield from self._isolated(names, settings, todo.pop(no), marker_dir)
+
+    def _pool_run(self, names: Sequence[str], settings: dict, todo: dict[int, list],
+                  feed: Iterator[tuple[int, list]], workers: int, marker_dir: str) -> Iterator[tuple[int, list]]:
+        """``(batch number, results)`` as batches complete in a fresh pool: first those of ``todo``
+        (left by a broken pool), then those read from ``feed`` (added to ``todo`` as they are sent).
+
+        Raises:
+            _PoolBroke: a worker died; the batches it and the others did not finish are still in ``todo``.
         """
         ctx = multiprocessing.get_context("forkserver")
-        pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_process,
-                                   initargs=(list(names), settings, os.getpid()))
-        pending = set()
+        pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_process,
+                                   initargs=(list(names), settings, os.getpid(), marker_dir))
+        pending: dict[Any, int] = {}
+        broken = False
         try:
-            # Batches are read two per process ahead, not all at once: on a shared catalog each one
-            # is a claim other workers could have taken (lumina.pipeline.leases).
-            feed = iter(batches)
-            pending = {pool.submit(_run_in_process, items) for items in itertools.islice(feed, 2 * self.workers)}
+            pending = {pool.submit(_run_in_process, items, no): no for no, items in todo.items()}
+            processes: dict[int, Any] = {}
+
+            def send(count: int) -> None:
+                for no, items in itertools.islice(feed, count):
+                    todo[no] = items  # kept for the next pool if this one broke: its futures tell
+                    try:
+                        pending[pool.submit(_run_in_process, items, no)] = no
+                    except BrokenProcessPool:
+                        return
+                processes.update(getattr(pool, "_processes", None) or {})  # started as batches are sent
+
+            send(max(0, 2 * workers - len(pending)))
             while pending:
-                done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
                 check_stop()
-                pending |= {pool.submit(_run_in_process, items) for items in itertools.islice(feed, len(done))}
+                send(len(done))
                 for fut in done:
+                    no = pending.pop(fut)
                     try:
                         result = fut.result()
-                    except BrokenProcessPool as exc:
+                    except BrokenProcessPool:
                         check_stop()  # workers ended by the same signal as the writer
-                        raise RunError("out_of_memory", "a worker process died (killed by the system, "
-                                                        "usually for lack of memory); run the same command "
-                                                        "again, with fewer --workers if it recurs") from exc
-                    yield result
+                        broken = True
+                        raise self._autopsy(list(processes.values()), marker_dir) from None
+                    yield no, result
         finally:
-            if pending or STOP.is_set():  # stopped, or an error: do not wait for batches nobody will write
-                processes = list((getattr(pool, "_processes", None) or {}).values())
-                pool.shutdown(wait=False, cancel_futures=True)
-                for proc in processes:
-                    proc.kill()
-                for proc in processes:
-                    proc.join(2)
-            else:
-                pool.shutdown(wait=True)
-            # each worker's ExifTool exits by itself when the worker's pipe to it closes
+            _close_pool(pool, abandon=bool(pending) or broken or STOP.is_set())
+
+    @staticmethod
+    def _autopsy(processes: list, marker_dir: str) -> _PoolBroke:
+        """How the workers of a broken pool ended, and which batches the crashed ones were running."""
+        signals: list[int | None] = []
+        batch_nos: set[int] = set()
+        for proc in processes:
+            proc.join(2)  # the pool ends the survivors (SIGTERM) once one has died
+            code = proc.exitcode
+            if code is None or code == 0:
+                continue
+            signals.append(-code)  # SIGTERM too (named in the message), though the pool sends it to survivors
+            if -code in CRASH_SIGNALS and (no := _read_marker(marker_dir, proc.pid)) is not None:
+                batch_nos.add(no)
+        if signal.SIGKILL in signals:  # the OOM killer took one: nothing is a file's fault
+            batch_nos.clear()
+        return _PoolBroke(signals, batch_nos)
+
+    def _isolated(self, names: Sequence[str], settings: dict, items: list, marker_dir: str) -> Iterator[list]:
+        """Run ``items`` one file per process (a fresh one-worker pool each: about 0.7 s per file on
+        the 2-core development machine); a file whose process dies of a crash signal gets a
+        ``decoder_crash`` failure for each of its due stages (nothing else ran in that process)."""
+        from lumina.errors import error_text
+        from lumina.pipeline.runner import _Done  # the runner imports this module
+        from lumina.stages.base import StageResult
+
+        for i, (view, due) in enumerate(items):
+            try:
+                for _, result in self._pool_run(names, settings, {i: [(view, due)]}, iter(()), 1, marker_dir):
+                    yield result
+            except _PoolBroke as broke:
+                if not broke.batch_nos:
+                    raise _worker_lost(broke.signals) from None
+                crash = _signal_name(next(c for c in broke.signals if c in CRASH_SIGNALS))
+                reason = error_text("decoder_crash", f"reading this file killed the process by {crash}, alone in "
+                                                     f"a process of its own; the other files went on")
+                yield [(name, _Done(view.asset_id, StageResult("failed", reason=reason), 0.0)) for name in due]
+
+
+def _close_pool(pool: ProcessPoolExecutor, abandon: bool) -> None:
+    """Shut ``pool`` down; ``abandon``: stopped, broken or an error, do not wait for batches nobody
+    will write (its workers are killed). Each worker's ExifTool exits by itself when the worker's
+    pipe to it closes."""
+    if abandon:
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            proc.kill()
+        for proc in processes:
+            proc.join(2)
+    else:
+        pool.shutdown(wait=True)
+
+
+def _read_marker(marker_dir: str, pid: int) -> int | None:
+    try:
+        with open(os.path.join(marker_dir, str(pid))) as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    return int(text) if text else None
 
 
 def parse_path_map(text: str) -> list[tuple[bytes, bytes]]:

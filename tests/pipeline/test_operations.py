@@ -501,3 +501,78 @@ def test_a_scan_with_other_parameters_supersedes_an_interrupted_one(corpus, tmp_
     resumed = jobs.run_now(cat, "scan", {"roots": [str(lib)], "force": False})  # the same parameters: the same job
     assert resumed["id"] == again["id"] and resumed["status"] == "succeeded" and resumed["attempts"] == 2
     cat.close()
+
+
+def test_catalog_folder_removed_mid_run_stops_the_run_and_the_same_command_finishes_later(chaos_library, reference,
+                                                                                          tmp_path):
+    """The catalog folder deleted while the scan writes (SQLite would go on writing into the
+    unlinked database and report a success nothing kept): the run stops with a clear message
+    instead, and the same command, run again, builds the catalog exactly like an uninterrupted scan."""
+    expected, _ = reference
+    catalog = tmp_path / "cat"
+    proc = start("scan", str(chaos_library), "--catalog", str(catalog), "-q")
+    stop_when(proc, catalog, 10, 0)  # signal 0: nothing sent, only waits for 10 committed results
+    shutil.rmtree(catalog)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    assert f"catalog_unavailable: {catalog} was removed while this run wrote to it" in err, err
+    assert "run the same command again" in err and "Traceback" not in err, err
+    res = lumina("scan", str(chaos_library), "--catalog", str(catalog), "-q")
+    assert res.returncode == 0, res.stderr
+    again = state(catalog)
+    assert again["rows"] == expected["rows"] and again["gaps"] == expected["gaps"]
+    assert again["thumbnail_files"] == expected["thumbnail_files"] and again["active_jobs"] == []
+
+
+def _decompression_bomb(path: Path, width_px: int, height_px: int) -> None:
+    """A PNG whose header declares ``width_px`` x ``height_px`` RGB pixels and whose data holds one
+    row (synthetic: the shape of a decompression bomb or a corrupt header, which real libraries
+    contain; the decoder allocates the whole image before reading the rows)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = zlib.compress(b"\x00" + b"\x80" * (width_px * 3))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width_px, height_px, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+
+
+ADDRESS_SPACE_BYTES = 1_500_000_000  # a scan's processes peak near 0.85 GB of address space; the bomb asks 3 GB more
+
+
+def test_out_of_memory_in_a_real_decode_stops_the_run_and_the_same_command_finishes_later(corpus, tmp_path):
+    """A real MemoryError: the scan runs under RLIMIT_AS (every process: writer, pool workers) and
+    one PNG declares 30000 x 25000 pixels (3 GB as Pillow's RGB; the pixel limit raised to let it
+    through), so its decode in a pool worker cannot allocate. The run stops with ``out_of_memory``,
+    no stage record blames any photo, and the same command without the limit completes every photo
+    with no --retry-failed."""
+    import resource
+
+    lib = tmp_path / "lib"
+    copy_files(corpus, lib, *manifest_sample(corpus, {"jpeg": 20}))  # with the PNG: two batches, two pool workers
+    _decompression_bomb(lib / "zz-bomb.png", 30_000, 25_000)
+    catalog = tmp_path / "cat"
+    env = {**ENV, "LUMINA_MAX_IMAGE_PIXELS": "2000000000"}
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_BYTES, ADDRESS_SPACE_BYTES))
+
+    args = [*LUMINA, "scan", str(lib), "--catalog", str(catalog), "-q"]
+    first = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300, preexec_fn=limited)
+    assert first.returncode == 1, first.stderr
+    assert "out_of_memory: out of memory" in first.stderr and "run the same command again" in first.stderr
+    assert "Traceback" not in first.stderr, first.stderr
+    cat = open_catalog(catalog, create=False)
+    rows = table_rows(cat)
+    cat.close()
+    assert rows["records"] and all(status == "ok" for status, *_ in rows["records"].values())  # nothing blamed
+    second = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    assert second.returncode == 0, second.stderr
+    cat = open_catalog(catalog, create=False)
+    rows = table_rows(cat)
+    cat.close()
+    assets = {asset for asset, _ in rows["records"]}
+    assert len(assets) == 21 and len(rows["hashes"]) == 21 and len(rows["thumbnails"]) == 21
+    print(f"out of memory: {first.stderr.strip()}")
