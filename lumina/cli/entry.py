@@ -55,6 +55,9 @@ def main() -> None:
         sys.stderr = sys.__stderr__
         terminal.close()
         if quick and status is not None:  # (a traceback, status None, still goes through the normal exit)
-            sys.stdout.flush()
-            sys.stderr.flush()
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except OSError:  # a reader that went away (`lumina show … | head`): nothing more to tell it
+                status = status or 1
             os._exit(status)

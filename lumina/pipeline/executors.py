@@ -206,17 +206,15 @@ CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal
 
 
 class _PoolBroke(Exception):
-    """A worker of a pool died: ``signals`` is each dead worker's signal number (or exit status as
-    a negative number, None when unknown), ``batch_nos`` the batches the crashed ones were running."""
+    """A worker of a pool died: ``signals`` is each dead worker's signal number (an exit status as
+    a negative number), ``batch_nos`` the batches the crashed ones were running."""
 
-    def __init__(self, signals: list[int | None], batch_nos: set[int]):
+    def __init__(self, signals: list[int], batch_nos: set[int]):
         super().__init__(signals)
         self.signals, self.batch_nos = signals, batch_nos
 
 
-def _signal_name(code: int | None) -> str:
-    if code is None:
-        return "an unknown cause"
+def _signal_name(code: int) -> str:
     if code < 0:
         return f"exit status {-code}"
     try:
@@ -225,7 +223,7 @@ def _signal_name(code: int | None) -> str:
         return f"signal {code}"
 
 
-def _worker_lost(signals: list[int | None]) -> RunError:
+def _worker_lost(signals: list[int]) -> RunError:
     """The run error for workers that died of something other than a file (no crash signal)."""
     seen = ", ".join(sorted({_signal_name(c) for c in signals})) or "an unknown cause"
     if signal.SIGKILL in signals:
@@ -274,8 +272,7 @@ class ProcessExecutor:
                     for no, result in self._pool_run(names, settings, todo, feed, self.workers, marker_dir):
                         del todo[no]
                         yield result
-                    if not todo:  # else a pool that broke idle refused a batch: a fresh pool takes it
-                        return
+                    return
                 except _PoolBroke as broke:
                     if not broke.batch_nos:
                         raise _worker_lost(broke.signals) from None
@@ -293,42 +290,39 @@ class ProcessExecutor:
         ctx = multiprocessing.get_context("forkserver")
         pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_process,
                                    initargs=(list(names), settings, os.getpid(), marker_dir))
+        processes = pool._processes  # pid -> Process, filled as workers start (the pool's own dict)
         pending: dict[Any, int] = {}
         broken = False
         try:
-            pending = {pool.submit(_run_in_process, items, no): no for no, items in todo.items()}
-            processes: dict[int, Any] = {}
+            try:
+                for no, items in todo.items():  # a worker may die while batches are still submitted
+                    pending[pool.submit(_run_in_process, items, no)] = no
 
-            def send(count: int) -> None:
-                for no, items in itertools.islice(feed, count):
-                    todo[no] = items  # kept for the next pool if this one broke: its futures tell
-                    try:
+                def send(count: int) -> None:
+                    for no, items in itertools.islice(feed, count):
+                        todo[no] = items  # kept for the next pool if this one breaks
                         pending[pool.submit(_run_in_process, items, no)] = no
-                    except BrokenProcessPool:
-                        return
-                processes.update(getattr(pool, "_processes", None) or {})  # started as batches are sent
 
-            send(max(0, 2 * workers - len(pending)))
-            while pending:
-                done, _ = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
-                check_stop()
-                send(len(done))
-                for fut in done:
-                    no = pending.pop(fut)
-                    try:
+                send(max(0, 2 * workers - len(pending)))
+                while pending:
+                    done, _ = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+                    check_stop()
+                    send(len(done))
+                    for fut in done:
+                        no = pending.pop(fut)
                         result = fut.result()
-                    except BrokenProcessPool:
-                        check_stop()  # workers ended by the same signal as the writer
-                        broken = True
-                        raise self._autopsy(list(processes.values()), marker_dir) from None
-                    yield no, result
+                        yield no, result
+            except BrokenProcessPool:
+                check_stop()  # workers ended by the same signal as the writer
+                broken = True
+                raise self._autopsy(list(processes.values()), marker_dir) from None
         finally:
             _close_pool(pool, abandon=bool(pending) or broken or STOP.is_set())
 
     @staticmethod
     def _autopsy(processes: list, marker_dir: str) -> _PoolBroke:
         """How the workers of a broken pool ended, and which batches the crashed ones were running."""
-        signals: list[int | None] = []
+        signals: list[int] = []
         batch_nos: set[int] = set()
         for proc in processes:
             proc.join(2)  # the pool ends the survivors (SIGTERM) once one has died
