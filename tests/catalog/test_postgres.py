@@ -251,3 +251,23 @@ def _same_filtered_lists(pg_cat, lite_cat):
         assert ids(pg_cat, filters) == ids(lite_cat, filters), filters
     assert ids(pg_cat, {"keyword": "pg keyword"}) == [tagged] and ids(pg_cat, {"keyword": "pg"}) == []
     pg_cat.close(), lite_cat.close()
+
+
+def test_a_long_lived_process_survives_terminated_connections(pg_server, tmp_path):
+    """`pg_terminate_backend` (an administrator, a failover) drops the pooled connections of a
+    process that stays up (the API, a worker): its next request reconnects instead of failing."""
+    from sqlalchemy import func, select
+
+    from lumina.catalog.models import Job
+    from lumina.pipeline import jobs
+
+    name = pg_server.new_database()
+    cat = open_catalog(tmp_path, database_url=pg_server.url(name))
+    first = jobs.submit(cat, "pipeline")["id"]
+    killed = pg_server.sql(f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                           f"WHERE datname = '{name}' AND pid <> pg_backend_pid()", database=name)[0][0]
+    assert killed >= 1  # the pool's idle connection was really dropped
+    with cat.session() as s:
+        assert s.scalar(select(func.count()).select_from(Job)) == 1
+    assert jobs.get(cat, first)["status"] == "queued"
+    cat.close()
