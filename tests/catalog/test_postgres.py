@@ -76,7 +76,7 @@ def test_environment_url_for_a_new_folder_and_sqlite_stays_sqlite(pg_server, tmp
         open_catalog(tmp_path / "lite", database_url=pg_server.url(pg_server.new_database()))
     (tmp_path / "empty").mkdir()
     assert _lumina("scan", str(tmp_path / "empty"), "--catalog", str(tmp_path / "new"), "--quiet").exit_code == 0
-    with pytest.raises(CatalogError, match=r"\(LUMINA_DATABASE_URL\) already holds another catalog; to share it"):
+    with pytest.raises(CatalogError, match=r"\(LUMINA_DATABASE_URL\) already holds another catalog \(.*new\); to share it"):
         open_catalog(tmp_path / "second")  # the variable names one database: a second folder is refused
     assert not (tmp_path / "second" / URL_FILE).exists()
     shared = open_catalog(tmp_path / "second", database_url=os.environ["LUMINA_DATABASE_URL"])  # sharing on purpose
