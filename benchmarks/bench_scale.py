@@ -273,6 +273,7 @@ def main() -> None:
 
 def run_one(folder: Path, url: str | None, args) -> dict:
     from lumina.analysis.gaps import gap_report
+    from lumina.catalog.copy import refresh_statistics
     from lumina.catalog.db import open_catalog
 
     cat = open_catalog(folder, database_url=url)
@@ -281,6 +282,7 @@ def run_one(folder: Path, url: str | None, args) -> dict:
         sys.exit("--database-url: this catalog code does not open PostgreSQL catalogs yet (issue 16's plumbing)")
     out = {}
     rows, load_s = load(cat, args.assets)
+    refresh_statistics(cat)  # what autovacuum does a minute after a bulk load (PostgreSQL only)
     out["rows loaded"] = f"{rows:,}"
     out["bulk load (rows/s)"] = f"{rows / load_s:,.0f}"
     print(f"[{backend}] loaded {rows:,} rows in {load_s:.1f} s ({rows / load_s:,.0f} rows/s)", flush=True)
