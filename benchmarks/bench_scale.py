@@ -37,7 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,8 +55,6 @@ PIXEL_STAGES = ("thumbnails", "hashes", "quality")
 
 def asset_rows(k: int, rng: random.Random, start: datetime, params: dict) -> dict[str, list[dict]]:
     """Every row of asset number ``k`` (ids ``f"{k:064x}"``), by table name."""
-    from lumina.catalog.models import (Asset, CaptureDate, FileInstance, Metadata, PerceptualHash, Place, Quality,
-                                       StageRecord, Thumbnail)
     from lumina.pipeline.scan import now
 
     a = f"{k:064x}"
