@@ -224,14 +224,15 @@ def timed(fn, repeats: int) -> tuple[float, object]:
 
 
 def image_pages(cat, filters: dict, pages: int) -> list[float]:
-    """Seconds per page of 500 under ``filters``: the first page, then keyset pages following it."""
+    """Seconds per page of 500 under ``filters``: the first page (with the total count of matches, as
+    GET /api/catalogs/{id}/images asks for it), then keyset pages following it."""
     from lumina.catalog.queries import list_assets
 
     times, cursor = [], None
     with cat.session() as s:
         for _ in range(pages):
             t0 = time.perf_counter()
-            page = list_assets(s, filters, cursor=cursor, limit=500)
+            page = list_assets(s, filters, cursor=cursor, limit=500, total=cursor is None)  # as the API asks
             times.append(time.perf_counter() - t0)
             cursor = page["next_cursor"]  # None at the end: back to the first page
     return times
