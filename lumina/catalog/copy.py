@@ -71,6 +71,7 @@ def copy_rows(source: Catalog, target: Catalog, force: bool = False,
         if out.dialect.name == "postgresql":
             for table in tables:
                 _advance_sequence(out, table)
+    refresh_statistics(target)
     counts = row_counts(source)
     after = row_counts(target)
     result = {name: (counts[name], after[name]) for name in counts}
@@ -79,6 +80,15 @@ def copy_rows(source: Catalog, target: Catalog, force: bool = False,
         raise CatalogError("row counts differ after the copy: " +
                            ", ".join(f"{name} {a} -> {b}" for name, (a, b) in wrong.items()))
     return result
+
+
+def refresh_statistics(catalog: Catalog) -> None:
+    """After a bulk load into PostgreSQL: ANALYZE, so that the planner knows the tables' sizes (until
+    autovacuum gets to them it plans nested loops for a few rows: 1.7 s instead of 0.8 s for the gap
+    report at 20k assets). SQLite keeps planning without statistics, as it always has."""
+    if catalog.backend == "postgresql":
+        with catalog.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE"))
 
 
 def _advance_sequence(conn, table) -> None:
