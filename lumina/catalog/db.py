@@ -1,10 +1,14 @@
-"""Open a catalog folder: its SQLite database (WAL) migrated to the newest schema.
+"""Open a catalog folder: its database (SQLite in the folder, or PostgreSQL) migrated to the newest schema.
 
 Layout of a catalog folder::
 
-    DIR/catalog.db      SQLite database (WAL mode)
+    DIR/catalog.db      SQLite database (WAL mode), the default
+    DIR/database.url    or: the PostgreSQL URL of its database (given once, remembered; mode 0600)
     DIR/lumina.toml     optional settings
     DIR/thumbnails/     derived files (later stages)
+
+Both backends go through one code path: the same models, migrations and queries; only the
+connection set-up (SQLite pragmas, the migration lock) differs.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lumina.errors import CatalogError, ConfigError
@@ -27,6 +32,10 @@ from lumina.settings import load_settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DB_NAME = "catalog.db"
+URL_FILE = "database.url"  # a PostgreSQL catalog's database URL, written once by `lumina init`
+DATABASE_URL_ENV = "LUMINA_DATABASE_URL"  # the database of a new catalog folder when none is remembered
+# pg_advisory_xact_lock key of the migration: "lumina" in ASCII (any constant works; one per catalog database)
+MIGRATION_LOCK_KEY = 0x6C756D696E61
 # Newest migration; a test checks it equals Alembic's head. Knowing it lets an up-to-date catalog
 # open without importing Alembic (a third of a second on every command).
 HEAD_REVISION = "0016"
@@ -59,30 +68,133 @@ def alembic_config(url: str):
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", url)
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # configparser interpolation: a socket path is %2F
     return cfg
 
 
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        try:
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        except OperationalError as exc:
-            if "no such table" in str(exc):  # a new, empty database
-                return None
-            raise
+def redact(url: str | URL) -> str:
+    """``url`` with its password replaced by ``***`` (for messages; never print a password)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True) if not isinstance(url, URL) \
+            else url.render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable URL>"
+
+
+def engine_url(url: str | URL) -> URL:
+    """The SQLAlchemy URL for a user's database URL: ``postgresql://`` (or ``postgres://``) gets the
+    psycopg 3 driver; ``sqlite:///PATH`` stays. A Unix socket is ``postgresql:///DB?host=/dir``
+    (libpq's own form, passed through to psycopg).
+
+    Raises:
+        ConfigError: not a URL, or not a PostgreSQL/SQLite one.
+    """
+    try:
+        u = url if isinstance(url, URL) else make_url(str(url).strip())
+    except ArgumentError:
+        raise ConfigError(f"database URL {redact(str(url))!r} is not a URL; give "
+                          "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or ...?host=/socket/dir)") from None
+    backend, _, driver = u.drivername.partition("+")
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
+        if not u.database:
+            raise ConfigError(f"database URL {redact(u)!r} names no database; add /DATABASE to it")
+        return u.set(drivername="postgresql+psycopg")
+    if backend == "sqlite" and not driver:
+        return u
+    raise ConfigError(f"database URL {redact(u)!r}: only postgresql:// (psycopg 3) and sqlite:/// URLs are supported")
+
+
+def current_revision(conn) -> str | None:
+    """The database's Alembic revision; None for a database without ``alembic_version`` (new)."""
+    if conn.dialect.name != "sqlite":  # a failed SELECT would abort PostgreSQL's transaction
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    try:
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except OperationalError as exc:
+        if "no such table" in str(exc):  # a new, empty database
+            return None
+        raise
+
+
+def _check_ours(conn, revision: str | None) -> None:
+    """Refuse a database that belongs to another application (tables but no Lumina revision).
+
+    Raises:
+        CatalogError: the database has tables and no ``alembic_version``, or a revision Lumina's
+            migrations do not know.
+    """
+    if revision is None:
+        tables = sorted(t for t in inspect(conn).get_table_names())
+        if tables:
+            raise CatalogError(f"the database holds {len(tables)} tables of another application "
+                               f"({', '.join(tables[:3])}{', ...' if len(tables) > 3 else ''}) and no Lumina "
+                               "catalog; give Lumina an empty database of its own")
+        return
+    from alembic.script import ScriptDirectory
+
+    try:
+        ScriptDirectory.from_config(alembic_config("sqlite://")).get_revision(revision)
+    except Exception:  # alembic's ResolutionError / CommandError: not one of our revisions
+        raise CatalogError(f"the database has schema revision {revision!r}, which this Lumina does not know "
+                           "(another application's database, or a catalog of a newer Lumina)") from None
 
 
 def migrate(engine: Engine) -> None:
-    """Upgrade the database to the newest migration if it is behind (no-op when current)."""
-    if current_revision(engine) == HEAD_REVISION:
-        return
-    from alembic import command
+    """Upgrade the database to the newest migration if it is behind (no-op when current).
 
-    cfg = alembic_config(str(engine.url))
+    On PostgreSQL the check and the upgrade run under a transaction-level advisory lock, so that
+    processes on several machines opening a new catalog at once migrate it once.
+
+    Raises:
+        CatalogError: the database belongs to another application (see ``_check_ours``).
+    """
+    postgres = engine.dialect.name == "postgresql"
+    if not postgres:
+        with engine.connect() as conn:
+            if current_revision(conn) == HEAD_REVISION:
+                return
     with engine.begin() as conn:
+        if postgres:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        revision = current_revision(conn)
+        if revision == HEAD_REVISION:
+            return
+        _check_ours(conn, revision)
+        from alembic import command
+
+        cfg = alembic_config(engine.url.render_as_string(hide_password=False))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def vector_extension(engine: Engine) -> tuple[str | None, str | None]:
+    """Create PostgreSQL's ``vector`` extension (pgvector) when the server has it.
+
+    Returns:
+        ``(version, None)`` when the extension is installed in the database, else ``(None, message)``
+        saying why not and what to do; ``(None, None)`` on SQLite (vectors stay bytes there).
+    """
+    if engine.dialect.name != "postgresql":
+        return None, None
+    with engine.begin() as conn:
+        installed, available = conn.execute(text(
+            "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vector'), "
+            "(SELECT default_version FROM pg_available_extensions WHERE name = 'vector')")).one()
+    if installed:
+        return installed, None
+    if not available:
+        return None, ("this PostgreSQL server has no pgvector extension; the catalog works, with vectors kept "
+                      "as bytes; install pgvector on the server (Debian: postgresql-NN-pgvector) for vector search")
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+            return conn.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")).scalar(), None
+    except Exception as exc:  # permission denied: only a superuser or the database owner may create it
+        orig = getattr(exc, "orig", None) or exc
+        return None, (f"pgvector is available but could not be created ({str(orig).splitlines()[0]}); ask the "
+                      "database administrator to run CREATE EXTENSION vector in this database")
 
 
 @contextmanager
@@ -120,11 +232,23 @@ class Catalog:
     engine: Engine
     sessions: sessionmaker[Session]
     settings: dict[str, Any]
+    vector_version: str | None = None  # pgvector's version when the extension is in the database
+    vector_notice: str | None = None  # why it is not (PostgreSQL only), for `lumina init` to print
     _lock_depth: int = 0
     _lock_owner: int | None = None  # thread holding the lock: re-entrant for it, refused to others
 
     def session(self) -> Session:
         return self.sessions()
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
+
+    @property
+    def database(self) -> str:
+        """Where the database is, for messages: the SQLite file or the PostgreSQL URL without password."""
+        return str(self.path / DB_NAME) if self.backend == "sqlite" else shown(self.engine.url)
 
     def with_settings(self, overrides: dict[str, Any]) -> Catalog:
         """The same open catalog with some settings replaced (validated like ``lumina.toml`` values).
@@ -134,7 +258,8 @@ class Catalog:
         """
         from lumina.settings import coerce
 
-        other = Catalog(self.path, self.engine, self.sessions, {**self.settings, **coerce(overrides)})
+        other = Catalog(self.path, self.engine, self.sessions, {**self.settings, **coerce(overrides)},
+                        self.vector_version, self.vector_notice)
         other._lock_depth, other._lock_owner = self._lock_depth, self._lock_owner  # used within our lock
         return other
 
@@ -144,6 +269,8 @@ class Catalog:
         one thread; another thread or process gets an error, never a shared lock). A PostgreSQL
         catalog takes several writers: their jobs and batches are claimed row by row instead
         (``lumina.pipeline.leases``), so there this holds nothing.
+
+        SQLite keeps this single writer (a local ``flock`` on ``DIR/writer.lock``).
 
         Raises:
             WriterBusy: another process or thread holds it.
@@ -180,38 +307,148 @@ class Catalog:
         self.engine.dispose()
 
 
+def remembered_url(folder: Path) -> str | None:
+    """The database URL remembered in catalog folder ``folder`` (``DIR/database.url``), or None (SQLite)."""
+    try:
+        return (folder / URL_FILE).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def _database_url(folder: Path, database_url: str | None, create: bool) -> tuple[str, str | None]:
+    """The database of catalog ``folder``: the URL given, the remembered one, ``LUMINA_DATABASE_URL``
+    for a new folder, else the SQLite file inside it; and, for a URL to remember once it opened,
+    where it came from (``"given"`` or ``"environment"``), else None.
+
+    Raises:
+        ConfigError: a malformed URL.
+        CatalogError: a different database is already remembered, or the folder has no catalog
+            and ``create`` is False.
+    """
+    remembered = remembered_url(folder)
+    sqlite_file = folder / DB_NAME
+    if database_url:
+        given = engine_url(database_url)
+        if remembered is not None and engine_url(remembered) != given:
+            raise CatalogError(f"catalog {folder} already uses database {shown(remembered)}; give that URL, or "
+                               "another catalog folder")
+        if remembered is None and sqlite_file.exists() and given.get_backend_name() != "sqlite":
+            raise CatalogError(f"catalog {folder} already has a SQLite database ({sqlite_file}); use another "
+                               "catalog folder for the PostgreSQL one")
+    elif remembered is not None:
+        return remembered, None
+    elif not sqlite_file.exists() and os.environ.get(DATABASE_URL_ENV, "").strip():
+        database_url = os.environ[DATABASE_URL_ENV]
+        if engine_url(database_url).get_backend_name() != "sqlite":
+            if not create:
+                raise CatalogError(f"no catalog at {folder}; run `lumina scan PATH --catalog {folder}` first")
+            return database_url.strip(), "environment"
+    if database_url and engine_url(database_url).get_backend_name() != "sqlite":
+        if remembered is None and not create:
+            raise CatalogError(f"no catalog at {folder}; run `lumina init --catalog {folder} "
+                               f"--database-url URL` or `lumina scan PATH --catalog {folder}` first")
+        return database_url.strip(), "given" if remembered is None else None
+    if not sqlite_file.exists() and not create:
+        raise CatalogError(f"no catalog at {folder}; run `lumina scan PATH --catalog {folder}` first")
+    return f"sqlite:///{sqlite_file}", None
+
+
+def _remember(folder: Path, database_url: str) -> None:
+    """Write ``DIR/database.url`` (mode 0600: the URL may hold a password)."""
+    fd = os.open(folder / URL_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(database_url + "\n")
+
+
+def shown(url: str | URL) -> str:
+    """A database URL as users write it (``postgresql://``), without its password."""
+    u = engine_url(url)
+    return redact(u.set(drivername=u.get_backend_name()))
+
+
+def _holds_a_catalog(engine: Engine) -> bool:
+    """Whether the (migrated) database already has library folders or jobs of some catalog."""
+    from sqlalchemy import exists, select
+
+    from lumina.catalog.models import Job, Source
+
+    with engine.connect() as conn:
+        return bool(conn.execute(select(exists(select(Source.id)) | exists(select(Job.id)))).scalar())
+
+
+def _connect_error(exc: Exception, where: str) -> CatalogError:
+    """One line for a database that cannot be reached or used (server down, password refused, ...)."""
+    orig = getattr(exc, "orig", None) or exc
+    first = next((line.strip() for line in str(orig).splitlines() if line.strip()), type(orig).__name__)
+    low = str(orig).lower()
+    if "password authentication failed" in low or "no password supplied" in low:
+        hint = "check the user name and password in the URL"
+    elif "does not exist" in low and "database" in low:
+        hint = "create the database first (createdb NAME) or fix its name in the URL"
+    elif "connection refused" in low or "no such file or directory" in low or "could not translate" in low \
+            or "timeout" in low or "is the server running" in low:
+        hint = "is the PostgreSQL server running and reachable there?"
+    else:
+        hint = "check the database URL and server"
+    return CatalogError(f"cannot open catalog database {where}: {first}; {hint}")
+
+
 def open_catalog(path: str | os.PathLike | None, create: bool = True,
-                 overrides: dict[str, Any] | None = None) -> Catalog:
+                 overrides: dict[str, Any] | None = None, database_url: str | None = None) -> Catalog:
     """Open (and if needed create and migrate) the catalog in folder ``path``.
 
     Args:
         path: catalog folder; ``None`` means ``LUMINA_CATALOG``, else ``DEFAULT_CATALOG``.
         create: create the folder and database if missing; else raise.
         overrides: setting values from the command line.
+        database_url: ``postgresql://...`` (TCP, or a Unix socket with ``?host=/dir``) for a new
+            catalog, remembered in the folder; ``None``: the remembered URL, else
+            ``LUMINA_DATABASE_URL`` for a new folder, else the SQLite file ``DIR/catalog.db``.
     Raises:
-        ConfigError: bad settings.
-        CatalogError: the folder or database cannot be created or opened.
+        ConfigError: bad settings or a malformed URL.
+        CatalogError: the folder or database cannot be created, reached or opened, or the
+            database belongs to another application.
     """
     folder = catalog_dir_from(path)
-    db = folder / DB_NAME
-    if not db.exists() and not create:
-        raise CatalogError(f"no catalog at {folder}; run `lumina scan PATH --catalog {folder}` first")
+    given, remember = _database_url(folder, database_url, create)
+    url = engine_url(given)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CatalogError(f"cannot create catalog folder {folder}: {exc}") from exc
-    engine = create_engine(f"sqlite:///{db}")
-    event.listen(engine, "connect", _sqlite_pragmas)
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        where = url.database
+    else:
+        # pre-ping: a pooled connection the server dropped (restart, pg_terminate_backend) is replaced
+        # instead of failing the next command of a long-lived process (the API, a worker)
+        engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        where = shown(url)
     try:
         # Two commands on a brand-new catalog would race to create the file, switch it to WAL and
         # create its tables ("database is locked", "table already exists"): the first connection
         # and the migration happen under one lock, so the second waits and finds the schema
-        # current. On an up-to-date catalog the lock is held for one SELECT.
+        # current. On an up-to-date catalog the lock is held for one SELECT. (PostgreSQL: an
+        # advisory lock inside migrate.)
         with exclusive_lock(folder / "migrate.lock"):
             migrate(engine)
+        vector_version, vector_notice = vector_extension(engine)
+    except CatalogError:
+        engine.dispose()
+        raise
     except Exception as exc:  # any driver error here means the catalog is unusable
         engine.dispose()
-        raise CatalogError(f"cannot open catalog {db}: {exc}") from exc
+        if url.get_backend_name() == "sqlite":
+            raise CatalogError(f"cannot open catalog {where}: {exc}") from exc
+        raise _connect_error(exc, where) from None
+    if remember == "environment" and _holds_a_catalog(engine):
+        engine.dispose()  # LUMINA_DATABASE_URL names one database: a second folder must not share it by accident
+        raise CatalogError(f"database {where} (LUMINA_DATABASE_URL) already holds another catalog; to share it "
+                           f"from this folder run `lumina init --catalog {folder} --database-url URL`, else "
+                           "give this catalog a database of its own")
+    if remember:  # only a database that opened and migrated is remembered: a typo can be fixed by running again
+        _remember(folder, given)
     settings = load_settings(folder, overrides)
     settings["catalog_dir"] = str(folder)  # where stages write derived files (not a user setting)
-    return Catalog(folder, engine, sessionmaker(engine, expire_on_commit=False), settings)
+    return Catalog(folder, engine, sessionmaker(engine, expire_on_commit=False), settings, vector_version, vector_notice)

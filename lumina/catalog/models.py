@@ -13,6 +13,28 @@ from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class JSONDoc(TypeDecorator):
+    """JSON documents: JSONB on PostgreSQL (indexable, comparable, with its operators), JSON text on
+    SQLite. A decorator rather than ``with_variant(JSONB)`` so that importing the models does not
+    import the PostgreSQL dialect (tens of ms on every ``lumina show``)."""
+
+    impl = JSON
+    cache_ok = True
+    should_evaluate_none = True  # as JSON's: a Python None is stored as JSON null, like before
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+
+# Row ids: 64-bit on PostgreSQL (BIGINT); SQLite's INTEGER PRIMARY KEY is already 64-bit (its rowid)
+RowId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -23,7 +45,7 @@ class Source(Base):
     """A library folder registered by ``lumina scan``."""
 
     __tablename__ = "sources"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
     path_bytes: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
     path: Mapped[str] = mapped_column(Text)
     added_at: Mapped[datetime]
@@ -34,11 +56,11 @@ class Scan(Base):
     """One run of ``lumina scan`` with its counts."""
 
     __tablename__ = "scans"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
-    roots: Mapped[list] = mapped_column(JSON)
-    counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    roots: Mapped[list] = mapped_column(JSONDoc())
+    counts: Mapped[dict] = mapped_column(JSONDoc(), default=dict)
 
 
 class Asset(Base):
@@ -58,8 +80,8 @@ class FileInstance(Base):
     """A path on disk. ``status``: present | missing | unsettled | failed | ignored."""
 
     __tablename__ = "files"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    source_id: Mapped[int] = mapped_column(RowId, ForeignKey("sources.id"))
     path_bytes: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
     path: Mapped[str] = mapped_column(Text)
     asset_id: Mapped[str | None] = mapped_column(ForeignKey("assets.asset_id"), index=True)
@@ -69,11 +91,11 @@ class FileInstance(Base):
     device: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(12), index=True)
     error: Mapped[str | None] = mapped_column(Text)
-    warnings: Mapped[list] = mapped_column(JSON, default=list)
+    warnings: Mapped[list] = mapped_column(JSONDoc(), default=list)
     sidecar_path_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
     sidecar_signature: Mapped[str | None] = mapped_column(String(64))
     first_seen_at: Mapped[datetime]
-    last_seen_scan: Mapped[int | None] = mapped_column(Integer)
+    last_seen_scan: Mapped[int | None] = mapped_column(RowId)
 
 
 class StageRecord(Base):
@@ -117,11 +139,11 @@ class Metadata(Base):
     rating: Mapped[int | None]
     title: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
-    keywords: Mapped[list] = mapped_column(JSON, default=list)
-    flags: Mapped[list] = mapped_column(JSON, default=list)
+    keywords: Mapped[list] = mapped_column(JSONDoc(), default=list)
+    flags: Mapped[list] = mapped_column(JSONDoc(), default=list)
     sidecar_path: Mapped[str | None] = mapped_column(Text)
-    tags: Mapped[dict] = mapped_column(JSON)  # ExifTool JSON of the file
-    sidecar_tags: Mapped[dict | None] = mapped_column(JSON)  # ExifTool JSON of the XMP sidecar
+    tags: Mapped[dict] = mapped_column(JSONDoc())  # ExifTool JSON of the file
+    sidecar_tags: Mapped[dict | None] = mapped_column(JSONDoc())  # ExifTool JSON of the XMP sidecar
 
 
 class CaptureDate(Base):
@@ -139,8 +161,8 @@ class CaptureDate(Base):
     capture_time_confidence: Mapped[int | None]
     utc_offset_minutes: Mapped[int | None]
     utc_offset_source: Mapped[str | None] = mapped_column(String(64))
-    flags: Mapped[list] = mapped_column(JSON, default=list)
-    candidates: Mapped[list] = mapped_column(JSON, default=list)
+    flags: Mapped[list] = mapped_column(JSONDoc(), default=list)
+    candidates: Mapped[list] = mapped_column(JSONDoc(), default=list)
     # the grid's order (capture time, then id): pages of a 100k catalog read the index, not a sort
     __table_args__ = (Index("ix_capture_dates_time_asset", "capture_time", "asset_id"),)
 
@@ -159,8 +181,8 @@ class Place(Base):
     region: Mapped[str | None] = mapped_column(Text)
     city: Mapped[str | None] = mapped_column(Text)
     timezone: Mapped[str | None] = mapped_column(String(64))
-    flags: Mapped[list] = mapped_column(JSON, default=list)
-    rejected: Mapped[list] = mapped_column(JSON, default=list)  # positions read but not used, with reasons
+    flags: Mapped[list] = mapped_column(JSONDoc(), default=list)
+    rejected: Mapped[list] = mapped_column(JSONDoc(), default=list)  # positions read but not used, with reasons
     city_distance_km: Mapped[float | None]  # great-circle distance from the position to the named city
     gps_confidence: Mapped[int | None]  # 0-100: 90 from the file, lowered for conflicts (see the geo stage)
 
@@ -172,7 +194,7 @@ class UserOverride(Base):
     __tablename__ = "user_overrides"
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.asset_id"), primary_key=True)
     field: Mapped[str] = mapped_column(String(32), primary_key=True)
-    value: Mapped[Any] = mapped_column(JSON)
+    value: Mapped[Any] = mapped_column(JSONDoc())
     set_at: Mapped[datetime]
 
 
@@ -221,7 +243,7 @@ class Quality(Base):
     noise_sigma: Mapped[float]  # grey levels (0-255 scale)
     megapixels: Mapped[float]
     jpeg_quality: Mapped[int | None]  # estimated IJG quality 1-100, None for non-JPEG
-    components: Mapped[dict] = mapped_column(JSON)  # the 0-1 sub-scores the score is built from
+    components: Mapped[dict] = mapped_column(JSONDoc())  # the 0-1 sub-scores the score is built from
     fidelity_score: Mapped[float]  # file fidelity (format, pixels, bytes/pixel, metadata), 0-100
     format_rank: Mapped[int]
     bytes_per_pixel: Mapped[float]
@@ -231,11 +253,11 @@ class Quality(Base):
 class GenerationColumns:
     """Columns of one run of a catalog-wide stage (``lumina.pipeline.generations``)."""
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
     status: Mapped[str] = mapped_column(String(12))  # building | complete
     rule_version: Mapped[int]
-    params: Mapped[dict] = mapped_column(JSON)
-    stats: Mapped[dict] = mapped_column(JSON, default=dict)
+    params: Mapped[dict] = mapped_column(JSONDoc())
+    stats: Mapped[dict] = mapped_column(JSONDoc(), default=dict)
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
 
@@ -249,11 +271,11 @@ class DuplicateGeneration(GenerationColumns, Base):
 
 class DuplicateGroup(Base):
     __tablename__ = "duplicate_groups"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    generation_id: Mapped[int] = mapped_column(ForeignKey("duplicate_generations.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    generation_id: Mapped[int] = mapped_column(RowId, ForeignKey("duplicate_generations.id", ondelete="CASCADE"), index=True)
     group_class: Mapped[str] = mapped_column(String(16))  # exact | same_image | live_photo | derivative | similar_set
     # the id users see: kept across generations while the membership overlaps (``lumina.pipeline.stable_ids``)
-    stable_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    stable_id: Mapped[int | None] = mapped_column(RowId, index=True)
     reason: Mapped[str] = mapped_column(Text)
     keeper_asset_id: Mapped[str] = mapped_column(String(64))
     keeper_path: Mapped[str | None] = mapped_column(Text)  # exact groups: the file to keep
@@ -263,12 +285,12 @@ class DuplicateGroup(Base):
 
 class DuplicateMember(Base):
     __tablename__ = "duplicate_members"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    group_id: Mapped[int] = mapped_column(ForeignKey("duplicate_groups.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    group_id: Mapped[int] = mapped_column(RowId, ForeignKey("duplicate_groups.id", ondelete="CASCADE"), index=True)
     asset_id: Mapped[str] = mapped_column(String(64), index=True)
     path: Mapped[str | None] = mapped_column(Text)  # exact groups list each file; others list assets
     member_class: Mapped[str] = mapped_column(String(16))
-    distances: Mapped[dict] = mapped_column(JSON)  # per-signal distances to the keeper
+    distances: Mapped[dict] = mapped_column(JSONDoc())  # per-signal distances to the keeper
 
 
 class DuplicateFeedback(Base):
@@ -286,7 +308,7 @@ class CatalogState(Base):
 
     __tablename__ = "catalog_state"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[Any] = mapped_column(JSON)
+    value: Mapped[Any] = mapped_column(JSONDoc())
 
 
 class RetiredId(Base):
@@ -295,8 +317,8 @@ class RetiredId(Base):
 
     __tablename__ = "retired_ids"
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # duplicates | bursts
-    stable_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    members: Mapped[list] = mapped_column(JSON)  # asset ids
+    stable_id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    members: Mapped[list] = mapped_column(JSONDoc())  # asset ids
     retired_at: Mapped[datetime]
 
 
@@ -311,13 +333,13 @@ class Burst(Base):
     """A burst: frames of one camera shot in quick succession, with the best frame and why."""
 
     __tablename__ = "bursts"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    generation_id: Mapped[int] = mapped_column(ForeignKey("burst_generations.id", ondelete="CASCADE"), index=True)
-    stable_id: Mapped[int | None] = mapped_column(Integer, index=True)  # the id users see (see DuplicateGroup)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    generation_id: Mapped[int] = mapped_column(RowId, ForeignKey("burst_generations.id", ondelete="CASCADE"), index=True)
+    stable_id: Mapped[int | None] = mapped_column(RowId, index=True)  # the id users see (see DuplicateGroup)
     camera: Mapped[str] = mapped_column(Text)
     start: Mapped[str | None] = mapped_column(String(40))  # capture time of the first frame (local, ISO 8601)
     end: Mapped[str | None] = mapped_column(String(40))
-    signals: Mapped[dict] = mapped_column(JSON)  # what made the frames one burst
+    signals: Mapped[dict] = mapped_column(JSONDoc())  # what made the frames one burst
     best_asset_id: Mapped[str] = mapped_column(String(64))
     best_reason: Mapped[str] = mapped_column(Text)
 
@@ -326,13 +348,13 @@ class BurstFrame(Base):
     """One frame of a burst, in capture order (``position`` from 0)."""
 
     __tablename__ = "burst_frames"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    burst_id: Mapped[int] = mapped_column(ForeignKey("bursts.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    burst_id: Mapped[int] = mapped_column(RowId, ForeignKey("bursts.id", ondelete="CASCADE"), index=True)
     asset_id: Mapped[str] = mapped_column(String(64), index=True)
     position: Mapped[int]
     capture_time: Mapped[str | None] = mapped_column(String(40))
-    quality: Mapped[dict] = mapped_column(JSON)  # score, sharpness, exposure of the frame
-    link: Mapped[dict] = mapped_column(JSON)  # evidence joining it to the previous frame
+    quality: Mapped[dict] = mapped_column(JSONDoc())  # score, sharpness, exposure of the frame
+    link: Mapped[dict] = mapped_column(JSONDoc())  # evidence joining it to the previous frame
 
 
 class Job(Base):
@@ -346,16 +368,16 @@ class Job(Base):
     """
 
     __tablename__ = "jobs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
     job_type: Mapped[str] = mapped_column(String(32), index=True)
-    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    params: Mapped[dict] = mapped_column(JSONDoc(), default=dict)
     status: Mapped[str] = mapped_column(String(12), index=True)
     done: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(Integer, default=0)
-    stages: Mapped[dict] = mapped_column(JSON, default=dict)  # per stage: ok / failed / skipped
-    failures: Mapped[list] = mapped_column(JSON, default=list)
-    result: Mapped[dict] = mapped_column(JSON, default=dict)  # what the run returned (scan counts, ...)
+    stages: Mapped[dict] = mapped_column(JSONDoc(), default=dict)  # per stage: ok / failed / skipped
+    failures: Mapped[list] = mapped_column(JSONDoc(), default=list)
+    result: Mapped[dict] = mapped_column(JSONDoc(), default=dict)  # what the run returned (scan counts, ...)
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -379,10 +401,10 @@ class WorkBatch(Base):
 
     __tablename__ = "work_batches"
     __table_args__ = (Index("ix_work_batches_job_status", "job_id", "status"),)
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(RowId, ForeignKey("jobs.id", ondelete="CASCADE"))
     group: Mapped[str] = mapped_column(String(200))
-    items: Mapped[list] = mapped_column(JSON)
+    items: Mapped[list] = mapped_column(JSONDoc())
     status: Mapped[str] = mapped_column(String(12))
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None]
@@ -396,7 +418,7 @@ class TrashEntry(Base):
     original was removed. ``status``: trashed | restored | emptied."""
 
     __tablename__ = "trash_entries"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
     asset_id: Mapped[str | None] = mapped_column(String(64), index=True)
     original_path_bytes: Mapped[bytes] = mapped_column(LargeBinary)
     original_path: Mapped[str] = mapped_column(Text)
@@ -418,7 +440,7 @@ class SidecarWrite(Base):
     __tablename__ = "sidecar_writes"
     path_bytes: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
     asset_id: Mapped[str] = mapped_column(String(64), index=True)
-    values: Mapped[dict] = mapped_column(JSON)  # "Group:Tag" -> value as ExifTool reads it back
+    values: Mapped[dict] = mapped_column(JSONDoc())  # "Group:Tag" -> value as ExifTool reads it back
     sha256: Mapped[str] = mapped_column(String(64))
     written_at: Mapped[datetime]
 
@@ -427,14 +449,14 @@ class OrganisePlan(Base):
     """One ``lumina organise --apply``: its parameters and state (applying | applied | undone)."""
 
     __tablename__ = "organise_plans"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
     target_bytes: Mapped[bytes] = mapped_column(LargeBinary)
     target: Mapped[str] = mapped_column(Text)
     layout: Mapped[str] = mapped_column(Text)
     mode: Mapped[str] = mapped_column(String(8))  # copy | move
     rejected: Mapped[str] = mapped_column(String(8))  # trash | skip | include
     status: Mapped[str] = mapped_column(String(12), index=True)
-    totals: Mapped[dict] = mapped_column(JSON, default=dict)
+    totals: Mapped[dict] = mapped_column(JSONDoc(), default=dict)
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
 
@@ -447,10 +469,10 @@ class OrganiseOp(Base):
     """
 
     __tablename__ = "organise_ops"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    plan_id: Mapped[int] = mapped_column(ForeignKey("organise_plans.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(RowId, ForeignKey("organise_plans.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
-    file_id: Mapped[int | None] = mapped_column(Integer)
+    file_id: Mapped[int | None] = mapped_column(RowId)
     asset_id: Mapped[str | None] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(8))  # photo | sidecar
     action: Mapped[str] = mapped_column(String(8))
@@ -461,7 +483,7 @@ class OrganiseOp(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(8))
     reason: Mapped[str | None] = mapped_column(Text)
-    trash_entry_id: Mapped[int | None] = mapped_column(Integer)
+    trash_entry_id: Mapped[int | None] = mapped_column(RowId)
 class Embedding(Base):
     """The ``embeddings`` stage: image vectors, each with the model that produced it.
 
@@ -478,8 +500,8 @@ class Embedding(Base):
     model_id: Mapped[str] = mapped_column(String(128), index=True)
     dim: Mapped[int]
     vector: Mapped[bytes] = mapped_column(LargeBinary)
-    class_scores: Mapped[dict] = mapped_column(JSON, default=dict)
-    colours: Mapped[dict] = mapped_column(JSON, default=dict)
+    class_scores: Mapped[dict] = mapped_column(JSONDoc(), default=dict)
+    colours: Mapped[dict] = mapped_column(JSONDoc(), default=dict)
     clip_model_id: Mapped[str | None] = mapped_column(String(128))
     clip_dim: Mapped[int | None]
     clip_vector: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -494,7 +516,7 @@ class AssetTags(Base):
 
     __tablename__ = "asset_tags"
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.asset_id"), primary_key=True)
-    tags: Mapped[list] = mapped_column(JSON, default=list)
+    tags: Mapped[list] = mapped_column(JSONDoc(), default=list)
 
 
 class Description(Base):

@@ -9,7 +9,11 @@ import os
 import re
 from typing import Any
 
-from sqlalchemy import Text, cast, exists, func, inspect, literal, or_, select, tuple_
+from datetime import datetime, timedelta
+
+from sqlalchemy import Boolean, String, exists, func, inspect, literal, or_, select, tuple_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import aliased
 
 from lumina.catalog.models import (Asset, CaptureDate, CatalogState, DuplicateGroup, DuplicateMember, FileInstance,
@@ -197,6 +201,70 @@ FILTERS = ("date_from", "date_to", "camera", "has_gps", "geohash", "country", "c
 DATE_FLAGS = ("estimated", "suspicious", "conflicting")  # the flags `lumina gaps` counts
 
 
+class json_list_has(FunctionElement):
+    """SQL: the JSON array in ``column`` has the string ``value`` as an element (exact match).
+
+    PostgreSQL: JSONB containment, ``column @> jsonb_build_array(value)``; SQLite:
+    ``EXISTS (SELECT 1 FROM json_each(column) WHERE value = ?)``. Never a text search of the JSON.
+    """
+
+    type = Boolean()
+    inherit_cache = True
+    name = "json_list_has"
+
+    def __init__(self, column, value: str):
+        super().__init__(column, literal(value, String))
+
+
+@compiles(json_list_has)
+def _json_list_has_sqlite(element, compiler, **kw):
+    column, value = element.clauses
+    return (f"EXISTS (SELECT 1 FROM json_each({compiler.process(column, **kw)}) AS item "
+            f"WHERE item.value = {compiler.process(value, **kw)})")
+
+
+@compiles(json_list_has, "postgresql")
+def _json_list_has_postgresql(element, compiler, **kw):
+    column, value = element.clauses
+    return f"({compiler.process(column, **kw)} @> jsonb_build_array({compiler.process(value, **kw)}))"
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """The smallest ISO 8601 string after every time that starts with ``prefix`` (an exclusive upper
+    bound of the same precision: ``2019-12`` -> ``2020-01``, ``2019-02-28`` -> ``2019-03-01``,
+    ``12:00:00.5`` -> ``12:00:00.6``); None after year 9999. Digits with carries, never a high
+    sentinel character, so that the comparison does not depend on the database's collation."""
+    date, _, clock = prefix.partition("T")
+    parts = [int(p) for p in date.split("-")]
+    if clock:
+        whole, _, fraction = clock.partition(".")
+        parts += [int(p) for p in whole.split(":")]
+    else:
+        fraction = ""
+    try:
+        start = datetime(*parts, *([1] * (3 - len(parts)) if len(parts) < 3 else []))
+    except ValueError:
+        return None  # a day that does not exist (2019-02-30): no bound, as before
+    if fraction:
+        step = timedelta(seconds=10 ** -len(fraction))
+        t = start + timedelta(microseconds=int(fraction[:6].ljust(6, "0"))) + step
+        digits = f"{t.microsecond:06d}"[:len(fraction)] if len(fraction) <= 6 else None
+        if digits is None:  # nanosecond prefixes: no bound finer than a microsecond is needed
+            return None
+        return t.strftime("%Y-%m-%dT%H:%M:%S") + "." + digits
+    if len(parts) == 1:
+        return f"{parts[0] + 1:04d}" if parts[0] < 9999 else None
+    if len(parts) == 2:
+        year, month = divmod(parts[0] * 12 + parts[1], 12)  # month is 1-12: the next one
+        return f"{year:04d}-{month + 1:02d}" if year <= 9999 else None
+    unit = {3: timedelta(days=1), 4: timedelta(hours=1), 5: timedelta(minutes=1), 6: timedelta(seconds=1)}[len(parts)]
+    try:
+        t = start + unit
+    except OverflowError:
+        return None
+    return t.strftime({3: "%Y-%m-%d", 4: "%Y-%m-%dT%H", 5: "%Y-%m-%dT%H:%M", 6: "%Y-%m-%dT%H:%M:%S"}[len(parts)])
+
+
 def _filtered(query, filters: dict[str, Any]):
     """``query`` (joined to CaptureDate, Metadata and Place) narrowed by ``filters`` (see list_assets).
 
@@ -212,8 +280,8 @@ def _filtered(query, filters: dict[str, Any]):
             raise ConfigError(f"{key}: {f[key]!r} is not an ISO 8601 date or date-time (YYYY[-MM[-DD[THH[:MM[:SS]]]]])")
     if "date_from" in f:
         query = query.where(CaptureDate.capture_time >= f["date_from"])
-    if "date_to" in f:
-        query = query.where(CaptureDate.capture_time <= f["date_to"] + "\uffff")
+    if "date_to" in f and (bound := _after_prefix(f["date_to"])) is not None:
+        query = query.where(CaptureDate.capture_time < bound)
     if "camera" in f:  # wildcards in the user's text are matched literally
         query = query.where(or_(Metadata.camera_make.icontains(f["camera"], autoescape=True),
                                 Metadata.camera_model.icontains(f["camera"], autoescape=True)))
@@ -230,15 +298,13 @@ def _filtered(query, filters: dict[str, Any]):
     if "status" in f:
         query = query.where(Asset.status == f["status"])
     if "keyword" in f:
-        as_text = cast(Metadata.keywords, Text)
-        quoted = json.dumps(f["keyword"])
-        query = query.where(or_(as_text.contains(quoted, autoescape=True), exists().where(
+        query = query.where(or_(json_list_has(Metadata.keywords, f["keyword"]), exists().where(
             UserOverride.asset_id == Asset.asset_id, UserOverride.field == "keywords",
-            cast(UserOverride.value, Text).contains(quoted, autoescape=True))))
+            json_list_has(UserOverride.value, f["keyword"]))))
     if "date_flag" in f:
         if f["date_flag"] not in DATE_FLAGS:
             raise ConfigError(f"date_flag: {f['date_flag']!r} is not one of {', '.join(DATE_FLAGS)}")
-        query = query.where(cast(CaptureDate.flags, Text).contains(json.dumps(f["date_flag"]), autoescape=True))
+        query = query.where(json_list_has(CaptureDate.flags, f["date_flag"]))
     if "failed_stage" in f:  # "any", or a stage name
         failed = exists().where(StageRecord.asset_id == Asset.asset_id, StageRecord.status == "failed")
         query = query.where(failed if f["failed_stage"] == "any" else failed.where(StageRecord.stage == f["failed_stage"]))
@@ -380,9 +446,11 @@ def facets(session) -> dict[str, list[dict[str, Any]]]:
                              .group_by(Place.country_code, Place.city).order_by(func.count().desc())).all()
     types = session.execute(select(Asset.file_type, func.count()).where(Asset.asset_id.in_(present))
                             .group_by(Asset.file_type).order_by(func.count().desc())).all()
-    # keywords: the user's list where one was set, else the file's (SQLite's json_each does the counting)
+    # keywords: the user's list where one was set, else the file's (the database expands the JSON lists:
+    # SQLite's json_each, PostgreSQL's jsonb_array_elements_text)
     overridden = {o.asset_id: o.value for o in session.scalars(select(UserOverride).where(UserOverride.field == "keywords"))}
-    words = func.json_each(Metadata.keywords).table_valued("value")
+    expand = func.jsonb_array_elements_text if session.get_bind().dialect.name == "postgresql" else func.json_each
+    words = expand(Metadata.keywords).table_valued("value")
     counts = dict(session.execute(select(words.c.value, func.count()).select_from(Metadata).join(words, literal(True))
                                   .where(Metadata.asset_id.in_(present), Metadata.asset_id.not_in(list(overridden)))
                                   .group_by(words.c.value)).all())
@@ -405,7 +473,7 @@ def positions(session, filters: dict[str, Any], limit: int = 200_000) -> list[li
 
 
 def check_row_id(value: int, what: str) -> int:
-    """``value`` when it can be a row id (1 .. 2^63 - 1, SQLite's INTEGER range).
+    """``value`` when it can be a row id (1 .. 2^63 - 1: SQLite's INTEGER and PostgreSQL's BIGINT range).
 
     Raises:
         NotFoundError: otherwise (no such row can exist).

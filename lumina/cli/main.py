@@ -8,6 +8,7 @@ from lumina.cli.bursts import app as bursts_app
 from lumina.cli.duplicates import app as duplicates_app
 from lumina.cli.evaluate import evaluate_command
 from lumina.cli.gaps import gaps_command
+from lumina.cli.init import init_command
 from lumina.cli.jobs import app as jobs_app
 from lumina.cli.jobs import run_command, worker_command
 from lumina.cli.organise import organise_command
@@ -58,6 +59,7 @@ app.command("watch")(watch_command)
 app.command("similar")(similar_command)
 app.command("search")(search_command)
 app.command("tags")(tags_command)
+app.command("init")(init_command)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from lumina.catalog.queries import check_row_id, match_member, present_paths
 from lumina.errors import ConfigError, NotFoundError
 from lumina.pipeline import generations, stable_ids
 from lumina.pipeline.scan import now
+from lumina.catalog.writes import upsert
 
 STATE_KEY = "bursts.generation"
 CHOICES_KEY = "bursts.choices"
@@ -179,7 +180,7 @@ def apply(catalog: Catalog, burst_id: int | None = None, keep: str | None = None
             s.execute(update(Asset).where(Asset.asset_id.in_(others)).values(status="rejected"))
             s.execute(update(Asset).where(Asset.asset_id == best).values(status="active"))
             applied.append({"burst": b["id"], "kept": best, "rejected": others})
-        s.merge(CatalogState(key=CHOICES_KEY, value=choices))
+        upsert(s, CatalogState, [dict(key=CHOICES_KEY, value=choices)])
         s.commit()
     from lumina.pipeline.sidecars import write_on_change
 

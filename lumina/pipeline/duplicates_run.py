@@ -17,6 +17,7 @@ from lumina.catalog.queries import check_row_id, match_member, present_paths, re
 from lumina.errors import CatalogError, ConfigError, NotFoundError
 from lumina.pipeline import generations, stable_ids
 from lumina.pipeline.scan import now
+from lumina.catalog.writes import upsert
 
 STATE_KEY = "duplicates.generation"
 KEEP_KEY = "duplicates.keepers"
@@ -165,7 +166,7 @@ def not_duplicates(catalog: Catalog, asset_a: str, asset_b: str) -> int | None:
     """
     with catalog.session() as s:  # one SQLite transaction: waits for a running job's batch, never refused
         a, b = sorted(resolve_asset_id(s, ref) for ref in (asset_a, asset_b))
-        s.merge(DuplicateFeedback(asset_a=a, asset_b=b, verdict="not_duplicate", created_at=now()))
+        upsert(s, DuplicateFeedback, [dict(asset_a=a, asset_b=b, verdict="not_duplicate", created_at=now())])
         s.commit()
     try:
         run_duplicates(catalog, force=True)
@@ -211,22 +212,22 @@ def resolve(catalog: Catalog, group_id: int, keep: str, trash: str | None = None
                 if odate and odate.capture_time and (kdate is None or (kdate.capture_time_confidence or 0) <
                                                      (odate.capture_time_confidence or 0)) \
                         and s.get(UserOverride, (keep_id, "capture_time")) is None:
-                    s.merge(UserOverride(asset_id=keep_id, field="capture_time", set_at=now(),
-                                         value={"value": odate.capture_time, "utc_offset_minutes": odate.utc_offset_minutes}))
+                    upsert(s, UserOverride, [dict(asset_id=keep_id, field="capture_time", set_at=now(),
+                                         value={"value": odate.capture_time, "utc_offset_minutes": odate.utc_offset_minutes})])
                     merged.append("capture_time")
                 if oplace and oplace.gps_latitude is not None and (kplace is None or kplace.gps_latitude is None):
-                    s.merge(UserOverride(asset_id=keep_id, field="gps", set_at=now(),
+                    upsert(s, UserOverride, [dict(asset_id=keep_id, field="gps", set_at=now(),
                                          value={"latitude": oplace.gps_latitude, "longitude": oplace.gps_longitude,
-                                                "altitude_m": oplace.gps_altitude_m}))
+                                                "altitude_m": oplace.gps_altitude_m})])
                     merged.append("gps")
                 if ometa and kmeta:
                     if ometa.rating is not None and kmeta.rating is None:
-                        s.merge(UserOverride(asset_id=keep_id, field="rating", value=ometa.rating, set_at=now()))
+                        upsert(s, UserOverride, [dict(asset_id=keep_id, field="rating", value=ometa.rating, set_at=now())])
                         merged.append("rating")
                     extra = [k for k in (ometa.keywords or []) if k not in (kmeta.keywords or [])]
                     if extra:
-                        s.merge(UserOverride(asset_id=keep_id, field="keywords",
-                                             value=list(kmeta.keywords or []) + extra, set_at=now()))
+                        upsert(s, UserOverride, [dict(asset_id=keep_id, field="keywords",
+                                             value=list(kmeta.keywords or []) + extra, set_at=now())])
                         merged.append("keywords")
             s.execute(update(Asset).where(Asset.asset_id.in_(others)).values(status="rejected"))
             s.execute(update(StageRecord).where(StageRecord.asset_id == keep_id,
@@ -239,7 +240,7 @@ def resolve(catalog: Catalog, group_id: int, keep: str, trash: str | None = None
         state = s.get(CatalogState, KEEP_KEY)
         choices = dict(state.value) if state else {}
         choices[keep_id] = "keep"
-        s.merge(CatalogState(key=KEEP_KEY, value=choices))
+        upsert(s, CatalogState, [dict(key=KEEP_KEY, value=choices)])
         g.resolved_at = now()
         s.commit()
     from lumina.pipeline.runner import run_pipeline

@@ -18,6 +18,7 @@ from lumina.catalog.db import Catalog
 from lumina.catalog.models import Burst, BurstFrame, CatalogState, DuplicateGroup, DuplicateMember, EmbeddingPair
 from lumina.pipeline import bursts_run, duplicates_run, generations
 from lumina.pipeline.scan import now
+from lumina.catalog.writes import upsert
 
 KEY = "embedding_pairs.run"
 RULE_VERSION = 1
@@ -95,9 +96,9 @@ def run_embedding_pairs(catalog: Catalog, force: bool = False) -> dict[str, Any]
         s.execute(delete(EmbeddingPair))
         if unique:
             s.execute(EmbeddingPair.__table__.insert(), list(unique.values()))
-        s.merge(CatalogState(key=KEY, value={"started_at": started.isoformat(), "rule_version": RULE_VERSION,
+        upsert(s, CatalogState, [dict(key=KEY, value={"started_at": started.isoformat(), "rule_version": RULE_VERSION,
                                              "params": params_of(catalog.settings),
-                                             "stats": {"present_files": generations.present_files(s)}}))
+                                             "stats": {"present_files": generations.present_files(s)}})])
         s.commit()
         counts: dict[str, int] = {}
         for r in unique.values():

@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select
 
 from lumina.catalog.models import CatalogState, FileInstance, StageRecord
 from lumina.pipeline.scan import now
+from lumina.catalog.writes import upsert
 
 
 def current(session, model: Any, key: str) -> Any | None:
@@ -58,7 +59,7 @@ def publish(session, model: Any, key: str, gen: Any, stats: dict[str, Any]) -> N
     previous = session.get(CatalogState, key)
     keep = [gen.id] + ([previous.value] if previous is not None else [])
     gen.status, gen.finished_at, gen.stats = "complete", now(), {**stats, "present_files": present_files(session)}
-    session.merge(CatalogState(key=key, value=gen.id))
+    upsert(session, CatalogState, [dict(key=key, value=gen.id)])
     session.commit()
     session.execute(delete(model).where(model.id.not_in(keep)))
     session.commit()

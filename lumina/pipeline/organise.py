@@ -33,6 +33,7 @@ from lumina.catalog.models import (Asset, CaptureDate, CatalogState, FileInstanc
 from lumina.errors import ConfigError, NotFoundError
 from lumina.media.fileops import copy_verified, remove_verified, sha256_file, writable_folder
 from lumina.pipeline.scan import display, now
+from lumina.catalog.writes import upsert
 
 PLACEHOLDERS = {
     "year": "capture year (4 digits)", "month": "capture month (01-12)", "day": "capture day (01-31)",
@@ -320,7 +321,7 @@ def _register_target(s, root: bytes) -> None:
     state = s.get(CatalogState, TARGETS_KEY)
     targets = list((state.value if state else None) or [])
     if display(root) not in targets:
-        s.merge(CatalogState(key=TARGETS_KEY, value=targets + [os.fsdecode(root)]))
+        upsert(s, CatalogState, [dict(key=TARGETS_KEY, value=targets + [os.fsdecode(root)])])
 
 
 def _step(catalog: Catalog, s, op: OrganiseOp, ops: list[OrganiseOp], source_id: int, plan_id: int) -> None:

@@ -14,6 +14,7 @@ from lumina.errors import CatalogError, ConfigError
 from lumina.pipeline.runner import run_pipeline
 from lumina.pipeline.scan import now
 from lumina.stages.dates import Rejected, parse_datetime
+from lumina.catalog.writes import upsert
 
 # field -> stages that read it (they are re-run when it changes)
 OVERRIDE_READERS = {"capture_time": ("dates",), "gps": ("geo", "dates"),
@@ -56,7 +57,7 @@ def set_override(catalog: Catalog, ref: str, field: str, value: Any | None) -> d
             if existing is not None:
                 s.delete(existing)
         else:
-            s.merge(UserOverride(asset_id=asset_id, field=field, value=value, set_at=now()))
+            upsert(s, UserOverride, [dict(asset_id=asset_id, field=field, value=value, set_at=now())])
         s.execute(update(StageRecord).where(StageRecord.asset_id == asset_id,
                                             StageRecord.stage.in_(OVERRIDE_READERS[field]))
                   .values(params_hash="stale"))

@@ -23,6 +23,7 @@ from sqlalchemy import inspect, select
 
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import Asset, FileInstance, StageRecord, UserOverride
+from lumina.catalog.writes import upsert
 from lumina.errors import MediaError, error_text, run_error
 from lumina.media.decode import DecodeFailure, decode
 from lumina.pipeline.scan import Progress, now
@@ -235,14 +236,21 @@ def _run_batch_in(stage: Stage, views: Sequence[AssetView], catalog_dir: str | N
 
 
 def write_results(session, stage: Stage, views: dict[str, AssetView], done: Sequence[_Done]) -> None:
-    """Write one stage's values and stage records (the caller commits: the single writer)."""
+    """Write one stage's values and stage records, each table in bulk upserts (the caller commits:
+    the single writer). Re-writing the same batch changes nothing (idempotent)."""
     finished = now()
-    for d in done:
-        if d.result.values and stage.table is not None:
-            session.merge(stage.table(asset_id=d.asset_id, **d.result.values))
-        session.merge(StageRecord(asset_id=d.asset_id, stage=stage.name, version=stage.version,
-                                  params_hash=stage.params_hash(views[d.asset_id]), status=d.result.status,
-                                  error=d.result.reason, duration_ms=d.duration_ms, finished_at=finished))
+    if stage.table is not None:
+        rows: dict[tuple, list[dict]] = {}  # one statement per set of columns (a failed result may carry fewer)
+        for d in done:
+            if d.result.values:
+                row = {"asset_id": d.asset_id, **d.result.values}
+                rows.setdefault(tuple(row), []).append(row)
+        for group in rows.values():
+            upsert(session, stage.table, group)
+    upsert(session, StageRecord, [dict(asset_id=d.asset_id, stage=stage.name, version=stage.version,
+                                       params_hash=stage.params_hash(views[d.asset_id]), status=d.result.status,
+                                       error=d.result.reason, duration_ms=d.duration_ms, finished_at=finished)
+                                  for d in done])
 
 
 class Reporter:

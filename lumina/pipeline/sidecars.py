@@ -43,6 +43,7 @@ from lumina.errors import ConfigError, LuminaError, NotFoundError, error_text
 from lumina.media.fileops import fsync_folder, part_path, sha256_file, writable_folder
 from lumina.media.xmp import XmpWriter, normalise, owned_values, splice
 from lumina.pipeline.scan import display, now
+from lumina.catalog.writes import upsert
 
 OWNED_TAGS = (
     "XMP-exif:DateTimeOriginal", "XMP-photoshop:DateCreated",
@@ -237,8 +238,8 @@ def _write_one(s, xmp: XmpWriter, tmp: bytes, row: FileInstance, target: bytes, 
         assignments[tag] = want[tag]
     if not assignments:
         if last is None and before_sha is not None and not dry_run:  # a baseline to detect later outside edits
-            s.merge(SidecarWrite(path_bytes=target, asset_id=row.asset_id, sha256=before_sha, written_at=now(),
-                                 values={**current, **dict.fromkeys(conflicted)}))
+            upsert(s, SidecarWrite, [dict(path_bytes=target, asset_id=row.asset_id, sha256=before_sha, written_at=now(),
+                                 values={**current, **dict.fromkeys(conflicted)})])
             s.commit()
         report["unchanged"].append(entry)
         return
@@ -266,8 +267,8 @@ def _write_one(s, xmp: XmpWriter, tmp: bytes, row: FileInstance, target: bytes, 
         row.sidecar_path_bytes = target   # scan sees a new signature and re-reads it
     # a conflict stays one until the user settles it: Lumina's last value (or none) stays the baseline
     after.update({t: last.values.get(t) if last else None for t in conflicted})
-    s.merge(SidecarWrite(path_bytes=target, asset_id=row.asset_id, values=after, sha256=sha256_file(target),
-                         written_at=now()))
+    upsert(s, SidecarWrite, [dict(path_bytes=target, asset_id=row.asset_id, values=after, sha256=sha256_file(target),
+                         written_at=now())])
     s.commit()
     report["written"].append({**entry, "tags": sorted(assignments)})
 
@@ -427,8 +428,8 @@ def restore_decisions(catalog: Catalog, since: datetime | None = None) -> dict[s
         for asset_id, stage in stale:
             s.execute(update(StageRecord).where(StageRecord.asset_id == asset_id, StageRecord.stage == stage)
                       .values(params_hash="stale"))
-        s.merge(CatalogState(key=KEEP_KEY, value=keepers))
-        s.merge(CatalogState(key=CHOICES_KEY, value=choices))
+        upsert(s, CatalogState, [dict(key=KEEP_KEY, value=keepers)])
+        upsert(s, CatalogState, [dict(key=CHOICES_KEY, value=choices)])
         s.commit()
         if stale:
             run_pipeline(catalog, ["dates", "geo"])

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from lumina.catalog.models import CatalogState, RetiredId
 from lumina.pipeline.scan import now
+from lumina.catalog.writes import upsert
 
 GONE_LISTED = 10  # members named in a "no longer exists" message
 
@@ -61,10 +62,10 @@ def assign(session, kind: str, model: Any, previous: Sequence[tuple[int, str, se
     for y, value in enumerate(ids):
         if value is None:
             ids[y], next_id = next_id, next_id + 1
-    session.merge(CatalogState(key=key, value=next_id))
+    upsert(session, CatalogState, [dict(key=key, value=next_id)])
     for x, (stable_id, _, members) in enumerate(previous):
         if x not in claimed:
-            session.merge(RetiredId(kind=kind, stable_id=stable_id, members=sorted(members), retired_at=now()))
+            upsert(session, RetiredId, [dict(kind=kind, stable_id=stable_id, members=sorted(members), retired_at=now())])
     return [int(v) for v in ids]
 
 

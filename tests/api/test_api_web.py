@@ -21,14 +21,14 @@ FILES = ["originals/DSCN0010.jpg", "originals/DSCN0012.jpg", "originals/Canon EO
 
 
 @pytest.fixture(scope="module")
-def client(eval_dev, tmp_path_factory):
+def client(eval_dev, tmp_path_factory, session_database):
     lib = tmp_path_factory.mktemp("lib")
     for rel in FILES:
         shutil.copy2(eval_dev / rel, lib / os.path.basename(rel))
     home = tmp_path_factory.mktemp("home")
     os.environ["LUMINA_SETTLE_S"] = "0"
     # a 1-megapixel decode limit: the largest photos fail their pixel stages with pixel_limit, a real gap
-    cat = open_catalog(home, overrides={"max_image_pixels": 1_000_000})
+    cat = open_catalog(home, overrides={"max_image_pixels": 1_000_000}, database_url=session_database())
     scan(cat, [lib])
     cat.close()
     with TestClient(create_app(home, TOKEN, worker=False)) as c:

@@ -174,12 +174,13 @@ def table_rows(cat) -> dict:
     return out
 
 
-def test_dask_local_cluster_gives_the_process_pools_results(small_library, tmp_path):
+def test_dask_local_cluster_gives_the_process_pools_results(small_library, tmp_path, another_database):
     distributed = pytest.importorskip("distributed")
     pool = open_catalog(tmp_path / "pool", overrides={"workers": 2})
     scan(pool, [small_library])
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        dask = open_catalog(tmp_path / "dask", overrides={"dask_scheduler": cluster.scheduler_address})
+        dask = open_catalog(tmp_path / "dask", overrides={"dask_scheduler": cluster.scheduler_address},
+                            database_url=another_database())
         doc = jobs.run_now(dask, "scan", {"roots": [str(small_library)]})
         assert doc["status"] == "succeeded"
         with distributed.Client(cluster.scheduler_address) as client:

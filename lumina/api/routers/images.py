@@ -21,6 +21,7 @@ from lumina.catalog import queries
 from lumina.catalog.models import Asset, FileInstance, Thumbnail, UserOverride
 from lumina.pipeline.overrides import parse_capture_time, set_override
 from lumina.pipeline.scan import now
+from lumina.catalog.writes import upsert
 
 router = APIRouter(dependencies=guarded, tags=["images"])
 
@@ -213,7 +214,7 @@ def patch_image(asset_id: str, body: ImagePatch, reg: Registry = Depends(registr
         for field in ("rating", "keywords"):
             value = getattr(body, field)
             if value is not None:
-                s.merge(UserOverride(asset_id=aid, field=field, value=value, set_at=now()))
+                upsert(s, UserOverride, [dict(asset_id=aid, field=field, value=value, set_at=now())])
                 changed.append(field)
         if body.status is not None:
             s.get(Asset, aid).status = body.status
