@@ -478,7 +478,9 @@ def compare_pixels(a: np.ndarray, b: np.ndarray, crop_search: bool = True,
         (``_refine_crop``), as MAD and scale 0-1 (geometric mean of the sides, to 0.01); None when
         there is none;
         ``crop_local_mad``: that crop's largest 4x4-region mean difference (``_window_block_max``),
-        grey levels; None without a crop.
+        grey levels; None without a crop;
+        ``content_share``: the share (0-1) of the 32x32 pixels where either image is more than
+        ``BACKGROUND_TOLERANCE`` from its own most common grey level (``_background``).
     """
     limits = None if not crop_search else np.array([min(crop_limit_mad, 255.0)])
     return compare_signatures(np.stack([a, b]), np.array([[0, 1]]), limits)[0]

@@ -50,7 +50,8 @@ def list_groups(
         for m in g["members"]:
             if m["class"] != "keeper":
                 d = m["distances"]
-                signals = ", ".join(f"{k} {d[k]}" for k in ("phash", "dhash", "mad", "crop_scale") if d.get(k) is not None)
+                signals = ", ".join(f"{k} {d[k]}" for k in ("phash", "dhash", "mad", "crop_mad", "crop_scale", "crop_local_mad")
+                                    if d.get(k) is not None)
                 typer.echo(f"  dup   {m['paths'][0] if m['paths'] else m['asset_id']}  ({m['class']}; {signals or 'sha256'})")
     for g in doc["similar_sets"]:
         typer.echo(f"similar-set {g['id']}: {g['reason']}")
