@@ -19,8 +19,10 @@ distinct asset. Then prints, as medians of ``--runs`` runs:
 * A profile of the pixel group in one process: decode, each resize, encodes, ThumbHash, hashes,
   quality (ms per file), with the libvips and the Pillow resizer.
 
-* With ``--rescan-files N``: unchanged rescans (files/s) and ``lumina gaps`` (s) on a catalog of
-  N small JPEGs, every stage run once.
+* With ``--rescan-files N``: unchanged rescans (files/s; the whole ``scan()``: walk, compare, plan
+  of every stage, catalog-wide checks) and ``lumina gaps`` (s) on a catalog of N small JPEGs, every
+  stage run once; with ``--before``, that tree's rescan of the same catalog, interleaved.
+* Decode time by JPEG DCT scale (1/1 to 1/8, and the scale the preview needs).
 
     python benchmarks/bench_ingest.py [--files N] [--runs N] [--before SRC] [--library DIR] [--rescan-files N]
 """
@@ -207,9 +209,59 @@ def profile(files: list[Path], sample: int = 16) -> dict[str, dict[str, float]]:
     return out
 
 
-def rescans(n_files: int, runs: int) -> None:
+def decode_scales(files: list[Path], sample: int = 16) -> dict[str, float]:
+    """Median ms per file of Pillow's DCT-scaled JPEG decode (``draft``) at 1/1, 1/2, 1/4 and 1/8 and
+    at the scale ``lumina.media.decode`` picks for the preview (the smallest 1/2^n scale whose long
+    edge still covers ``decode_max_edge_px``), interleaved file by file in one process."""
+    from PIL import Image
+
+    from lumina.media.decode import draft_scale
+    from lumina.settings import load_settings
+
+    edge = int(load_settings()["decode_max_edge_px"])
+    times: dict[str, list[float]] = {}
+    for p in files[:sample]:
+        with Image.open(p) as im:
+            w, h = im.size
+        for label, scale in (("1/1", 1), ("1/2", 2), ("1/4", 4), ("1/8", 8),
+                             (f"preview ({edge} px)", draft_scale(w, h, edge))):
+            t = time.perf_counter()
+            with Image.open(p) as im:
+                im.draft("RGB", (max(1, w // scale), max(1, h // scale)))
+                im.load()
+            times.setdefault(label, []).append((time.perf_counter() - t) * 1000)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+_RESCAN = """import sys, time
+from lumina.catalog.db import open_catalog
+from lumina.pipeline.scan import scan
+catalog = open_catalog(sys.argv[1], overrides={"workers": 2})
+t = time.perf_counter()
+counts = scan(catalog, [sys.argv[2]])
+took = time.perf_counter() - t
+assert not any(v["ok"] + v["failed"] for v in counts.stages.values()), counts.stages
+print(took, counts.unchanged)
+"""
+
+
+def rescan_s(catalog: Path, library: Path, python_path: str | None) -> float:
+    """Seconds of one unchanged ``scan()`` (walk, compare, plan every stage, catalog-wide checks),
+    timed inside a fresh process (start-up and imports excluded) run with ``python_path`` first."""
+    env = dict(os.environ, LUMINA_SETTLE_S="0")
+    if python_path:
+        env["PYTHONPATH"] = python_path
+    out = subprocess.run([sys.executable, "-c", _RESCAN, str(catalog), str(library)], env=env, cwd=tempfile.gettempdir(),
+                         capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"rescan failed: {out.stderr[-2000:]}")
+    return float(out.stdout.split()[0])
+
+
+def rescans(n_files: int, runs: int, before: str | None = None) -> None:
     """Unchanged rescans and the gap report on a catalog of ``n_files`` small distinct JPEGs (the
-    thumbnails of the large corpus files, each with its own COM segment), all stages run once."""
+    thumbnails of the large corpus files, each with its own COM segment), all stages run once by this
+    tree. With ``before``, that tree's rescan of the same catalog, interleaved run by run."""
     from PIL import Image
 
     from lumina.analysis.gaps import gap_report
@@ -231,19 +283,25 @@ def rescans(n_files: int, runs: int) -> None:
         t = time.perf_counter()
         scan(catalog, [library])
         first = time.perf_counter() - t
-        rescan_s, gaps_s = [], []
+        gaps_s = []
         for _ in range(runs):
-            t = time.perf_counter()
-            counts = scan(catalog, [library])
-            rescan_s.append(time.perf_counter() - t)
-            assert counts.unchanged == n_files and not any(v["ok"] + v["failed"] for v in counts.stages.values())
             t = time.perf_counter()
             gap_report(catalog)
             gaps_s.append(time.perf_counter() - t)
         catalog.close()
-    r, g = statistics.median(rescan_s), statistics.median(gaps_s)
-    print(f"\nrescans: {n_files} small JPEGs, first scan {first:.1f} s; unchanged rescan median {r:.2f} s = "
-          f"{n_files / r:,.0f} files/s (target 20,000 at 20k files); lumina gaps median {g:.2f} s")
+        times: dict[str, list[float]] = {}
+        for _ in range(runs):
+            for label, tree in (("this tree", None), *((f"before ({before})", before),) * bool(before)):
+                times.setdefault(label, []).append(rescan_s(Path(tmp) / "catalog", library, tree))
+    g = statistics.median(gaps_s)
+    print(f"\nrescans: {n_files} small JPEGs, first scan {first:.1f} s, load average {os.getloadavg()[0]:.1f}; "
+          f"lumina gaps median {g:.2f} s")
+    for label, ts in times.items():
+        r = statistics.median(ts)
+        print(f"  unchanged rescan ({label}): median {r:.2f} s = {n_files / r:,.0f} files/s (target 20,000 at 20k files)")
+    if before:
+        ratio = statistics.median(times[f"before ({before})"]) / statistics.median(times["this tree"])
+        print(f"  rescan speed-up over before: {ratio:.2f}x")
 
 
 def main() -> None:
@@ -256,7 +314,7 @@ def main() -> None:
                     "report on a catalog of this many small JPEGs (e.g. 20000)")
     args = ap.parse_args()
     if args.rescan_files:
-        rescans(args.rescan_files, args.runs)
+        rescans(args.rescan_files, args.runs, args.before)
     if args.files <= 0 and not args.library:
         return
     with tempfile.TemporaryDirectory() as tmp:
@@ -316,6 +374,10 @@ def main() -> None:
         for step in prof[names[0]]:
             print(f"  {step:36s} " + " ".join(f"{prof[r][step]:9.1f}" for r in names))
         print(f"  {'total':36s} " + " ".join(f"{sum(prof[r].values()):9.1f}" for r in names))
+        scales = decode_scales(files)
+        print("\nJPEG decode by DCT scale (Pillow draft), median ms per file, one process: " + ", ".join(
+            f"{k} {v:.0f}" for k, v in scales.items()) + f"; the preview's scale costs "
+            f"{scales[next(k for k in scales if k.startswith('preview'))] / scales['1/8']:.2f}x the 1/8 floor's")
         print(json.dumps({"files": n, "floors_s": floor_s, "lumina": results}, default=float))
 
 
