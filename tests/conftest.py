@@ -155,10 +155,17 @@ def pg_server():
 
 
 @pytest.fixture(scope="session")
-def pg_template(pg_server, tmp_path_factory) -> str:
+def pg_template(pg_server) -> str:
     """A database migrated to the newest revision (with pgvector), copied for each test's database."""
+    from sqlalchemy import create_engine
+
+    from lumina.catalog.db import engine_url, migrate, vector_extension
+
     name = pg_server.new_database()
-    open_catalog(tmp_path_factory.mktemp("pg-template"), database_url=pg_server.url(name)).close()
+    engine = create_engine(engine_url(pg_server.url(name)))  # migrated, but no catalog folder uses it yet
+    migrate(engine)
+    vector_extension(engine)
+    engine.dispose()
     return name
 
 

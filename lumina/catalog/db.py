@@ -366,14 +366,32 @@ def shown(url: str | URL) -> str:
     return redact(u.set(drivername=u.get_backend_name()))
 
 
-def _holds_a_catalog(engine: Engine) -> bool:
-    """Whether the (migrated) database already has library folders or jobs of some catalog."""
-    from sqlalchemy import exists, select
+FOLDERS_KEY = "catalog.folders"  # catalog_state: the folders that remember this database (PostgreSQL)
 
-    from lumina.catalog.models import Job, Source
 
-    with engine.connect() as conn:
-        return bool(conn.execute(select(exists(select(Source.id)) | exists(select(Job.id)))).scalar())
+def _claim(engine: Engine, folder: Path, origin: str) -> None:
+    """Record ``folder`` as a user of the database, in the database itself.
+
+    Raises:
+        CatalogError: the URL came from LUMINA_DATABASE_URL and another folder already uses the
+            database (the variable names one database: a second folder must not share it by accident;
+            ``lumina init --database-url`` shares it on purpose).
+    """
+    from sqlalchemy.orm import Session
+
+    from lumina.catalog.models import CatalogState
+    from lumina.catalog.writes import upsert
+
+    with Session(engine) as s:
+        row = s.get(CatalogState, FOLDERS_KEY, with_for_update=True)
+        folders = list(row.value) if row is not None else []
+        if origin == "environment" and folders and str(folder) not in folders:
+            raise CatalogError(f"database {shown(engine.url)} (LUMINA_DATABASE_URL) already holds another catalog "
+                               f"({folders[0]}); to share it from this folder run `lumina init --catalog {folder} "
+                               "--database-url URL`, else give this catalog a database of its own")
+        if str(folder) not in folders:
+            upsert(s, CatalogState, [dict(key=FOLDERS_KEY, value=folders + [str(folder)])])
+        s.commit()
 
 
 def _connect_error(exc: Exception, where: str) -> CatalogError:
@@ -442,11 +460,12 @@ def open_catalog(path: str | os.PathLike | None, create: bool = True,
         if url.get_backend_name() == "sqlite":
             raise CatalogError(f"cannot open catalog {where}: {exc}") from exc
         raise _connect_error(exc, where) from None
-    if remember == "environment" and _holds_a_catalog(engine):
-        engine.dispose()  # LUMINA_DATABASE_URL names one database: a second folder must not share it by accident
-        raise CatalogError(f"database {where} (LUMINA_DATABASE_URL) already holds another catalog; to share it "
-                           f"from this folder run `lumina init --catalog {folder} --database-url URL`, else "
-                           "give this catalog a database of its own")
+    if remember:
+        try:
+            _claim(engine, folder, remember)
+        except CatalogError:
+            engine.dispose()
+            raise
     if remember:  # only a database that opened and migrated is remembered: a typo can be fixed by running again
         _remember(folder, given)
     settings = load_settings(folder, overrides)

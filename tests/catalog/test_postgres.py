@@ -76,7 +76,7 @@ def test_environment_url_for_a_new_folder_and_sqlite_stays_sqlite(pg_server, tmp
         open_catalog(tmp_path / "lite", database_url=pg_server.url(pg_server.new_database()))
     (tmp_path / "empty").mkdir()
     assert _lumina("scan", str(tmp_path / "empty"), "--catalog", str(tmp_path / "new"), "--quiet").exit_code == 0
-    with pytest.raises(CatalogError, match=r"\(LUMINA_DATABASE_URL\) already holds another catalog; to share it"):
+    with pytest.raises(CatalogError, match=r"\(LUMINA_DATABASE_URL\) already holds another catalog \(.*new\); to share it"):
         open_catalog(tmp_path / "second")  # the variable names one database: a second folder is refused
     assert not (tmp_path / "second" / URL_FILE).exists()
     shared = open_catalog(tmp_path / "second", database_url=os.environ["LUMINA_DATABASE_URL"])  # sharing on purpose
@@ -251,3 +251,23 @@ def _same_filtered_lists(pg_cat, lite_cat):
         assert ids(pg_cat, filters) == ids(lite_cat, filters), filters
     assert ids(pg_cat, {"keyword": "pg keyword"}) == [tagged] and ids(pg_cat, {"keyword": "pg"}) == []
     pg_cat.close(), lite_cat.close()
+
+
+def test_a_long_lived_process_survives_terminated_connections(pg_server, tmp_path):
+    """`pg_terminate_backend` (an administrator, a failover) drops the pooled connections of a
+    process that stays up (the API, a worker): its next request reconnects instead of failing."""
+    from sqlalchemy import func, select
+
+    from lumina.catalog.models import Job
+    from lumina.pipeline import jobs
+
+    name = pg_server.new_database()
+    cat = open_catalog(tmp_path, database_url=pg_server.url(name))
+    first = jobs.submit(cat, "pipeline")["id"]
+    killed = pg_server.sql(f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                           f"WHERE datname = '{name}' AND pid <> pg_backend_pid()", database=name)[0][0]
+    assert killed >= 1  # the pool's idle connection was really dropped
+    with cat.session() as s:
+        assert s.scalar(select(func.count()).select_from(Job)) == 1
+    assert jobs.get(cat, first)["status"] == "queued"
+    cat.close()
