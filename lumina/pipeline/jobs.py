@@ -231,7 +231,7 @@ def recover(catalog: Catalog) -> list[int]:
     with catalog.session() as s:
         gone = select(Job).where(Job.status == "running")
         if leases.shared(catalog):
-            gone = gone.where(Job.lease_expires_at < now()).with_for_update(skip_locked=True)
+            gone = gone.where(leases.lease_lost()).with_for_update(skip_locked=True)
         orphans = s.scalars(gone).all()
         for job in orphans:
             job.status = "interrupted"

@@ -60,13 +60,19 @@ def lease_end(catalog: Catalog) -> datetime:
     return now() + timedelta(seconds=float(catalog.settings["lease_s"]))
 
 
+def lease_lost():
+    """The condition of a running job whose worker is gone: its lease expired, or it has none (left
+    by a worker that ended without finishing it, before leases existed or after its final write)."""
+    return or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now())
+
+
 def claimable_job(catalog: Catalog, job_id: int | None = None):
     """The query that claims the oldest job to run: queued, interrupted, or (shared catalogs)
-    running under a lease that has expired. Locked ``FOR UPDATE SKIP LOCKED`` (rendered on
+    running with its lease lost (``lease_lost``). Locked ``FOR UPDATE SKIP LOCKED`` (rendered on
     PostgreSQL; SQLite serialises writers itself)."""
     claimable = [Job.status.in_(("queued", "interrupted"))]
     if shared(catalog):
-        claimable.append(and_(Job.status == "running", Job.lease_expires_at < now()))
+        claimable.append(and_(Job.status == "running", lease_lost()))
     query = select(Job).where(or_(*claimable))
     if job_id is not None:
         query = query.where(Job.id == job_id)
