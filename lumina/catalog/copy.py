@@ -19,19 +19,34 @@ from pathlib import Path
 
 from sqlalchemy import Integer, func, insert, select, text
 
-from lumina.catalog.db import DB_NAME, URL_FILE, Catalog
-from lumina.catalog.models import Base
+from lumina.catalog.db import DB_NAME, FOLDERS_KEY, URL_FILE, Catalog
+from lumina.catalog.models import Base, CatalogState
 from lumina.errors import CatalogError
 
 BATCH_ROWS = 5_000  # rows per INSERT batch: a few MB of parameters at most (signatures are 4 KiB)
 # files of a catalog folder that belong to its database or to one process, never copied
 NOT_COPIED = {DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal", URL_FILE, "migrate.lock", "writer.lock"}
+NOT_COPIED_PREFIXES = (".inline-batch-",)  # a crashed run's markers (lumina.pipeline.executors.INLINE_MARKER)
+# catalog_state rows that describe the database, not the catalog (the folders using a PostgreSQL
+# database): never copied, counted or replaced, so each database keeps its own
+DATABASE_STATE_KEYS = (FOLDERS_KEY,)
+
+
+def _catalog_rows(table):
+    """The rows of ``table`` that belong to the catalog (a WHERE clause, or None for all of them)."""
+    return CatalogState.key.not_in(DATABASE_STATE_KEYS) if table.name == CatalogState.__tablename__ else None
+
+
+def _where(statement, table):
+    clause = _catalog_rows(table)
+    return statement if clause is None else statement.where(clause)
 
 
 def row_counts(catalog: Catalog) -> dict[str, int]:
-    """Rows per table of the schema (``alembic_version`` excluded), in dependency order."""
+    """Rows per table of the schema (``alembic_version`` and ``DATABASE_STATE_KEYS`` excluded), in
+    dependency order."""
     with catalog.engine.connect() as conn:
-        return {t.name: conn.scalar(select(func.count()).select_from(t)) for t in Base.metadata.sorted_tables}
+        return {t.name: conn.scalar(_where(select(func.count()).select_from(t), t)) for t in Base.metadata.sorted_tables}
 
 
 def copy_rows(source: Catalog, target: Catalog, force: bool = False,
@@ -58,11 +73,11 @@ def copy_rows(source: Catalog, target: Catalog, force: bool = False,
     with target.engine.begin() as out:
         for table in reversed(tables):  # children first
             if table.name in filled:
-                out.execute(table.delete())
+                out.execute(_where(table.delete(), table))
         with source.engine.connect() as src:
             for table in tables:
                 copied = 0
-                rows = src.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(select(table))
+                rows = src.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(_where(select(table), table))
                 for batch in rows.partitions(BATCH_ROWS):
                     out.execute(insert(table), [dict(r._mapping) for r in batch])
                     copied += len(batch)
@@ -114,7 +129,7 @@ def copy_folder_files(source: Path, target: Path) -> int:
         rel = Path(root).relative_to(source)
         (target / rel).mkdir(parents=True, exist_ok=True)
         for name in files:
-            if rel == Path(".") and name in NOT_COPIED:
+            if rel == Path(".") and (name in NOT_COPIED or name.startswith(NOT_COPIED_PREFIXES)):
                 continue
             src, dst = Path(root) / name, target / rel / name
             if dst.exists():

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from lumina.catalog.db import Catalog, WriterBusy
 from lumina.catalog.models import Job, Source
@@ -227,11 +227,14 @@ class JobReporter(Reporter):
 def recover(catalog: Catalog) -> list[int]:
     """Mark jobs ``interrupted`` whose worker is gone; returns their ids. On SQLite call it only
     while holding the writer lock (then no live worker can be running a job); on PostgreSQL a
-    worker is gone when its lease has expired (``lumina.pipeline.leases``)."""
+    worker is gone when its lease has expired (``lumina.pipeline.leases``) or, on this machine,
+    when its process has ended."""
     with catalog.session() as s:
         gone = select(Job).where(Job.status == "running")
         if leases.shared(catalog):
-            gone = gone.where(leases.lease_lost()).with_for_update(skip_locked=True)
+            owners = s.scalars(select(Job.worker_id).where(Job.status == "running")).all()
+            gone = gone.where(or_(leases.lease_lost(), Job.worker_id.in_(leases.gone_here(owners))))
+            gone = gone.with_for_update(skip_locked=True)
         orphans = s.scalars(gone).all()
         for job in orphans:
             job.status = "interrupted"

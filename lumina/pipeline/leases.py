@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -64,6 +66,26 @@ def lease_lost():
     """The condition of a running job whose worker is gone: its lease expired, or it has none (left
     by a worker that ended without finishing it, before leases existed or after its final write)."""
     return or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now())
+
+
+def gone_here(owners: Sequence[str | None]) -> list[str]:
+    """The worker ids among ``owners`` (``host:pid:random``, ``lumina.pipeline.jobs.worker_id``)
+    whose process ran on this machine and has ended: their leases need not be waited out (a
+    killed or crashed run, then the same command run again). A reused pid counts as alive, so the
+    lease is then waited out as for a worker on another machine."""
+    host = socket.gethostname()
+    gone = []
+    for owner in owners:
+        parts = (owner or "").rsplit(":", 2)
+        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+            continue
+        try:
+            os.kill(int(parts[1]), 0)
+        except ProcessLookupError:
+            gone.append(owner)
+        except PermissionError:  # alive, another user's
+            pass
+    return gone
 
 
 def claimable_job(catalog: Catalog, job_id: int | None = None):
