@@ -154,7 +154,10 @@ def iso_period(text: str) -> tuple[datetime, datetime | None]:
         raise ValueError(f"{text!r} is not an ISO 8601 date or date-time (YYYY[-MM[-DD[THH[:MM[:SS]]]]])")
     fields = [int(g) for g in m.groups()[:6] if g is not None]
     fraction = m.group(7) or ""
-    start = datetime(*fields, *[1] * (3 - len(fields))) + timedelta(microseconds=int(fraction[:6].ljust(6, "0")))
+    try:
+        start = datetime(*fields, *[1] * (3 - len(fields))) + timedelta(microseconds=int(fraction[:6].ljust(6, "0")))
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a date that exists ({exc})") from None
     if fraction:
         step = timedelta(microseconds=10 ** max(0, 6 - len(fraction)))
     elif len(fields) <= 2:  # a year or a month: calendar steps
