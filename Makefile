@@ -59,6 +59,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_scale.py --assets 100000
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_catalog_writes.py
+	$(BIN)/python benchmarks/bench_date_ranges.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
