@@ -163,7 +163,7 @@ class CaptureDate(Base):
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.asset_id"), primary_key=True)
     capture_time: Mapped[str | None] = mapped_column(String(40))
     capture_time_utc: Mapped[str | None] = mapped_column(String(40), index=True)
-    capture_start_local: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    capture_start_local: Mapped[datetime | None] = mapped_column(DateTime)
     capture_end_local: Mapped[datetime | None] = mapped_column(DateTime)
     capture_time_source: Mapped[str | None] = mapped_column(String(64))
     capture_time_confidence: Mapped[int | None]
@@ -171,8 +171,10 @@ class CaptureDate(Base):
     utc_offset_source: Mapped[str | None] = mapped_column(String(64))
     flags: Mapped[list] = mapped_column(JSONDoc(), default=list)
     candidates: Mapped[list] = mapped_column(JSONDoc(), default=list)
-    # the grid's order (capture time, then id): pages of a 100k catalog read the index, not a sort
-    __table_args__ = (Index("ix_capture_dates_time_asset", "capture_time", "asset_id"),)
+    # the grid's order (capture start, then id) and its date ranges: pages of a 1M catalog read the
+    # index, not a sort; the end rides along so that a date_from is tested inside the index
+    __table_args__ = (Index("ix_capture_dates_time_asset", "capture_time", "asset_id"),
+                      Index("ix_capture_dates_start_asset", "capture_start_local", "asset_id", "capture_end_local"))
 
 
 class Place(Base):

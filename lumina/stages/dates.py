@@ -131,11 +131,14 @@ MIN_OFFSET, MAX_OFFSET = -12 * 60, 14 * 60
 # catalog stores capture times and as date-range filters take them.
 ISO_PREFIX = re.compile(r"(?a)(\d{4})(?:-(0[1-9]|1[0-2])(?:-(0[1-9]|[12]\d|3[01])(?:T([01]\d|2[0-3])"
                         r"(?::([0-5]\d)(?::([0-5]\d)(?:\.(\d{1,9}))?)?)?)?)?)?")
-# Flags of a capture time known only to the day, month or year, and the characters of its ISO value
-# that are known (the rest is the start of the period: 2019-06-01T00:00:00 for "June 2019").
-PERIOD_FLAGS = {"year_only": 4, "month_only": 7, "date_only": 10}
-# The longest period a capture time can stand for (a year; leap years have 366 days).
-MAX_PERIOD = timedelta(days=366)
+# Flags of a capture time known only to the month or day (folder and file-name dates), and the
+# characters of its ISO value that are known (the rest is the start of the period:
+# 2019-06-01T00:00:00 for "June 2019"). No source gives a year alone.
+PERIOD_FLAGS = {"month_only": 7, "date_only": 10}
+# The longest period a capture time can stand for: a month. Date-range queries look this far back
+# from the range's start for periods that overlap it (a year here would make them read 12 times as
+# many index entries; a flag for a longer period must raise it).
+MAX_PERIOD = timedelta(days=31)
 
 
 def iso_period(text: str) -> tuple[datetime, datetime | None]:

@@ -20,7 +20,7 @@ from lumina.catalog.models import CaptureDate, FileInstance
 from lumina.catalog.queries import list_assets, timeline
 from lumina.errors import ConfigError
 from lumina.pipeline.scan import scan
-from lumina.stages.dates import capture_period, iso_period
+from lumina.stages.dates import MAX_PERIOD, PERIOD_FLAGS, capture_period, iso_period
 
 # eval-set file -> where it goes in the library (its folder names a date only for the stripped ones)
 LIBRARY = {"originals/Apple iPhone 4.jpg": "iphone4.jpg",  # EXIF 2011:01:13 14:33:39
@@ -70,7 +70,8 @@ def test_iso_prefixes_name_periods():
     # a capture time dated only to its month or day by its source stands for that whole period
     assert capture_period("2011-01-01T00:00:00", ["month_only", "estimated"]) == (datetime(2011, 1, 1), datetime(2011, 2, 1))
     assert capture_period("2011-01-13T00:00:00", ["date_only"]) == (datetime(2011, 1, 13), datetime(2011, 1, 14))
-    assert capture_period("2011-01-13T00:00:00", ["year_only"]) == (datetime(2011, 1, 1), datetime(2012, 1, 1))
+    assert all(end - start <= MAX_PERIOD for start, end in (capture_period(f"2011-{m:02d}-01T00:00:00", [flag])
+                                                           for m in range(1, 13) for flag in PERIOD_FLAGS))
     assert capture_period(None, []) == (None, None)
 
 
@@ -116,6 +117,22 @@ def test_date_filters_match_the_period_of_each_photo(dated):
             list_assets(s, {"date_from": "2011-02-30"})
         with pytest.raises(ConfigError, match="date_to: '13 January' is not an ISO 8601 date"):
             list_assets(s, {"date_to": "13 January"})
+
+
+def test_pages_follow_the_capture_order(dated):
+    """Keyset pages of two walk the grid's order (capture start, then id) without a gap or repeat."""
+    cat, ids = dated
+    by_id = {a: n for n, a in ids.items()}
+    with cat.session() as s:
+        whole = [i["asset_id"] for i in list_assets(s, {}, limit=500)["items"]]
+        walked, cursor = [], None
+        while True:
+            page = list_assets(s, {}, cursor=cursor, limit=2)
+            walked += [i["asset_id"] for i in page["items"]]
+            if not (cursor := page["next_cursor"]):
+                break
+    assert walked == whole and [by_id[a] for a in whole] == ["canon7d.jpg", "flir.jpg", "img1034.jpg", "iphone4.jpg",
+                                                             "z10.jpg"]
 
 
 def test_timeline_counts_months_of_the_timestamps(dated):

@@ -47,11 +47,12 @@ def upgrade() -> None:
         if values:
             conn.execute(update, values)
         after = rows[-1].asset_id
-    op.create_index('ix_capture_dates_capture_start_local', 'capture_dates', ['capture_start_local'], unique=False)
+    op.create_index('ix_capture_dates_start_asset', 'capture_dates',
+                    ['capture_start_local', 'asset_id', 'capture_end_local'], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_capture_dates_capture_start_local', table_name='capture_dates')
+    op.drop_index('ix_capture_dates_start_asset', table_name='capture_dates')
     with op.batch_alter_table('capture_dates') as batch:
         batch.drop_column('capture_end_local')
         batch.drop_column('capture_start_local')
