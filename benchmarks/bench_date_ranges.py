@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench_scale import timed  # noqa: E402  (median seconds of repeated calls, and the last result)
+
 BATCH = 10_000
 
 
@@ -79,15 +80,6 @@ def migrate_to(cat, revision: str) -> float:
     return time.perf_counter() - began
 
 
-def p50(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        began = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times), out
-
-
 def measure(cat, n: int, repeats: int) -> dict[str, str]:
     from sqlalchemy import Integer, cast, extract, func, select
 
@@ -111,13 +103,13 @@ def measure(cat, n: int, repeats: int) -> dict[str, str]:
     by_month_stamps = select(year, mon, func.count()).where(CaptureDate.capture_start_local.is_not(None)) \
         .group_by(year, mon)
     with cat.session() as s:
-        q_new, rows_new = p50(lambda: s.execute(stamps).all(), repeats)
-        q_old, rows_old = p50(lambda: s.execute(strings).all(), repeats)
-        q_page, _ = p50(lambda: list_assets(s, {"date_from": "2012-03", "date_to": "2012-05"}, limit=100), repeats)
+        q_new, rows_new = timed(lambda: s.execute(stamps).all(), repeats)
+        q_old, rows_old = timed(lambda: s.execute(strings).all(), repeats)
+        q_page, _ = timed(lambda: list_assets(s, {"date_from": "2012-03", "date_to": "2012-05"}, limit=100), repeats)
         total = list_assets(s, {"date_from": "2012-03", "date_to": "2012-05"}, limit=1, total=True)["total"]
-        t_new, months_new = p50(lambda: s.execute(by_month_stamps).all(), max(3, repeats // 5))
-        t_old, months_old = p50(lambda: s.execute(by_month_strings).all(), max(3, repeats // 5))
-        t_api, _ = p50(lambda: timeline(s, {}), max(3, repeats // 5))
+        t_new, months_new = timed(lambda: s.execute(by_month_stamps).all(), max(3, repeats // 5))
+        t_old, months_old = timed(lambda: s.execute(by_month_strings).all(), max(3, repeats // 5))
+        t_api, _ = timed(lambda: timeline(s, {}), max(3, repeats // 5))
     return {"back-fill (0016 -> 0017)": f"{n / fill_s:,.0f} rows/s ({fill_s:.1f} s)",
             "range page, timestamps p50": f"{q_new * 1000:.1f} ms",
             "range page, strings p50 (baseline)": f"{q_old * 1000:.1f} ms ({q_new / q_old:.2f}x)",
