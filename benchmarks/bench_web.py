@@ -70,6 +70,7 @@ def build(home: Path, n: int) -> None:
     from lumina.catalog.db import open_catalog
     from lumina.catalog.models import Asset, CaptureDate, FileInstance, Metadata, Place, Source, Thumbnail
     from lumina.pipeline.scan import now
+    from lumina.stages.dates import capture_period
 
     src, width, height, thumbhash = real_thumbnail(home.parent)
     rng = random.Random(19)
@@ -84,9 +85,11 @@ def build(home: Path, n: int) -> None:
         conn.execute(insert(FileInstance), [{"source_id": 1, "path_bytes": f"/lib/{k}.jpg".encode(), "path": f"/lib/{k}.jpg",
                                              "asset_id": a, "status": "present", "first_seen_at": now(), "warnings": []}
                                             for k, a in enumerate(ids)])
-        conn.execute(insert(CaptureDate), [{"asset_id": a, "capture_time": (start + timedelta(seconds=rng.randrange(20 * 365 * 86400))).isoformat(),
-                                            "capture_time_source": "EXIF:DateTimeOriginal", "capture_time_confidence": 90,
-                                            "flags": [], "candidates": []} for a in ids])
+        stamps = [(start + timedelta(seconds=rng.randrange(20 * 365 * 86400))).isoformat() for _ in ids]
+        conn.execute(insert(CaptureDate), [{"asset_id": a, "capture_time": t, "capture_time_source": "EXIF:DateTimeOriginal",
+                                            "capture_time_confidence": 90, "flags": [], "candidates": [],
+                                            **dict(zip(("capture_start_local", "capture_end_local"), capture_period(t, [])))}
+                                           for a, t in zip(ids, stamps)])
         conn.execute(insert(Metadata), [{"asset_id": a, "camera_make": CAMERAS[k % 12][0], "camera_model": CAMERAS[k % 12][1],
                                          "width": 4000, "height": 3000, "keywords": [], "flags": [], "tags": {}}
                                         for k, a in enumerate(ids)])

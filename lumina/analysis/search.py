@@ -74,9 +74,9 @@ def _catalog_facts(session) -> dict[str, dict[str, Any]]:
     present = set(session.scalars(select(FileInstance.asset_id).where(FileInstance.status == "present")))
     facts = {a.asset_id: {"media_kind": a.media_kind, "file_type": (a.file_type or "").lower()}
              for a in session.scalars(select(Asset)) if a.asset_id in present}
-    for d in session.execute(select(CaptureDate.asset_id, CaptureDate.capture_time)):
-        if d.asset_id in facts and d.capture_time:
-            facts[d.asset_id]["year"], facts[d.asset_id]["month"] = int(d.capture_time[:4]), int(d.capture_time[5:7])
+    for d in session.execute(select(CaptureDate.asset_id, CaptureDate.capture_start_local)):
+        if d.asset_id in facts and d.capture_start_local:
+            facts[d.asset_id]["year"], facts[d.asset_id]["month"] = d.capture_start_local.year, d.capture_start_local.month
     for p in session.execute(select(Place.asset_id, Place.country_code, Place.city, Place.region)):
         if p.asset_id in facts:
             facts[p.asset_id].update(country=p.country_code, city=(p.city or "").lower(), region=(p.region or "").lower())

@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from lumina.catalog.db import Catalog, exclusive_lock, open_catalog
+from lumina.catalog.db import Catalog, engine_url, exclusive_lock, open_catalog
 from lumina.catalog.models import CatalogState, Source
-from lumina.errors import ConfigError, ConflictError, NotFoundError
+from lumina.errors import CatalogError, ConfigError, ConflictError, NotFoundError
 from lumina.pipeline.scan import check_roots, display, now
 from lumina.catalog.writes import upsert
 
@@ -72,25 +72,38 @@ class Registry:
             return cat
 
     def describe(self, catalog_id: str) -> dict[str, Any]:
-        """``{"id", "name", "path", "sources"}``."""
+        """``{"id", "name", "path", "database", "sources"}`` (``database``: the SQLite file, or the
+        PostgreSQL URL without its password)."""
         cat = self.get(catalog_id)
         entry = self._entries().get(catalog_id, {})
         with cat.session() as s:
             sources = [src.path for src in s.scalars(select(Source).order_by(Source.id))]
-        return {"id": catalog_id, "name": entry.get("name", self.home.name), "path": str(cat.path), "sources": sources}
+        return {"id": catalog_id, "name": entry.get("name", self.home.name), "path": str(cat.path),
+                "database": cat.database, "sources": sources}
 
-    def create(self, name: str, sources: list[str]) -> dict[str, Any]:
+    def create(self, name: str, sources: list[str], database_url: str | None = None) -> dict[str, Any]:
         """A new catalog with these library folders registered (not scanned yet).
 
+        Args:
+            database_url: ``postgresql://...`` (TCP, or ``?host=/socket/dir``): the catalog's
+                database, an empty one that no other catalog folder uses; remembered in the new
+                catalog's folder. ``None``: as ``lumina init`` without one (``LUMINA_DATABASE_URL``,
+                else SQLite inside the folder).
         Raises:
-            ConfigError: empty name, or a source that is not a folder. ConflictError: the name is taken.
+            ConfigError: empty name, a source that is not a folder, a URL that is malformed, not
+                PostgreSQL, or whose database cannot be opened (server down, password refused, no
+                such database, another application's tables: one line, password hidden).
+            ConflictError: the name is taken, or another catalog uses the database.
         """
         if not name.strip() or len(name) > 100 or any(ord(c) < 32 or ord(c) == 127 for c in name):
             raise ConfigError("name must be 1-100 characters, without control characters")
+        if database_url is not None and engine_url(database_url).get_backend_name() != "postgresql":
+            raise ConfigError("database_url: only postgresql:// URLs; leave it out for a SQLite catalog inside the "
+                              "served folder")
         with self._create_lock, exclusive_lock(self.home / "catalogs.lock"):  # threads of this server, other servers
-            return self._create(name, sources)
+            return self._create(name, sources, database_url)
 
-    def _create(self, name: str, sources: list[str]) -> dict[str, Any]:
+    def _create(self, name: str, sources: list[str], database_url: str | None = None) -> dict[str, Any]:
         """``create`` under the creation lock: concurrent requests for one name get one success and
         409s; different names all succeed (the list of entries is read and written under it)."""
         entries = self._entries()
@@ -108,7 +121,13 @@ class Registry:
         if path.exists():  # left half-built by a server that died while creating it: not a catalog yet
             shutil.rmtree(path)
         try:
-            cat = open_catalog(path, overrides=self.overrides)
+            try:
+                cat = open_catalog(path, overrides=self.overrides, database_url=database_url,
+                                   own_database=database_url is not None)
+            except CatalogError as exc:  # the request's database does not work: the client fixes the URL
+                if database_url is None:
+                    raise
+                raise ConfigError(f"database_url: {exc}") from None
             with cat.session() as s:
                 for p in roots:
                     s.add(Source(path_bytes=p, path=display(p), added_at=now()))

@@ -92,6 +92,7 @@ class CatalogDoc(BaseModel):
     id: str = Field(description="slug; 'default' is the served folder")
     name: str
     path: str
+    database: str = Field(description="the SQLite file, or the PostgreSQL URL without its password")
     sources: list[str]
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from lumina.errors import CatalogError, ConfigError
+from lumina.errors import CatalogError, ConfigError, ConflictError
 from lumina.settings import load_settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -38,7 +38,7 @@ DATABASE_URL_ENV = "LUMINA_DATABASE_URL"  # the database of a new catalog folder
 MIGRATION_LOCK_KEY = 0x6C756D696E61
 # Newest migration; a test checks it equals Alembic's head. Knowing it lets an up-to-date catalog
 # open without importing Alembic (a third of a second on every command).
-HEAD_REVISION = "0016"
+HEAD_REVISION = "0017"
 
 
 DEFAULT_CATALOG = "~/.lumina/catalog"  # also the Makefile's CATALOG: `make run` then `lumina gaps` agree
@@ -369,13 +369,14 @@ def shown(url: str | URL) -> str:
 FOLDERS_KEY = "catalog.folders"  # catalog_state: the folders that remember this database (PostgreSQL)
 
 
-def _claim(engine: Engine, folder: Path, origin: str) -> None:
+def _claim(engine: Engine, folder: Path, origin: str, own_database: bool = False) -> None:
     """Record ``folder`` as a user of the database, in the database itself.
 
     Raises:
         CatalogError: the URL came from LUMINA_DATABASE_URL and another folder already uses the
             database (the variable names one database: a second folder must not share it by accident;
             ``lumina init --database-url`` shares it on purpose).
+        ConflictError: ``own_database`` and any catalog folder already uses the database.
     """
     from sqlalchemy.orm import Session
 
@@ -385,6 +386,9 @@ def _claim(engine: Engine, folder: Path, origin: str) -> None:
     with Session(engine) as s:
         row = s.get(CatalogState, FOLDERS_KEY, with_for_update=True)
         folders = list(row.value) if row is not None else []
+        if own_database and folders:
+            raise ConflictError(f"database {shown(engine.url)} already holds a catalog (of folder {folders[0]}); "
+                                "give the new catalog an empty database of its own")
         if origin == "environment" and folders and str(folder) not in folders:
             raise CatalogError(f"database {shown(engine.url)} (LUMINA_DATABASE_URL) already holds another catalog "
                                f"({folders[0]}); to share it from this folder run `lumina init --catalog {folder} "
@@ -412,7 +416,8 @@ def _connect_error(exc: Exception, where: str) -> CatalogError:
 
 
 def open_catalog(path: str | os.PathLike | None, create: bool = True,
-                 overrides: dict[str, Any] | None = None, database_url: str | None = None) -> Catalog:
+                 overrides: dict[str, Any] | None = None, database_url: str | None = None,
+                 own_database: bool = False) -> Catalog:
     """Open (and if needed create and migrate) the catalog in folder ``path``.
 
     Args:
@@ -422,10 +427,13 @@ def open_catalog(path: str | os.PathLike | None, create: bool = True,
         database_url: ``postgresql://...`` (TCP, or a Unix socket with ``?host=/dir``) for a new
             catalog, remembered in the folder; ``None``: the remembered URL, else
             ``LUMINA_DATABASE_URL`` for a new folder, else the SQLite file ``DIR/catalog.db``.
+        own_database: a new PostgreSQL database must not be used by any catalog folder yet (the
+            API's new catalogs: never one shared with another catalog, not even on purpose).
     Raises:
         ConfigError: bad settings or a malformed URL.
         CatalogError: the folder or database cannot be created, reached or opened, or the
             database belongs to another application.
+        ConflictError: ``own_database`` and a catalog folder already uses the database.
     """
     folder = catalog_dir_from(path)
     given, remember = _database_url(folder, database_url, create)
@@ -462,8 +470,8 @@ def open_catalog(path: str | os.PathLike | None, create: bool = True,
         raise _connect_error(exc, where) from None
     if remember:
         try:
-            _claim(engine, folder, remember)
-        except CatalogError:
+            _claim(engine, folder, remember, own_database)
+        except (CatalogError, ConflictError):
             engine.dispose()
             raise
     if remember:  # only a database that opened and migrated is remembered: a typo can be fixed by running again

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -152,21 +152,29 @@ class CaptureDate(Base):
     """The ``dates`` stage's choice of capture time, and every candidate it weighed.
 
     ``capture_time`` is local wall-clock time in ISO 8601 with every sub-second digit the source
-    gives; ``capture_time_utc`` the same instant in UTC when the offset is known (for sorting).
+    gives (the displayed value); ``capture_time_utc`` the same instant in UTC when the offset is known
+    (for sorting). ``capture_start_local``/``capture_end_local`` are the local wall-clock period that
+    value stands for as timestamps (end exclusive: the second, or the 10 ms of ``.12``, or the whole
+    day/month when the source gave only that, flags ``date_only``/``month_only``;
+    ``lumina.stages.dates.capture_period``): every date-range filter compares them.
     """
 
     __tablename__ = "capture_dates"
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.asset_id"), primary_key=True)
     capture_time: Mapped[str | None] = mapped_column(String(40))
     capture_time_utc: Mapped[str | None] = mapped_column(String(40), index=True)
+    capture_start_local: Mapped[datetime | None] = mapped_column(DateTime)
+    capture_end_local: Mapped[datetime | None] = mapped_column(DateTime)
     capture_time_source: Mapped[str | None] = mapped_column(String(64))
     capture_time_confidence: Mapped[int | None]
     utc_offset_minutes: Mapped[int | None]
     utc_offset_source: Mapped[str | None] = mapped_column(String(64))
     flags: Mapped[list] = mapped_column(JSONDoc(), default=list)
     candidates: Mapped[list] = mapped_column(JSONDoc(), default=list)
-    # the grid's order (capture time, then id): pages of a 100k catalog read the index, not a sort
-    __table_args__ = (Index("ix_capture_dates_time_asset", "capture_time", "asset_id"),)
+    # the grid's order (capture start, then id) and its date ranges: pages of a 1M catalog read the
+    # index, not a sort; the end rides along so that a date_from is tested inside the index
+    __table_args__ = (Index("ix_capture_dates_time_asset", "capture_time", "asset_id"),
+                      Index("ix_capture_dates_start_asset", "capture_start_local", "asset_id", "capture_end_local"))
 
 
 class Place(Base):

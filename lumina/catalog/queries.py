@@ -9,8 +9,6 @@ import os
 import re
 from typing import Any
 
-from datetime import datetime, timedelta
-
 from sqlalchemy import Boolean, String, exists, func, inspect, literal, or_, select, tuple_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -27,7 +25,6 @@ SHOW_KEYS = ("asset_id", "paths", "capture_time", "capture_time_source", "captur
              "utc_offset_minutes", "date_flags", "camera_make", "camera_model", "gps_latitude", "gps_longitude",
              "geohash", "country_code", "city", "timezone", "width", "height", "stages")
 _ASSET_ID = re.compile(r"[0-9a-f]{8,64}")  # (fullmatch) a full asset id, or a unique prefix of at least 8 hex digits
-_ISO_PREFIX = re.compile(r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3])(:[0-5]\d(:[0-5]\d(\.\d{1,9})?)?)?)?)?)?")
 
 
 def _row(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any] | None:
@@ -229,42 +226,6 @@ def _json_list_has_postgresql(element, compiler, **kw):
     return f"({compiler.process(column, **kw)} @> jsonb_build_array({compiler.process(value, **kw)}))"
 
 
-def _after_prefix(prefix: str) -> str | None:
-    """The smallest ISO 8601 string after every time that starts with ``prefix`` (an exclusive upper
-    bound of the same precision: ``2019-12`` -> ``2020-01``, ``2019-02-28`` -> ``2019-03-01``,
-    ``12:00:00.5`` -> ``12:00:00.6``); None after year 9999. Digits with carries, never a high
-    sentinel character, so that the comparison does not depend on the database's collation."""
-    date, _, clock = prefix.partition("T")
-    parts = [int(p) for p in date.split("-")]
-    if clock:
-        whole, _, fraction = clock.partition(".")
-        parts += [int(p) for p in whole.split(":")]
-    else:
-        fraction = ""
-    try:
-        start = datetime(*parts, *([1] * (3 - len(parts)) if len(parts) < 3 else []))
-    except ValueError:
-        return None  # a day that does not exist (2019-02-30): no bound, as before
-    if fraction:
-        step = timedelta(seconds=10 ** -len(fraction))
-        t = start + timedelta(microseconds=int(fraction[:6].ljust(6, "0"))) + step
-        digits = f"{t.microsecond:06d}"[:len(fraction)] if len(fraction) <= 6 else None
-        if digits is None:  # nanosecond prefixes: no bound finer than a microsecond is needed
-            return None
-        return t.strftime("%Y-%m-%dT%H:%M:%S") + "." + digits
-    if len(parts) == 1:
-        return f"{parts[0] + 1:04d}" if parts[0] < 9999 else None
-    if len(parts) == 2:
-        year, month = divmod(parts[0] * 12 + parts[1], 12)  # month is 1-12: the next one
-        return f"{year:04d}-{month + 1:02d}" if year <= 9999 else None
-    unit = {3: timedelta(days=1), 4: timedelta(hours=1), 5: timedelta(minutes=1), 6: timedelta(seconds=1)}[len(parts)]
-    try:
-        t = start + unit
-    except OverflowError:
-        return None
-    return t.strftime({3: "%Y-%m-%d", 4: "%Y-%m-%dT%H", 5: "%Y-%m-%dT%H:%M", 6: "%Y-%m-%dT%H:%M:%S"}[len(parts)])
-
-
 def _filtered(query, filters: dict[str, Any]):
     """``query`` (joined to CaptureDate, Metadata and Place) narrowed by ``filters`` (see list_assets).
 
@@ -275,13 +236,25 @@ def _filtered(query, filters: dict[str, Any]):
     if unknown:
         raise ConfigError(f"unknown filter(s) {', '.join(sorted(unknown))}; filters: {', '.join(FILTERS)}")
     f = {k: v for k, v in filters.items() if v is not None}
-    for key in ("date_from", "date_to"):
-        if key in f and not _ISO_PREFIX.fullmatch(f[key]):
-            raise ConfigError(f"{key}: {f[key]!r} is not an ISO 8601 date or date-time (YYYY[-MM[-DD[THH[:MM[:SS]]]]])")
-    if "date_from" in f:
-        query = query.where(CaptureDate.capture_time >= f["date_from"])
-    if "date_to" in f and (bound := _after_prefix(f["date_to"])) is not None:
-        query = query.where(CaptureDate.capture_time < bound)
+    periods = {}
+    if "date_from" in f or "date_to" in f:
+        from lumina.stages.dates import MAX_PERIOD, iso_period  # not on `lumina show`'s start-up path
+
+        for key in ("date_from", "date_to"):
+            if key in f:
+                try:
+                    periods[key] = iso_period(f[key])
+                except ValueError as exc:
+                    raise ConfigError(f"{key}: {exc}") from None
+    # A photo matches when the period of its capture time (local wall-clock; a day or a month when
+    # that is all its source gave) overlaps [start of date_from, end of date_to): it may have been
+    # taken in the range. Its period is at most MAX_PERIOD long, so the index on the start column
+    # also bounds a date_from.
+    if "date_from" in periods:
+        low = periods["date_from"][0]
+        query = query.where(CaptureDate.capture_end_local > low, CaptureDate.capture_start_local > low - MAX_PERIOD)
+    if "date_to" in periods and (high := periods["date_to"][1]) is not None:
+        query = query.where(CaptureDate.capture_start_local < high)
     if "camera" in f:  # wildcards in the user's text are matched literally
         query = query.where(or_(Metadata.camera_make.icontains(f["camera"], autoescape=True),
                                 Metadata.camera_model.icontains(f["camera"], autoescape=True)))
@@ -342,8 +315,9 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
     """Assets in capture-time order (undated last, then by id) with keyset paging.
 
     Args:
-        filters: any of ``FILTERS``: ``date_from``/``date_to`` (ISO 8601 prefixes compared with the
-            local capture time, inclusive), ``camera`` (substring of make or model, case-insensitive),
+        filters: any of ``FILTERS``: ``date_from``/``date_to`` (ISO 8601 prefixes, inclusive: ``2019``
+            to ``2019-06`` is 2019-01-01 up to the end of June; matched against the local wall-clock
+            capture time, and a photo dated only to a day or month matches when that period overlaps), ``camera`` (substring of make or model, case-insensitive),
             ``has_gps`` (bool), ``geohash`` (prefix), ``country`` (ISO 3166 alpha-2), ``city``,
             ``file_type``, ``status`` (active | rejected), ``keyword`` (exact keyword), ``date_flag``
             (one of ``DATE_FLAGS``), ``failed_stage`` (a stage name, or ``any``), ``asset_ids`` (a
@@ -363,7 +337,8 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
     """
     if not 1 <= limit <= 500:
         raise ConfigError("limit must be 1..500")
-    columns = (Asset.asset_id, Asset.file_type, Asset.status, CaptureDate.capture_time, Metadata.camera_make,
+    columns = (Asset.asset_id, Asset.file_type, Asset.status, CaptureDate.capture_time,
+               CaptureDate.capture_start_local, Metadata.camera_make,
                Metadata.camera_model, Metadata.width, Metadata.height, Place.geohash, Place.country_code, Place.city,
                Thumbnail.grid_path, Thumbnail.grid_width, Thumbnail.grid_height, Thumbnail.thumbhash)
     if total:  # joined tables only when a filter reads them
@@ -376,21 +351,26 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
             undated, when, last = json.loads(base64.urlsafe_b64decode(cursor.encode()))
             if not (isinstance(undated, bool) and isinstance(when, str) and isinstance(last, str)):
                 raise TypeError("cursor fields")
+            if not undated:
+                from lumina.stages.dates import iso_period
+
+                when = iso_period(when)[0]
         except (ValueError, TypeError) as exc:
             raise ConfigError("invalid cursor: pass the next_cursor of the previous page") from exc
         undated_after, dated_after = (last, None) if undated else (None, (when, last))
-    # Two index walks instead of one sort of every asset: the dated assets by (capture_time, asset_id)
+    # Two index walks instead of one sort of every asset: the dated assets by (capture start, asset_id)
     # from the capture-time index, then the undated ones (no date row, or no time) by asset_id.
     rows = []
     if undated_after is None:
         query = _filtered(_base(*columns, dated=True).outerjoin(Thumbnail, Thumbnail.asset_id == Asset.asset_id)
-                          .where(CaptureDate.capture_time.is_not(None)), filters)
+                          .where(CaptureDate.capture_start_local.is_not(None)), filters)
         if dated_after:
-            query = query.where(tuple_(CaptureDate.capture_time, CaptureDate.asset_id) > tuple_(*dated_after))
-        rows = session.execute(query.order_by(CaptureDate.capture_time, CaptureDate.asset_id).limit(limit + 1)).all()
+            query = query.where(tuple_(CaptureDate.capture_start_local, CaptureDate.asset_id) > tuple_(*dated_after))
+        rows = session.execute(query.order_by(CaptureDate.capture_start_local, CaptureDate.asset_id)
+                               .limit(limit + 1)).all()
     if len(rows) <= limit:
         query = _filtered(_base(*columns).outerjoin(Thumbnail, Thumbnail.asset_id == Asset.asset_id)
-                          .where(CaptureDate.capture_time.is_(None)), filters)
+                          .where(CaptureDate.capture_start_local.is_(None)), filters)
         if undated_after:
             query = query.where(Asset.asset_id > undated_after)
         rows += session.execute(query.order_by(Asset.asset_id).limit(limit + 1 - len(rows))).all()
@@ -413,7 +393,8 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
     if more and rows:
         last = rows[-1]
         next_cursor = base64.urlsafe_b64encode(json.dumps(
-            [last.capture_time is None, last.capture_time or "", last.asset_id]).encode()).decode()
+            [last.capture_start_local is None, last.capture_start_local.isoformat() if last.capture_start_local else "",
+             last.asset_id]).encode()).decode()
     out = {"items": items, "next_cursor": next_cursor}
     if total:
         out["total"] = count
@@ -426,10 +407,13 @@ def timeline(session, filters: dict[str, Any]) -> list[dict[str, Any]]:
     Returns:
         ``[{"year": int, "month": int, "count": int}]`` in time order; undated assets are left out.
     """
+    # The displayed string starts with the start of the capture period (a month-only date is shown
+    # as its 1st, 00:00), so its first 7 characters are the start's month: a third of the time of
+    # SQLite's strftime on the timestamp (benchmarks/bench_date_ranges.py); the filters read the timestamps.
     month = func.substr(CaptureDate.capture_time, 1, 7)
     rows = session.execute(_filtered(_base(month, func.count()), filters)
-                           .where(CaptureDate.capture_time.is_not(None)).group_by(month).order_by(month)).all()
-    return [{"year": int(m[:4]), "month": int(m[5:7]), "count": n} for m, n in rows if m and m[:4].isdigit()]
+                           .where(CaptureDate.capture_start_local.is_not(None)).group_by(month).order_by(month)).all()
+    return [{"year": int(m[:4]), "month": int(m[5:7]), "count": n} for m, n in rows]
 
 
 def facets(session) -> dict[str, list[dict[str, Any]]]:

@@ -127,6 +127,68 @@ DEFAULT_DATES = set(FIRMWARE_DEFAULTS)
 MIN_OFFSET, MAX_OFFSET = -12 * 60, 14 * 60
 
 
+# An ISO 8601 date-time or any leading part of it (a year, a month, a day, an hour, ...), as the
+# catalog stores capture times and as date-range filters take them.
+ISO_PREFIX = re.compile(r"(?a)(\d{4})(?:-(0[1-9]|1[0-2])(?:-(0[1-9]|[12]\d|3[01])(?:T([01]\d|2[0-3])"
+                        r"(?::([0-5]\d)(?::([0-5]\d)(?:\.(\d{1,9}))?)?)?)?)?)?")
+# Flags of a capture time known only to the month or day (folder and file-name dates), and the
+# characters of its ISO value that are known (the rest is the start of the period:
+# 2019-06-01T00:00:00 for "June 2019"). No source gives a year alone.
+PERIOD_FLAGS = {"month_only": 7, "date_only": 10}
+# The longest period a capture time can stand for: a month. Date-range queries look this far back
+# from the range's start for periods that overlap it (a year here would make them read 12 times as
+# many index entries; a flag for a longer period must raise it).
+MAX_PERIOD = timedelta(days=31)
+
+
+def iso_period(text: str) -> tuple[datetime, datetime | None]:
+    """The local wall-clock period that an ISO 8601 prefix names: ``(start, end)``, naive datetimes,
+    ``end`` exclusive and None after year 9999. ``2019`` is the year 2019, ``2019-02`` that month,
+    ``2019-02-28`` that day, ``2019-02-28T10`` that hour, ``...T10:00:00`` that second,
+    ``...T10:00:00.12`` those 10 ms; digits finer than a microsecond (the resolution of the
+    catalog's timestamp columns, SQLite and PostgreSQL alike) are cut, and the period is then 1 µs.
+
+    Raises:
+        ValueError: not such a prefix (``YYYY[-MM[-DD[THH[:MM[:SS[.fff]]]]]]``), or a day that does
+            not exist (2019-02-30).
+    """
+    m = ISO_PREFIX.fullmatch(text)
+    if m is None:
+        raise ValueError(f"{text!r} is not an ISO 8601 date or date-time (YYYY[-MM[-DD[THH[:MM[:SS]]]]])")
+    fields = [int(g) for g in m.groups()[:6] if g is not None]
+    fraction = m.group(7) or ""
+    try:
+        start = datetime(*fields, *[1] * (3 - len(fields))) + timedelta(microseconds=int(fraction[:6].ljust(6, "0")))
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a date that exists ({exc})") from None
+    if fraction:
+        step = timedelta(microseconds=10 ** max(0, 6 - len(fraction)))
+    elif len(fields) <= 2:  # a year or a month: calendar steps
+        months = fields[0] * 12 + (fields[1] - 1 if len(fields) == 2 else 0) + (12 if len(fields) == 1 else 1)
+        year, month = divmod(months, 12)
+        return start, datetime(year, month + 1, 1) if year <= 9999 else None
+    else:
+        step = {3: timedelta(days=1), 4: timedelta(hours=1), 5: timedelta(minutes=1), 6: timedelta(seconds=1)}[len(fields)]
+    try:
+        return start, start + step
+    except OverflowError:
+        return start, None
+
+
+def capture_period(capture_time: str | None, flags: list[str] | None) -> tuple[datetime | None, datetime | None]:
+    """The local wall-clock period a chosen capture time stands for, ``(start, end)`` with ``end``
+    exclusive (see ``iso_period``): the value's own precision, or the day, month or year when
+    ``flags`` say that is all the source gave (``PERIOD_FLAGS``). ``(None, None)`` without a time or
+    for a value that is not ISO 8601 (never written by the dates stage)."""
+    if not capture_time:
+        return None, None
+    known = next((n for flag, n in PERIOD_FLAGS.items() if flag in (flags or ())), None)
+    try:
+        return iso_period(capture_time[:known] if known else capture_time)
+    except ValueError:
+        return None, None
+
+
 class Rejected(ValueError):
     """A date value that cannot be used; the message is the recorded reason."""
 
@@ -544,7 +606,8 @@ class DatesStage(Stage):
         candidates += _name_candidates(asset.path, min_year)
         candidates.append(_mtime_candidate(asset.mtime_ns))
         chosen, flags = choose(candidates, geo.get("timezone"), float(self.settings["date_conflict_s"]))
-        values: dict[str, Any] = {"capture_time": None, "capture_time_utc": None, "capture_time_source": None,
+        values: dict[str, Any] = {"capture_time": None, "capture_time_utc": None, "capture_start_local": None,
+                                  "capture_end_local": None, "capture_time_source": None,
                                   "capture_time_confidence": None, "utc_offset_minutes": None,
                                   "utc_offset_source": None, "flags": flags,
                                   "candidates": [c.doc() for c in candidates]}
@@ -555,4 +618,5 @@ class DatesStage(Stage):
                           utc_offset_source=chosen.offset_source,
                           capture_time_utc=utc.strftime("%Y-%m-%dT%H:%M:%S") + (f".{chosen.subsec}" if chosen.subsec
                                                                                 else "") + "Z" if utc else None)
+        values["capture_start_local"], values["capture_end_local"] = capture_period(values["capture_time"], flags)
         return StageResult("ok", values)

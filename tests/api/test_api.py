@@ -106,7 +106,7 @@ def test_generated_token_is_private(tmp_path, monkeypatch):
 def test_catalogs(client, library):
     items = client.get("/api/catalogs", headers=AUTH).json()["items"]
     assert [c["id"] for c in items] == ["default", "family-photos"]
-    assert all(set(c) == {"id", "name", "path", "sources"} for c in items)
+    assert all(set(c) == {"id", "name", "path", "database", "sources"} for c in items)
     assert client.get("/api/catalogs/family-photos", headers=AUTH).json()["name"] == "Family photos"
     assert_error(client.get("/api/catalogs/nope", headers=AUTH), 404, "not_found")
     assert_error(client.post("/api/catalogs", json={"name": "Family photos", "sources": []}, headers=AUTH), 409)

@@ -16,6 +16,12 @@ router = APIRouter(dependencies=guarded, tags=["catalogs"])
 class CatalogIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     sources: list[str] = Field(default_factory=list, max_length=100)
+    database_url: str | None = Field(
+        default=None, min_length=1, max_length=2000,
+        description="PostgreSQL database of the new catalog: postgresql://USER:PASSWORD@HOST:PORT/DB (or "
+                    "postgresql:///DB?host=/socket/dir), an empty database that no other catalog uses; remembered "
+                    "in the catalog's folder and shown without its password. Default: a SQLite database in the "
+                    "catalog's folder (or the server's LUMINA_DATABASE_URL)")
 
 
 @router.get("/api/catalogs", response_model=CatalogList)
@@ -25,8 +31,9 @@ def list_catalogs(reg: Registry = Depends(registry)) -> dict:  # noqa: B008
 
 @router.post("/api/catalogs", status_code=201, response_model=CatalogDoc)
 def create_catalog(body: CatalogIn, reg: Registry = Depends(registry)) -> dict:  # noqa: B008
-    """A new catalog with these library folders (scan it with POST /api/catalogs/{id}/scan)."""
-    return reg.create(body.name, body.sources)
+    """A new catalog with these library folders (scan it with POST /api/catalogs/{id}/scan), on a
+    PostgreSQL database when ``database_url`` is given."""
+    return reg.create(body.name, body.sources, body.database_url)
 
 
 @router.get("/api/catalogs/{catalog_id}", response_model=CatalogDoc)
