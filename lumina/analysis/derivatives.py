@@ -18,18 +18,22 @@ from __future__ import annotations
 NEIGHBOURS = 5  # an original rarely has more than a handful of edits; more would only add far pairs
 
 
-def derivative_pairs(index, linked: dict[str, set[str]], max_distance: float) -> list[tuple[str, str, float]]:
+def derivative_pairs(index, clusters: dict[str, set], max_distance: float) -> list[tuple[str, str, float]]:
     """``(asset_a, asset_b, cosine distance)`` with ``asset_a < asset_b``, nearest first.
 
     Args:
         index: a ``lumina.analysis.similar.VectorIndex``.
-        linked: asset id -> assets already related to it (same duplicate group or same burst).
+        clusters: asset id -> keys of the duplicate groups, similar-sets and bursts it belongs to;
+            two assets sharing a key are related already and never a derivative pair. Memory is one
+            key per membership (a member set per asset would grow with the square of a cluster).
         max_distance: cosine distance (0-2) at or under which a neighbour is a derivative.
     """
     found: dict[tuple[str, str], float] = {}
+    none: set = set()
     for row, aid in enumerate(index.ids):
         query = index.vector(row)
+        mine = clusters.get(aid, none)
         for other, d in index.search(query, NEIGHBOURS, exclude={aid}):
-            if d <= max_distance and other not in linked.get(aid, ()):
+            if d <= max_distance and not (mine & clusters.get(other, none)):
                 found[tuple(sorted((aid, other)))] = d
     return sorted(((a, b, d) for (a, b), d in found.items()), key=lambda p: (p[2], p[0], p[1]))

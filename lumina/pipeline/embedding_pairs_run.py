@@ -21,9 +21,10 @@ from lumina.pipeline.scan import now
 from lumina.catalog.writes import upsert
 
 KEY = "embedding_pairs.run"
-RULE_VERSION = 1
+RULE_VERSION = 2  # 2: similar-sets are no longer "duplicate" pairs
 SETTING_NAMES = ("derivative_max_cosine_distance",)
 INPUT_STAGES = ("embeddings",)
+DUPLICATE_CLASSES = ("exact", "same_image")  # the groups whose members are copies of their keeper
 
 
 def current_generation(session) -> Any | None:
@@ -60,12 +61,13 @@ def run_embedding_pairs(catalog: Catalog, force: bool = False) -> dict[str, Any]
         started = now()
         index = vector_index(catalog)
         row_of = {a: i for i, a in enumerate(index.ids)}
-        linked: dict[str, set[str]] = {}
+        # asset -> the groups and bursts it belongs to: two assets in one are related already. Keys,
+        # not member sets: a similar-set of 5,000 frames would be 25 million set entries (10 GB
+        # at 20,000 frames of one scene), a key per member is 5,000.
+        clusters: dict[str, set[tuple[str, int]]] = {}
         rows: list[dict[str, Any]] = []
 
         def pair(a: str, b: str, relation: str) -> None:
-            linked.setdefault(a, set()).add(b)
-            linked.setdefault(b, set()).add(a)
             if a in row_of and b in row_of and a != b:
                 va, vb = (index.vector(row_of[x]) for x in (a, b))
                 lo, hi = sorted((a, b))
@@ -76,10 +78,11 @@ def run_embedding_pairs(catalog: Catalog, force: bool = False) -> dict[str, Any]
         if dup is not None:
             for g in s.scalars(select(DuplicateGroup).where(DuplicateGroup.generation_id == dup.id)):
                 members = s.scalars(select(DuplicateMember.asset_id).where(DuplicateMember.group_id == g.id)).all()
-                for m in dict.fromkeys(members):
-                    pair(g.keeper_asset_id, m, "duplicate")
-                for a in members:  # members of one group are related to each other too
-                    linked.setdefault(a, set()).update(members)
+                if g.group_class in DUPLICATE_CLASSES:  # similar-sets, derivative sets, Live Photos: not copies
+                    for m in dict.fromkeys(members):
+                        pair(g.keeper_asset_id, m, "duplicate")
+                for a in members:
+                    clusters.setdefault(a, set()).add(("group", g.id))
         bursts = bursts_run.current_generation(s)
         if bursts is not None:
             for b in s.scalars(select(Burst).where(Burst.generation_id == bursts.id)):
@@ -88,8 +91,8 @@ def run_embedding_pairs(catalog: Catalog, force: bool = False) -> dict[str, Any]
                 for x, y in zip(frames, frames[1:]):
                     pair(x, y, "burst")
                 for a in frames:
-                    linked.setdefault(a, set()).update(frames)
-        derivatives = derivative_pairs(index, linked, float(catalog.settings["derivative_max_cosine_distance"]))
+                    clusters.setdefault(a, set()).add(("burst", b.id))
+        derivatives = derivative_pairs(index, clusters, float(catalog.settings["derivative_max_cosine_distance"]))
         rows += [{"asset_a": a, "asset_b": b, "relation": "derivative", "distance": d, "model_id": index.model_id}
                  for a, b, d in derivatives]
         unique = {(r["asset_a"], r["asset_b"], r["relation"]): r for r in rows}
