@@ -32,14 +32,12 @@ NOT_COPIED_PREFIXES = (".inline-batch-",)  # a crashed run's markers (lumina.pip
 DATABASE_STATE_KEYS = (FOLDERS_KEY,)
 
 
-def _catalog_rows(table):
-    """The rows of ``table`` that belong to the catalog (a WHERE clause, or None for all of them)."""
-    return CatalogState.key.not_in(DATABASE_STATE_KEYS) if table.name == CatalogState.__tablename__ else None
-
-
 def _where(statement, table):
-    clause = _catalog_rows(table)
-    return statement if clause is None else statement.where(clause)
+    """``statement`` (a SELECT, count or DELETE of ``table``) limited to the rows that belong to the
+    catalog: all of them but ``DATABASE_STATE_KEYS`` in ``catalog_state``."""
+    if table.name != CatalogState.__tablename__:
+        return statement
+    return statement.where(CatalogState.key.not_in(DATABASE_STATE_KEYS))
 
 
 def row_counts(catalog: Catalog) -> dict[str, int]:

@@ -51,6 +51,22 @@ def errors_to_exit() -> Iterator[None]:
         fail(f"catalog database error: {str(orig).splitlines()[0]}; check the catalog folder (see README)")
 
 
+def on_catalog(catalog: str | os.PathLike | None, call: Callable[[Any], Any]) -> Any:
+    """``call(cat)`` on the existing catalog of ``--catalog`` (``None``: ``LUMINA_CATALOG`` or the
+    default), closed afterwards, also when ``call`` raises.
+
+    Raises:
+        CatalogError: no catalog there, or it cannot be opened.
+    """
+    from lumina.catalog.db import open_catalog
+
+    cat = open_catalog(catalog, create=False)
+    try:
+        return call(cat)
+    finally:
+        cat.close()
+
+
 @contextmanager
 def stoppable(catalog_dir: str | os.PathLike | None = None) -> Iterator[None]:
     """Ctrl-C and SIGTERM stop the run after the batch being written; a catalog folder (or its

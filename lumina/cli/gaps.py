@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from lumina.cli.common import CatalogOpt, emit_json, errors_to_exit
+from lumina.cli.common import CatalogOpt, emit_json, errors_to_exit, on_catalog
 
 
 class GapFormat(str, Enum):
@@ -24,10 +24,8 @@ def gaps_command(
     """Coverage of every metadata type, reasons for the gaps, and the jobs that fill them."""
     with errors_to_exit():
         from lumina.analysis.gaps import gap_report, to_html, to_markdown
-        from lumina.catalog.db import open_catalog
-        cat = open_catalog(catalog, create=False)
-        report = gap_report(cat)
-        cat.close()
+
+        report = on_catalog(catalog, gap_report)
     if fmt is GapFormat.json:
         emit_json(report)
     else:

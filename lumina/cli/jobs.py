@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from lumina.cli.common import CatalogOpt, Format, emit_json, errors_to_exit, exit_if_stopped, progress_bar, stoppable
+from lumina.cli.common import (CatalogOpt, Format, emit_json, errors_to_exit, exit_if_stopped, on_catalog,
+                               progress_bar, stoppable)
 
 app = typer.Typer(help="Durable jobs: list, show, submit and cancel.", invoke_without_command=True,
                   no_args_is_help=False)
@@ -93,12 +94,9 @@ def list_command(
         ctx.obj = catalog
         return
     with errors_to_exit():
-        from lumina.catalog.db import open_catalog
         from lumina.pipeline.jobs import list_jobs
 
-        cat = open_catalog(catalog, create=False)
-        doc = list_jobs(cat, status, limit)
-        cat.close()
+        doc = on_catalog(catalog, lambda cat: list_jobs(cat, status, limit))
     if fmt is Format.json:
         emit_json(doc)
         return
@@ -116,12 +114,9 @@ def show_command(
 ) -> None:
     """One job with its per-stage counts and failures (path, stage, kind, message)."""
     with errors_to_exit():
-        from lumina.catalog.db import open_catalog
         from lumina.pipeline.jobs import get
 
-        cat = open_catalog(catalog or ctx.obj, create=False)
-        doc = get(cat, job_id)
-        cat.close()
+        doc = on_catalog(catalog or ctx.obj, lambda cat: get(cat, job_id))
     if fmt is Format.json:
         emit_json(doc)
         return
@@ -142,12 +137,9 @@ def submit_command(
 ) -> None:
     """Queue a job for `lumina worker` (or `lumina serve`)."""
     with errors_to_exit():
-        from lumina.catalog.db import open_catalog
         from lumina.pipeline.jobs import submit
 
-        cat = open_catalog(catalog or ctx.obj, create=False)
-        doc = submit(cat, job_type, {"force": force, "retry_failed": retry_failed})
-        cat.close()
+        doc = on_catalog(catalog or ctx.obj, lambda cat: submit(cat, job_type, {"force": force, "retry_failed": retry_failed}))
     emit_json(doc) if fmt is Format.json else typer.echo(f"queued job {doc['id']} ({doc['type']})")
 
 
@@ -159,10 +151,7 @@ def cancel_command(
 ) -> None:
     """Cancel a queued job, or stop a running one after its current batch (committed work stays)."""
     with errors_to_exit():
-        from lumina.catalog.db import open_catalog
         from lumina.pipeline.jobs import cancel
 
-        cat = open_catalog(catalog or ctx.obj, create=False)
-        doc = cancel(cat, job_id)
-        cat.close()
+        doc = on_catalog(catalog or ctx.obj, lambda cat: cancel(cat, job_id))
     typer.echo(f"job {doc['id']}: {'cancel requested' if doc['status'] == 'running' else doc['status']}")

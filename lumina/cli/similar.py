@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lumina.cli.common import CatalogOpt, Format, emit_json, errors_to_exit
+from lumina.cli.common import CatalogOpt, Format, emit_json, errors_to_exit, on_catalog
 
 LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, max=1000, help="Most results shown")]
 
@@ -21,11 +21,8 @@ def similar_command(
     """The nearest images by cosine distance of their embeddings (0 = same), nearest first."""
     with errors_to_exit():
         from lumina.analysis.search import similar
-        from lumina.catalog.db import open_catalog
 
-        cat = open_catalog(catalog, create=False)
-        doc = similar(cat, ref, limit)
-        cat.close()
+        doc = on_catalog(catalog, lambda cat: similar(cat, ref, limit))
     if fmt is Format.json:
         emit_json(doc)
         return
@@ -47,11 +44,8 @@ def search_command(
     years, months, places, cameras and file kinds in the query become filters."""
     with errors_to_exit():
         from lumina.analysis.search import search
-        from lumina.catalog.db import open_catalog
 
-        cat = open_catalog(catalog, create=False)
-        doc = search(cat, query, limit, max_distance)
-        cat.close()
+        doc = on_catalog(catalog, lambda cat: search(cat, query, limit, max_distance))
     if fmt is Format.json:
         emit_json(doc)
         return

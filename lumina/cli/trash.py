@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lumina.cli.common import CatalogOpt, Format, emit_json, errors_to_exit
+from lumina.cli.common import CatalogOpt, Format, emit_json, errors_to_exit, on_catalog
 
 app = typer.Typer(help="Files removed by Lumina (verified copies): list, restore, empty.", no_args_is_help=True)
 
@@ -25,12 +25,9 @@ def list_command(
 ) -> None:
     """Files in the trash, newest first, with their original paths."""
     with errors_to_exit():
-        from lumina.catalog.db import open_catalog
         from lumina.pipeline.trash import list_trash
 
-        cat = open_catalog(catalog, create=False)
-        entries = list_trash(cat, None if all_entries else "trashed")
-        cat.close()
+        entries = on_catalog(catalog, lambda cat: list_trash(cat, None if all_entries else "trashed"))
     emit_json(entries) if fmt is Format.json else _print(entries, "entries")
 
 
@@ -43,15 +40,12 @@ def restore_command(
 ) -> None:
     """Copy files back to their original paths (verified), then drop them from the trash."""
     with errors_to_exit():
-        from lumina.catalog.db import open_catalog
         from lumina.errors import ConfigError
         from lumina.pipeline.trash import restore
 
         if not ids and not all_entries:
             raise ConfigError("give entry ids (see `lumina trash list`) or --all")
-        cat = open_catalog(catalog, create=False)
-        entries = restore(cat, ids or None)
-        cat.close()
+        entries = on_catalog(catalog, lambda cat: restore(cat, ids or None))
     emit_json(entries) if fmt is Format.json else _print(entries, "restored")
 
 
@@ -65,12 +59,9 @@ def empty_command(
 ) -> None:
     """Delete trash copies for good (asks for --yes)."""
     with errors_to_exit():
-        from lumina.catalog.db import open_catalog
         from lumina.pipeline.trash import empty
 
-        cat = open_catalog(catalog, create=False)
-        entries = empty(cat, ids or None, older_than_days, dry_run=not yes)
-        cat.close()
+        entries = on_catalog(catalog, lambda cat: empty(cat, ids or None, older_than_days, dry_run=not yes))
     if fmt is Format.json:
         emit_json(entries)
     else:
