@@ -75,8 +75,12 @@ def build_library(dest: Path, n_files: int, sources: list[Path] | None = None) -
 
 def run_tree(cmd: list[str], env: dict | None = None) -> dict:
     """Run ``cmd`` and sample its process tree every 50 ms: wall s, CPU s (user + system of every
-    process seen, at its last sample or exit), peak RSS MB of the top process and of the largest
-    other process of the tree (a worker, or ExifTool)."""
+    process seen, at its last sample, or the kernel's account of the reaped tree when that is larger),
+    peak RSS MB of the top process and of the largest other process of the tree (a worker, or ExifTool).
+
+    Each process counts its own time only. Adding a process's ``children_*`` times, as this did
+    before, counted every worker twice once the main process had reaped it (itself and in its
+    parent's children): 278 % "CPU" on 2 cores."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = psutil.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -91,7 +95,7 @@ def run_tree(cmd: list[str], env: dict | None = None) -> dict:
             try:
                 with p.oneshot():
                     t = p.cpu_times()
-                    cpu[p.pid] = t.user + t.system + t.children_user + t.children_system
+                    cpu[p.pid] = t.user + t.system  # its own time only: a reaped child's is its own entry
                     rss = p.memory_info().rss / 2**20
                     if p.pid == proc.pid:
                         rss_mb = max(rss_mb, rss)

@@ -47,17 +47,16 @@ import numpy as np
 from sqlalchemy import Text, cast, select
 
 from lumina.analysis.duplicates import is_trusted_time_source
+from lumina.analysis.rules import BURSTS_RULE_VERSION as RULE_VERSION  # its history is there
+from lumina.analysis.rules import BURSTS_SETTING_NAMES as SETTING_NAMES
 from lumina.catalog.models import Asset, CaptureDate, FileInstance, Metadata, PerceptualHash, Place, Quality
 from lumina.errors import ConfigError
 from lumina.stages.hashes import hamming_distance, to_unsigned
 
-RULE_VERSION = 2  # 2: camera-less frames, every vendor's burst id, sequence numbers
 SHARPNESS_TIE = 0.05  # relative: frames within 5 % of the sharpest are equally sharp
 EXPOSURE_TIE = 0.02  # exposure component (0-1)
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
 USER_REASON = "user: chosen with `lumina bursts apply`"
-SETTING_NAMES = ("burst_max_gap_s", "burst_min_frames", "burst_continuity_bits", "burst_continuity_mad",
-                 "burst_max_distance_m")
 
 
 # (tag, scope): identifiers shared by the frames of one burst; "camera": the value repeats across cameras

@@ -49,16 +49,14 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from lumina.analysis.hamming import nearest_within
+from lumina.analysis.rules import DUPLICATES_RULE_VERSION as RULE_VERSION  # its history is there
+from lumina.analysis.rules import DUPLICATES_SETTING_NAMES as SETTING_NAMES
 from lumina.catalog.models import (Asset, CaptureDate, DuplicateFeedback, FileInstance, Metadata, PerceptualHash,
                                    Quality)
 from lumina.errors import ConfigError
 from lumina.stages.dates import GROUPED_RANKS
 from lumina.stages.hashes import SIGNATURE_PX, hamming_distance, to_unsigned
 
-# 2: frames of one detected burst are burst siblings; 3: issue 14 (clusters, videos, local difference, crops);
-# 4: crops refined to rectangles and bounded locally, derivatives weighed by content share
-RULE_VERSION = 4
-SETTING_NAMES = ("duplicate_radius_bits", "duplicate_max_group", "burst_max_gap_s")
 COPY_MAD = 3.5  # grey levels: uncropped copies (dev max 2.1)
 CROP_MAD = 10.0  # grey levels: best-crop copies (dev max 6.6 refined to a rectangle; 9.5 with square windows only)
 PIXEL_IDENTICAL_MAD = 1.0  # grey levels: the same pixels up to rounding (a 16-bit PNG and its 8-bit twin)

@@ -171,7 +171,7 @@ def _embed_file(path: str, settings: dict) -> tuple[str, np.ndarray]:
     except (DecodeFailure, OSError, AttributeError) as exc:
         raise ConfigError(f"{path}: cannot be decoded ({exc})") from None
     encoder, _ = image_encoder({})
-    return encoder.model_id, encoder.encode(encoder.prepare(decoded.image)[None]).embedding[0]
+    return encoder.model_id, encoder.encode(encoder.prepare(decoded.source_for(encoder.resize_px))[None]).embedding[0]
 
 
 def similar(catalog, ref: str, limit: int = 10) -> dict[str, Any]:

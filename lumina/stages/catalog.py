@@ -3,24 +3,24 @@
 
 from __future__ import annotations
 
-from lumina.analysis import bursts, duplicates
+from lumina.analysis import rules
 from lumina.stages.base import CatalogStage
 
 
 class BurstsStage(CatalogStage):
     name = "bursts"
-    version = bursts.RULE_VERSION
+    version = rules.BURSTS_RULE_VERSION
     requires = ("metadata", "geo", "dates", "hashes", "quality")
-    setting_names = bursts.SETTING_NAMES
+    setting_names = rules.BURSTS_SETTING_NAMES
     outputs = ("burst_generations", "bursts", "burst_frames")
     module, runner = "lumina.pipeline.bursts_run", "run_bursts"
 
 
 class DuplicatesStage(CatalogStage):
     name = "duplicates"
-    version = duplicates.RULE_VERSION
+    version = rules.DUPLICATES_RULE_VERSION
     requires = ("metadata", "dates", "hashes", "quality", "bursts")
-    setting_names = duplicates.SETTING_NAMES
+    setting_names = rules.DUPLICATES_SETTING_NAMES
     outputs = ("duplicate_generations", "duplicate_groups", "duplicate_members")
     module, runner = "lumina.pipeline.duplicates_run", "run_duplicates"
 

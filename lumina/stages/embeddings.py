@@ -2,7 +2,7 @@
 
 Each asset's decoded buffer is cropped to the encoder's input (``prepare_pixels``, 224x224x3
 uint8, about 150 KB) while the buffer is in memory; crops of a batch (``batch_size`` assets) go
-through the encoder in one onnxruntime call (``finish_batch``). One encoder session per worker
+through the encoder ``model_batch`` at a time (``finish_batch``). One encoder session per worker
 process, loaded on first use. Memory per worker: one decoded buffer plus ``batch_size`` crops.
 
 Stored (``lumina.catalog.models.Embedding``): the default encoder's 1280-d L2-normalised vector as
@@ -70,9 +70,12 @@ class EmbeddingsStage(PixelStage):
     setting_names = ("clip_image_model_path",)
     table = Embedding
     batched = True
-    # 8 crops per onnxruntime call: per image as fast as 16 (36 vs 41 ms here, one thread) with a
-    # smaller peak RSS per worker (285 vs 367 MiB: MobileNetV2's activations grow with the batch)
+    # 8 assets per batch of the pixel group (one commit each), encoded 4 crops per onnxruntime call:
+    # MobileNetV2's activations grow with the call's batch, and 4 per call is as fast per image as 8
+    # (5.8-6.7 vs 6.3-7.5 ms CPU, one thread) for 40 MB less peak RSS per worker (160 vs 200 MB for
+    # the session alone; benchmarks/bench_ingest.py prints the worker peak).
     batch_size = 8
+    model_batch = 4
 
     def __init__(self, settings):
         super().__init__(settings)
@@ -120,21 +123,29 @@ class EmbeddingsStage(PixelStage):
             print(f"lumina: CLIP embeddings skipped: {enc[2]}", file=sys.stderr)
 
     def prepare_pixels(self, asset: AssetView, decoded) -> Any:
-        """The encoder inputs of one asset, taken from the shared buffer (no second decode)."""
+        """The encoder inputs of one asset, taken from the shared 512 px working copy (the buffer when
+        the copy's short side is below the encoder's resize size: panoramas); no second decode."""
         enc = self._load()
         if enc is None:
             return None
         default, clip, _ = enc
-        return default.prepare(decoded.image), (clip.prepare(decoded.image) if clip else None)
+        return (default.prepare(decoded.source_for(default.resize_px)),
+                clip.prepare(decoded.source_for(clip.resize_px)) if clip else None)
 
     def finish_batch(self, prepared: Sequence[tuple[AssetView, Any]]) -> list[StageResult]:
-        """One encoder call per model for the whole batch; results in the order of ``prepared``."""
+        """Encoder calls of ``model_batch`` crops per model; results in the order of ``prepared``."""
         enc = self._load()
         if enc is None:
             return [StageResult("skipped", reason=self._error) for _ in prepared]
         default, clip, clip_error = enc
-        crops = np.stack([p[0] for _, p in prepared])
-        out = default.encode(crops)
+        results = []
+        for start in range(0, len(prepared), self.model_batch):
+            results += self._encode(prepared[start:start + self.model_batch], default, clip, clip_error)
+        return results
+
+    def _encode(self, prepared: Sequence[tuple[AssetView, Any]], default, clip, clip_error) -> list[StageResult]:
+        """One encoder call per model for at most ``model_batch`` assets."""
+        out = default.encode(np.stack([p[0] for _, p in prepared]))
         clip_vectors = clip.encode(np.stack([p[1] for _, p in prepared])).embedding if clip else None
         results = []
         for i, (_, (crop, _)) in enumerate(prepared):

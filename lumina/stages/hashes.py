@@ -22,13 +22,14 @@ import numpy as np
 from PIL import Image
 
 from lumina.catalog.models import PerceptualHash
+from lumina.media.decode import WORKING_PX
 from lumina.stages.base import AssetView, PixelStage, StageResult
 
 # Hashes are taken from the shared buffer downscaled to 512 px on the long edge: every imagehash
 # definition shrinks to 8x8..32x32 anyway (wHash to a power of two <= the short side). On the 251
 # decodable corpus photos the four hashes equal imagehash's on the 1440 px buffer for 85 % of them
 # and are within 2 bits for 235 of the 237 non-flat ones, at 1/14 of the time (11 ms vs 157 ms).
-HASH_WORKING_PX = 512
+HASH_WORKING_PX = WORKING_PX  # the shared working copy (lumina.media.decode.WORKING_PX)
 SIGNATURE_PX = 64  # the grey 64x64 thumbnail (4 KiB) duplicate verification compares pixel by pixel
 DEGENERATE_STD = 2.0  # grey levels (0-255): below this the picture is flat for every hash
 DEGENERATE_BITS = 2  # aHash with at most this many minority bits carries no structure

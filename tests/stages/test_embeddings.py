@@ -40,8 +40,8 @@ def test_vectors_are_normalised_with_model_id_and_match_a_direct_encoding(semant
     enc = MobileNetV2Encoder()
     assert row.model_id == enc.model_id and row.model_id.startswith("mobilenet_v2-imagenet@") and row.dim == 1280
     assert abs(float(np.linalg.norm(vec)) - 1.0) < 1e-2
-    # the stage read the shared 1440 px buffer in a batch of 8; encoding the same buffer alone agrees
-    direct = enc.encode(enc.prepare(decode_file(path, max_edge_px=1440).image)[None])
+    # the stage read the shared 512 px working copy in a batch of 8; encoding the same copy alone agrees
+    direct = enc.encode(enc.prepare(decode_file(path, max_edge_px=1440).source_for(enc.resize_px))[None])
     assert float(direct.embedding[0] @ vec) > 0.999
     top = max(row.class_scores, key=row.class_scores.get)
     assert int(top) == int(np.argmax(direct.probabilities[0]))
