@@ -178,14 +178,20 @@ def profile(files: list[Path], sample: int = 16) -> dict[str, dict[str, float]]:
     """ms per file of each step of the pixel group, for each resizer, in this process."""
     import thumbhash
 
+    import numpy as np
+
     from lumina.media.decode import DEFAULT_RESIZER, decode
+    from lumina.media.encoders import MobileNetV2Encoder
+    from lumina.stages.embeddings import EmbeddingsStage, colour_fractions
     from lumina.stages.hashes import HASH_WORKING_PX, image_hashes
     from lumina.stages.quality import QUALITY_KERNEL, pixel_quality
     from lumina.stages.thumbnails import ENCODER_OPTIONS
 
+    encoder = MobileNetV2Encoder()
     out = {}
     for resizer in dict.fromkeys((DEFAULT_RESIZER, "pillow")):
         steps: dict[str, list[float]] = {}
+        crops: list = []
 
         def timed(step, fn):
             t = time.perf_counter()
@@ -196,19 +202,28 @@ def profile(files: list[Path], sample: int = 16) -> dict[str, dict[str, float]]:
         for i, p in enumerate([files[0]] + files[:sample]):  # the first file warms imports and caches
             if i == 1:
                 steps.clear()
+                crops.clear()
             d = timed("decode (DCT-scaled) + fit 1440 px", lambda: decode(os.fsencode(p), "jpeg", "photo",
                                                                            resizer=resizer))
             timed("preview JPEG encode", lambda: d.image.save(io.BytesIO(), "JPEG", quality=85,
                                                                **ENCODER_OPTIONS["JPEG"]))
+            work = timed("resize 512 px (working copy)", lambda: d.resized(HASH_WORKING_PX).convert("L"))
             grid = timed("resize 256 px", lambda: d.resized(256))
             timed("grid WebP encode", lambda: grid.save(io.BytesIO(), "WEBP", quality=80, **ENCODER_OPTIONS["WEBP"]))
             small = timed("resize 32 px + ThumbHash", lambda: d.resized(32, "linear").convert("RGBA"))
             timed("resize 32 px + ThumbHash", lambda: thumbhash.rgba_to_thumb_hash(small.width, small.height,
                                                                                     list(small.tobytes())))
-            work = timed("resize 512 px (hashes)", lambda: d.resized(HASH_WORKING_PX).convert("L"))
             timed("4 hashes (imagehash)", lambda: image_hashes(work))
-            q = timed("resize 512 px (quality)", lambda: d.resized(512, QUALITY_KERNEL))
+            q = timed("resize 512 px (quality, linear)", lambda: d.resized(512, QUALITY_KERNEL))
             timed("quality components", lambda: pixel_quality(q, d.width, d.height, d.jpeg_quantization, 512))
+            crop = timed("embedding input (224 px crop)", lambda: encoder.prepare(d.source_for(encoder.resize_px)))
+            crops.append(crop)
+            timed("embedding colours", lambda: colour_fractions(crop))
+            if len(crops) == EmbeddingsStage.model_batch:  # the stage's onnxruntime call, shared by its crops
+                t = time.perf_counter()
+                encoder.encode(np.stack(crops))
+                steps.setdefault("MobileNetV2 (per image)", []).append((time.perf_counter() - t) * 1000)
+                crops.clear()
         out[resizer] = {k: sum(v) / len(files[:sample]) for k, v in steps.items()}
     return out
 

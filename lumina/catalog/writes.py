@@ -41,13 +41,17 @@ def upsert(session: Session, model: type, rows: Iterable[Mapping[str, Any]]) -> 
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
+    # One statement for the column set, executed with a list of rows (executemany; SQLAlchemy's
+    # "insertmanyvalues" on PostgreSQL): compiled once per table and column set and then taken from
+    # SQLAlchemy's statement cache, where ``.values(rows)`` compiled a new statement for every row
+    # count (2.6x the CPU per 8-row batch on SQLite, issue 17).
+    stmt = insert(table)
+    updates = {c: stmt.excluded[c] for c in columns if c not in keys}
+    stmt = (stmt.on_conflict_do_update(index_elements=keys, set_=updates) if updates
+            else stmt.on_conflict_do_nothing(index_elements=keys))
     step = max(1, MAX_PARAMETERS // len(columns))
     for start in range(0, len(rows), step):
-        stmt = insert(table).values(rows[start:start + step])
-        updates = {c: stmt.excluded[c] for c in columns if c not in keys}
-        stmt = (stmt.on_conflict_do_update(index_elements=keys, set_=updates) if updates
-                else stmt.on_conflict_do_nothing(index_elements=keys))
-        session.execute(stmt)
+        session.execute(stmt, rows[start:start + step])
     for row in rows:  # objects of these rows already loaded in the session would be stale: reload them
         obj = session.identity_map.get(identity_key(model, tuple(row[k] for k in keys)))
         if obj is not None:
