@@ -73,7 +73,7 @@ def build_library(dest: Path, n_files: int, sources: list[Path] | None = None) -
     return out
 
 
-def run_tree(cmd: list[str], env: dict | None = None) -> dict:
+def run_tree(cmd: list[str], env: dict | None = None, cwd: str | None = None) -> dict:
     """Run ``cmd`` and sample its process tree every 50 ms: wall s, CPU s (user + system of every
     process seen, at its last sample, or the kernel's account of the reaped tree when that is larger),
     peak RSS MB of the top process and of the largest other process of the tree (a worker, or ExifTool).
@@ -83,7 +83,7 @@ def run_tree(cmd: list[str], env: dict | None = None) -> dict:
     parent's children): 278 % "CPU" on 2 cores."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = psutil.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = psutil.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     cpu: dict[int, float] = {}
     rss_mb = worker_rss_mb = 0.0
     while proc.poll() is None:
@@ -130,8 +130,10 @@ def lumina_scan(library: Path, python_path: str | None) -> dict:
         env["PYTHONPATH"] = python_path
     with tempfile.TemporaryDirectory() as tmp:
         catalog = Path(tmp) / "catalog"
+        # run outside the repository: ``python -m`` puts the working directory first on sys.path, so
+        # from the repository root every "before" tree ran this tree's code (the same figures twice)
         res = run_tree([sys.executable, "-m", "lumina", "scan", str(library), "--catalog", str(catalog),
-                        "--workers", "2", "-q"], env)
+                        "--workers", "2", "-q"], env, cwd=tmp)
         from lumina.catalog.db import DB_NAME
 
         with sqlite3.connect(catalog / DB_NAME) as db:
