@@ -12,8 +12,9 @@ size any consumer needs.
   are composited on neutral 50 % grey, never turned black.
 * Resizing: one function, ``resize``, for the buffer and every smaller copy a stage asks for
   (``Decoded.resized``, computed once per size and reused by the thumbnail, hash, quality and
-  embedding stages; copies smaller than ``WORKING_PX`` are made from the 512 px working copy). Lanczos-3 over a whole large buffer (the 1440 px fit, the 512 px hash copy) runs in
-  libvips (pyvips; 2-3x faster than Pillow there), the small copies in Pillow (faster there, see
+  embedding stages; copies smaller than ``WORKING_PX`` are made from the 512 px working copy).
+  Lanczos-3 over a whole large buffer (the 1440 px fit, the 512 px hash copy) runs in libvips
+  (pyvips; 2-3x faster than Pillow there), the small copies in Pillow (faster there, see
   ``resize``); Pillow's filters of the same names do everything when libvips is not installed or
   fails on a buffer, and ``Decoded.resizer`` then says ``"pillow"``. Decoding itself stays with
   Pillow's libjpeg-turbo DCT scaling: libvips' shrink-on-load was not faster on these files
@@ -50,10 +51,10 @@ NEUTRAL_BACKGROUND = (128, 128, 128)
 _SRGB = ImageCms.createProfile("sRGB")
 _heif_registered = False
 RESIZERS = ("libvips", "pillow")
-# The one small working copy (long edge, pixels), Lanczos-3 from the buffer: the hashes and the quality
-# measures are taken from it, and every smaller copy (the 256 px grid, the 32 px ThumbHash input) is made
-# from it rather than from the 1440 px buffer. Resampling 512 instead of 1440 px sources costs a ninth
-# of the pixels per copy (issue 17; the outputs' agreement with one-step copies is tests/media/test_cascade.py).
+# The one small working copy (long edge, pixels), Lanczos-3 from the buffer: the hashes and the embedding
+# input are taken from it, and every smaller copy (the 256 px grid, the 32 px ThumbHash input) is made
+# from it rather than from the 1440 px buffer: a ninth of the source pixels per copy (issue 17; agreement
+# with the one-step copies: tests/media/test_cascade.py). Quality keeps its own 512 px triangle copy.
 WORKING_PX = 512
 _PIL_FILTERS = {"lanczos3": Image.Resampling.LANCZOS, "linear": Image.Resampling.BILINEAR}
 
