@@ -161,8 +161,7 @@ def to_rgb8(img: Image.Image) -> tuple[Image.Image, bool]:
     return img.convert("RGB"), False  # also drops any palette entry marked transparent above
 
 
-def _to_srgb(img: Image.Image) -> tuple[Image.Image, bool]:
-    icc = img.info.get("icc_profile")
+def _to_srgb(img: Image.Image, icc: bytes | None) -> tuple[Image.Image, bool]:
     if not icc or img.mode not in ("RGB", "CMYK", "L"):
         return img, False
     try:
@@ -269,9 +268,16 @@ def _decode_pillow(source, max_edge: int, max_pixels: int, fmt_hint: str, resize
             img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else "RGB", requested)
             method = "draft" if img.size != (w, h) else "full"
         img.load()  # first frame only: later frames of GIF/WebP/TIFF are never touched
-        frame, icc = _to_srgb(img)
-        rgb, alpha = to_rgb8(frame)
-        rgb, used = _fit(rgb, max_edge, resizer)
+        if img.mode == "RGB" and "transparency" not in img.info:
+            # fitted first, then converted to sRGB: LittleCMS costs ~14 ns per pixel (76 ms on a ½-scale
+            # 22 MP frame, 19 ms at 1440 px), and the fit leaves a quarter to a half of the pixels
+            rgb, used = _fit(img, max_edge, resizer)
+            rgb, icc = _to_srgb(rgb, img.info.get("icc_profile"))
+            alpha = False
+        else:
+            frame, icc = _to_srgb(img, img.info.get("icc_profile"))
+            rgb, alpha = to_rgb8(frame)
+            rgb, used = _fit(rgb, max_edge, resizer)
         for op in _TRANSPOSE.get(orientation, ()):
             rgb = rgb.transpose(op)
         if orientation in (5, 6, 7, 8):
