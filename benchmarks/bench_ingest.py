@@ -233,21 +233,23 @@ def decode_scales(files: list[Path], sample: int = 16) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-_RESCAN = """import sys, time
+_RESCAN = """import os, sys, time
 from lumina.catalog.db import open_catalog
-from lumina.pipeline.scan import scan
+from lumina.pipeline.jobs import run_now
 catalog = open_catalog(sys.argv[1], overrides={"workers": 2})
 t = time.perf_counter()
-counts = scan(catalog, [sys.argv[2]])
+job = run_now(catalog, "scan", {"roots": [os.path.abspath(sys.argv[2])], "force": False, "retry_failed": False})
 took = time.perf_counter() - t
-assert not any(v["ok"] + v["failed"] for v in counts.stages.values()), counts.stages
-print(took, counts.unchanged)
+assert job["status"] == "succeeded", job
+assert not any(v["ok"] + v["failed"] for v in job["result"]["stages"].values()), job["result"]["stages"]
+print(took, job["result"]["unchanged"])
 """
 
 
 def rescan_s(catalog: Path, library: Path, python_path: str | None) -> float:
-    """Seconds of one unchanged ``scan()`` (walk, compare, plan every stage, catalog-wide checks),
-    timed inside a fresh process (start-up and imports excluded) run with ``python_path`` first."""
+    """Seconds of one unchanged scan as ``lumina scan`` runs it (a scan job: job bookkeeping, walk,
+    compare, plan every stage, catalog-wide checks), timed inside a fresh process (start-up, imports
+    and opening the catalog excluded) run with ``python_path`` first."""
     env = dict(os.environ, LUMINA_SETTLE_S="0")
     if python_path:
         env["PYTHONPATH"] = python_path
@@ -264,9 +266,10 @@ def rescans(n_files: int, runs: int, before: str | None = None, keep: Path | Non
     thumbnails of the large corpus files, each with its own COM segment), all stages run once by this
     tree. With ``before``, that tree's rescan of the same catalog, interleaved run by run.
 
-    ``keep``: a folder for the library and the catalog, built on the first call and taken as it is on
-    later ones (a 20k catalog takes most of an hour to build on two cores). ``database_url``: the
-    catalog's database (a PostgreSQL URL; its own database, created with the catalog), else SQLite."""
+    ``keep``: a folder for the library and the catalog (``catalog``, on PostgreSQL ``catalog-postgresql``),
+    built on the first call and taken as it is on later ones (a 20k catalog takes most of an hour to
+    build on two cores); the ``before`` tree rescans ``<catalog>-before`` (a copy at its schema).
+    ``database_url``: the catalog's database (a PostgreSQL URL; an empty database), else SQLite."""
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
         _rescans_in(keep, n_files, runs, before, database_url)
@@ -301,7 +304,8 @@ def _rescans_in(folder: Path, n_files: int, runs: int, before: str | None, datab
     from lumina.pipeline.scan import scan
 
     os.environ["LUMINA_SETTLE_S"] = "0"
-    library, catalog_dir = folder / "library", folder / "catalog"
+    library = folder / "library"
+    catalog_dir = folder / ("catalog" if database_url is None else "catalog-postgresql")  # one library, both
     first = None
     if not (catalog_dir / "built").exists():
         small = folder / "small"
@@ -321,7 +325,7 @@ def _rescans_in(folder: Path, n_files: int, runs: int, before: str | None, datab
     else:
         catalog = open_catalog(catalog_dir, overrides={"workers": 2})
     n_files = sum(1 for p in library.rglob("*.jpg"))
-    before_catalog = folder / "catalog-before"
+    before_catalog = catalog_dir.with_name(catalog_dir.name + "-before")
     if before and not before_catalog.exists():
         _schema_copy(catalog, before_catalog, before)
     gaps_s = []

@@ -429,7 +429,10 @@ def run_pipeline(catalog: Catalog, stages: Sequence[str] | None = None, force: F
                  reporter: Reporter | None = None) -> dict[str, dict[str, int]]:
     """Run the implemented stages (all, or ``stages`` and their prerequisites) in dependency order:
     per-asset stages first (the pixel stages together, one decode), then the catalog-wide ones.
-    What is up to date is skipped (see the module docstring), so a second run does nothing.
+    What is up to date is skipped (see the module docstring), so a second run does nothing. A run
+    that finds nothing due leaves a plan mark; while nothing the planner reads changes (and without
+    ``force`` or ``retry_failed``), the next run of the same stages with the same settings returns at
+    once without planning (``lumina.pipeline.watermark``).
 
     Raises:
         StageError: unknown stage. CatalogError: another writer holds the catalog.

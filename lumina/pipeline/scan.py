@@ -68,6 +68,22 @@ class _Prev(NamedTuple):  # a tuple, not a frozen dataclass: built once per cata
     sidecar_signature: str | None
 
 
+class KnownAssets:
+    """The catalog's asset ids, read on the first question (an unchanged rescan asks none)."""
+
+    def __init__(self, session):
+        self.session, self.ids = session, None
+
+    def __contains__(self, asset_id: str) -> bool:
+        if self.ids is None:
+            self.ids = set(self.session.scalars(select(Asset.asset_id)))
+        return asset_id in self.ids
+
+    def add(self, asset_id: str) -> None:
+        if self.ids is not None:
+            self.ids.add(asset_id)
+
+
 def _hash_file(path: bytes, chunk: int) -> tuple[str, int, os.stat_result]:
     """SHA-256 hex, bytes read, and the stat taken after reading (to detect writers)."""
     h = hashlib.sha256()
@@ -175,12 +191,10 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
             sources[p] = src
         s.commit()
         scan_id = scan_row.id
-        prev = {row.path_bytes: _Prev(row.id, row.size_bytes, row.mtime_ns, row.inode, row.asset_id, row.status,
-                                       row.sidecar_signature)
-                for row in s.execute(select(FileInstance.path_bytes, FileInstance.id, FileInstance.size_bytes,
-                                            FileInstance.mtime_ns, FileInstance.inode, FileInstance.asset_id,
-                                            FileInstance.status, FileInstance.sidecar_signature))}
-        known_assets = set(s.scalars(select(Asset.asset_id)))
+        prev = {r[0]: _Prev._make(r[1:]) for r in s.execute(select(  # plain tuples: no named access per file
+            FileInstance.path_bytes, FileInstance.id, FileInstance.size_bytes, FileInstance.mtime_ns,
+            FileInstance.inode, FileInstance.asset_id, FileInstance.status, FileInstance.sidecar_signature))}
+        known_assets = KnownAssets(s)
 
         # 1. walk: cheap (stat only)
         entries: list[tuple[bytes, WalkEntry]] = []
@@ -216,8 +230,8 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
             if progress and i % 200 == 0:
                 progress("files", i, len(entries))
             old = prev.get(e.path)
-            sidecar = _sidecar_for(e.path, sidecars, json_names) if e.st is not None and not is_takeout_name(e.path) \
-                else None
+            sidecar = _sidecar_for(e.path, sidecars, json_names) \
+                if sidecars and e.st is not None and not is_takeout_name(e.path) else None
             sidecar_sig = f"{sidecars[sidecar].st_size}:{sidecars[sidecar].st_mtime_ns}" if sidecar else None
             if e.error is not None and e.st is not None:  # skipped on purpose (a FIFO, a link out of the sources)
                 counts.ignored += 1
@@ -249,9 +263,6 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
                 s.commit()
         if progress:
             progress("files", len(entries), len(entries))
-        for i in range(0, len(unchanged_ids), 900):
-            s.execute(update(FileInstance).where(FileInstance.id.in_(unchanged_ids[i:i + 900]))
-                      .values(last_seen_scan=scan_id))
 
         # 3. files no longer on disk under the scanned roots
         candidates = ((p, prev[p]) for p in map(os.path.abspath, files) if p in prev) if files is not None \
@@ -262,6 +273,16 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
         for i in range(0, len(gone), 900):
             s.execute(update(FileInstance).where(FileInstance.id.in_(gone[i:i + 900])).values(status="missing"))
         counts.missing = len(gone)
+        if files is not None:  # lumina watch: the given files only
+            for i in range(0, len(unchanged_ids), 900):
+                s.execute(update(FileInstance).where(FileInstance.id.in_(unchanged_ids[i:i + 900]))
+                          .values(last_seen_scan=scan_id))
+        else:  # every file still present or ignored under a walked root was seen by this scan: one
+            for r in root_paths:  # UPDATE per root over its range of the unique path index
+                prefix = r.rstrip(b"/") + b"/"
+                s.execute(update(FileInstance).where(
+                    FileInstance.path_bytes >= prefix, FileInstance.path_bytes < prefix[:-1] + b"0",
+                    FileInstance.status.in_(("present", "ignored"))).values(last_seen_scan=scan_id))
         s.commit()
 
     if run_stages:
@@ -337,7 +358,7 @@ def _upsert_file(s, old: _Prev | None, source_id: int, path: bytes, st: os.stat_
 
 
 def _register(s, e: WalkEntry, old: _Prev | None, source_id: int, scan_id: int, settle_ns: int, chunk: int,
-              known_assets: set[str], counts: ScanCounts) -> FileInstance | None:
+              known_assets: KnownAssets, counts: ScanCounts) -> FileInstance | None:
     """Classify, hash and record one new or changed file; returns its row."""
     st = e.st
     warnings = []
