@@ -95,6 +95,8 @@ class FileInstance(Base):
     sidecar_path_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
     sidecar_signature: Mapped[str | None] = mapped_column(String(64))
     first_seen_at: Mapped[datetime]
+    # the scan that last recorded this row (new, changed, back from missing, failed...): an unchanged
+    # file's row is not rewritten by a rescan; a present file under a scan's roots was seen by it
     last_seen_scan: Mapped[int | None] = mapped_column(RowId)
     # "has a present file" as one probe per asset (the gap report's EXISTS, the image list)
     __table_args__ = (Index("ix_files_asset_status", "asset_id", "status"),)

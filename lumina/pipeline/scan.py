@@ -2,7 +2,9 @@
 the stages that are missing or stale.
 
 An unchanged file (same size, mtime_ns and inode as recorded) is only stat'ed: it is neither
-read nor sent to ExifTool. A new or changed file is hashed (SHA-256 = asset_id); a moved or
+read nor sent to ExifTool, and its row is not written (``files.last_seen_scan`` is the scan that last
+recorded the file; a present file under a scan's roots was seen by that scan, or it would be
+``missing``). A new or changed file is hashed (SHA-256 = asset_id); a moved or
 renamed file therefore finds its asset again and keeps its analysis. Files not seen under a
 scanned root are marked ``missing``, never deleted. A file modified less than ``settle_s``
 ago, or whose size/mtime changes while it is read, is ``unsettled`` and left for a later scan.
@@ -218,7 +220,6 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
 
         # 2. register new/changed files; stat-only for unchanged ones
         seen: set[bytes] = set()
-        unchanged_ids: list[int] = []
         pending = 0
         for i, (root, e) in enumerate(entries):
             if STOP.is_set():  # keep every file registered so far; the next run stats them as unchanged
@@ -248,7 +249,6 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
                     counts.ignored += 1
                 else:
                     counts.unchanged += 1
-                unchanged_ids.append(old.id)
                 if old.sidecar_signature != sidecar_sig:
                     s.execute(update(FileInstance).where(FileInstance.id == old.id).values(
                         sidecar_path_bytes=sidecar, sidecar_signature=sidecar_sig))
@@ -273,16 +273,6 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
         for i in range(0, len(gone), 900):
             s.execute(update(FileInstance).where(FileInstance.id.in_(gone[i:i + 900])).values(status="missing"))
         counts.missing = len(gone)
-        if files is not None:  # lumina watch: the given files only
-            for i in range(0, len(unchanged_ids), 900):
-                s.execute(update(FileInstance).where(FileInstance.id.in_(unchanged_ids[i:i + 900]))
-                          .values(last_seen_scan=scan_id))
-        else:  # every file still present or ignored under a walked root was seen by this scan: one
-            for r in root_paths:  # UPDATE per root over its range of the unique path index
-                prefix = r.rstrip(b"/") + b"/"
-                s.execute(update(FileInstance).where(
-                    FileInstance.path_bytes >= prefix, FileInstance.path_bytes < prefix[:-1] + b"0",
-                    FileInstance.status.in_(("present", "ignored"))).values(last_seen_scan=scan_id))
         s.commit()
 
     if run_stages:

@@ -85,8 +85,30 @@ def test_unchanged_rescan_skips_planning_and_writes_nothing(lib):
         assert s.get(PlanMark, "+".join(ORDER)).recorded_at == recorded_at
         assert s.scalar(select(func.count()).select_from(ChangeLog)) == 0
         assert s.scalar(select(func.count()).select_from(StageRecord)) == records
-        scan_ids = set(s.scalars(select(FileInstance.last_seen_scan)))
-    assert len(scan_ids) == 1  # every file was seen by the last scan
+        seen_by = dict(s.execute(select(FileInstance.path, FileInstance.last_seen_scan)).all())
+    scan(cat, [library])
+    with cat.session() as s:  # an unchanged file's row is not rewritten: last_seen_scan is the scan that recorded it
+        assert dict(s.execute(select(FileInstance.path, FileInstance.last_seen_scan)).all()) == seen_by
+
+
+def test_files_that_fail_or_are_skipped_on_every_scan_do_not_stop_the_skip(lib, tmp_path):
+    """A dangling link and a FIFO are recorded again by every scan (failed, ignored); their rows do
+    not change, so nothing is logged and the next rescan still skips planning."""
+    cat, library = lib
+    os.symlink(tmp_path / "gone.jpg", library / "dangling.jpg")
+    os.mkfifo(library / "pipe.jpg")
+    try:
+        counts = scan(cat, [library])
+        assert counts.failed + counts.ignored == 2
+        settled(cat, library)
+        counts = scan(cat, [library])
+        assert counts.failed + counts.ignored == 2 and ran(counts) == {}
+        with cat.session() as s:
+            assert s.scalar(select(func.count()).select_from(ChangeLog)) == 0
+        assert is_unchanged(cat)
+    finally:
+        (library / "dangling.jpg").unlink()
+        (library / "pipe.jpg").unlink()
 
 
 def test_new_file_runs_every_stage_on_it(lib, corpus):
