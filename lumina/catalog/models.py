@@ -95,6 +95,8 @@ class FileInstance(Base):
     sidecar_path_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
     sidecar_signature: Mapped[str | None] = mapped_column(String(64))
     first_seen_at: Mapped[datetime]
+    # the scan that last recorded this row (new, changed, back from missing, failed...): an unchanged
+    # file's row is not rewritten by a rescan; a present file under a scan's roots was seen by it
     last_seen_scan: Mapped[int | None] = mapped_column(RowId)
     # "has a present file" as one probe per asset (the gap report's EXISTS, the image list)
     __table_args__ = (Index("ix_files_asset_status", "asset_id", "status"),)
@@ -555,3 +557,24 @@ class EmbeddingPair(Base):
     relation: Mapped[str] = mapped_column(String(16), primary_key=True)  # duplicate | burst | derivative
     distance: Mapped[float] = mapped_column(Float)
     model_id: Mapped[str] = mapped_column(String(128))
+
+
+class ChangeLog(Base):
+    """One row per change to a table the planner reads, written by database triggers (migration
+    0019): the proof that nothing changed since a run found nothing due (``lumina.pipeline.watermark``)."""
+
+    __tablename__ = "change_log"
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    __table_args__ = {"sqlite_autoincrement": True}
+
+
+class PlanMark(Base):
+    """For one list of stages (``+``-joined), the change log (row count and last id) and the
+    settings' fingerprint when a run of those stages last found nothing due."""
+
+    __tablename__ = "plan_marks"
+    stages: Mapped[str] = mapped_column(String(400), primary_key=True)
+    changes: Mapped[int] = mapped_column(BigInteger)
+    last_change_id: Mapped[int] = mapped_column(BigInteger)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime]

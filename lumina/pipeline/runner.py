@@ -28,7 +28,7 @@ from lumina.catalog.writes import upsert
 from lumina.errors import MediaError, error_text, run_error
 from lumina.media.decode import DecodeFailure, decode
 from lumina.pipeline.scan import Progress, now
-from lumina.pipeline import leases
+from lumina.pipeline import leases, watermark
 from lumina.pipeline.executors import ThreadExecutor, make_executor
 from lumina.pipeline.stopping import check_stop
 from lumina.stages import CATALOG_STAGES, STAGES, make_stage, topological_order
@@ -317,12 +317,13 @@ class Reporter:
 
 def run_group(catalog: Catalog, names: Sequence[str], force: Force = False, retry_failed: bool = False,
               progress: Progress | None = None, reporter: Reporter | None = None,
-              views: dict[str, AssetView] | None = None) -> dict[str, dict[str, int]]:
+              views: dict[str, AssetView] | None = None, due: dict[str, int] | None = None) -> dict[str, dict[str, int]]:
     """Run stages that execute together (see ``StageGroup``) on every asset that needs any of them,
     in worker processes or on a Dask cluster (``lumina.pipeline.executors``), committing each
     batch with this process as the one writer.
 
     ``views``: ``asset_views()`` when the caller has them already (one query per run, not per group).
+    ``due``: filled with the number of assets planned per stage.
 
     Returns:
         ``{stage: {"ok": n, "failed": n, "skipped": n}}``.
@@ -337,8 +338,10 @@ def run_group(catalog: Catalog, names: Sequence[str], force: Force = False, retr
         views = asset_views(s) if views is None else views
         due_by_stage = {n: set(plan(s, st, views, force, retry_failed)) for n, st in group.stages.items()}
         order = [a for a in views if any(a in d for d in due_by_stage.values())]
-        for n, due in due_by_stage.items():
-            reporter.planned(s, n, len(due))
+        for n, assets in due_by_stage.items():
+            reporter.planned(s, n, len(assets))
+            if due is not None:
+                due[n] = len(assets)
         s.commit()
     if not order:
         return counts
@@ -426,7 +429,10 @@ def run_pipeline(catalog: Catalog, stages: Sequence[str] | None = None, force: F
                  reporter: Reporter | None = None) -> dict[str, dict[str, int]]:
     """Run the implemented stages (all, or ``stages`` and their prerequisites) in dependency order:
     per-asset stages first (the pixel stages together, one decode), then the catalog-wide ones.
-    What is up to date is skipped (see the module docstring), so a second run does nothing.
+    What is up to date is skipped (see the module docstring), so a second run does nothing. A run
+    that finds nothing due leaves a plan mark; while nothing the planner reads changes (and without
+    ``force`` or ``retry_failed``), the next run of the same stages with the same settings returns at
+    once without planning (``lumina.pipeline.watermark``).
 
     Raises:
         StageError: unknown stage. CatalogError: another writer holds the catalog.
@@ -435,19 +441,33 @@ def run_pipeline(catalog: Catalog, stages: Sequence[str] | None = None, force: F
     out: dict[str, dict[str, Any]] = {}
     order = topological_order(stages)
     reporter = reporter or Reporter()
+    groups = stage_groups([n for n in order if n in STAGES])
+    wide = [n for n in order if n in CATALOG_STAGES]
     with catalog.writer():
+        fp = watermark.fingerprint(catalog.settings, order)
         with catalog.session() as s:
+            if not force and not retry_failed and watermark.unchanged(s, order, fp):
+                for name in order:  # nothing the planner reads changed since it last found nothing due
+                    reporter.planned(s, name, 0)
+                    out[name] = {"ok": 0, "failed": 0, "skipped": 0}
+                s.commit()
+                job_id = getattr(reporter, "job_id", None)
+                for names in groups:
+                    leases.reset_group(catalog, job_id, "+".join(names))
+                return out
+            before = watermark.log_state(s)
             views = asset_views(s)  # per-asset stages never add or remove files: one read serves every group
-        for names in stage_groups([n for n in order if n in STAGES]):
-            out.update(run_group(catalog, names, force, retry_failed, progress, reporter, views))
-        for name in (n for n in order if n in CATALOG_STAGES):
+        due: dict[str, int] = {}
+        for names in groups:
+            out.update(run_group(catalog, names, force, retry_failed, progress, reporter, views, due))
+        for name in wide:
             check_stop()
             with catalog.session() as s:
                 gen_started = CATALOG_STAGES[name].generation_started(s)
-                due = forced(force, gen_started) or CATALOG_STAGES[name].is_stale(s, catalog.settings)
-                reporter.planned(s, name, int(due))
+                due[name] = int(forced(force, gen_started) or CATALOG_STAGES[name].is_stale(s, catalog.settings))
+                reporter.planned(s, name, due[name])
                 s.commit()
-            if not due:
+            if not due[name]:
                 out[name] = {"ok": 0, "failed": 0, "skipped": 0}
                 continue
             with leases.catalog_wide(catalog, name):  # one worker at a time on PostgreSQL
@@ -457,4 +477,7 @@ def run_pipeline(catalog: Catalog, stages: Sequence[str] | None = None, force: F
                 reporter.batch(s, name, {}, [_Done("", StageResult("ok"), 0.0)])
                 s.commit()
                 reporter.check(s)
+        if not any(due.values()):  # a run with force or retry_failed plans the same way: its mark holds too
+            with catalog.session() as s:
+                watermark.record(s, order, fp, before)
     return out

@@ -2,7 +2,9 @@
 the stages that are missing or stale.
 
 An unchanged file (same size, mtime_ns and inode as recorded) is only stat'ed: it is neither
-read nor sent to ExifTool. A new or changed file is hashed (SHA-256 = asset_id); a moved or
+read nor sent to ExifTool, and its row is not written (``files.last_seen_scan`` is the scan that last
+recorded the file; a present file under a scan's roots was seen by that scan, or it would be
+``missing``). A new or changed file is hashed (SHA-256 = asset_id); a moved or
 renamed file therefore finds its asset again and keeps its analysis. Files not seen under a
 scanned root are marked ``missing``, never deleted. A file modified less than ``settle_s``
 ago, or whose size/mtime changes while it is read, is ``unsettled`` and left for a later scan.
@@ -66,6 +68,22 @@ class _Prev(NamedTuple):  # a tuple, not a frozen dataclass: built once per cata
     asset_id: str | None
     status: str
     sidecar_signature: str | None
+
+
+class KnownAssets:
+    """The catalog's asset ids, read on the first question (an unchanged rescan asks none)."""
+
+    def __init__(self, session):
+        self.session, self.ids = session, None
+
+    def __contains__(self, asset_id: str) -> bool:
+        if self.ids is None:
+            self.ids = set(self.session.scalars(select(Asset.asset_id)))
+        return asset_id in self.ids
+
+    def add(self, asset_id: str) -> None:
+        if self.ids is not None:
+            self.ids.add(asset_id)
 
 
 def _hash_file(path: bytes, chunk: int) -> tuple[str, int, os.stat_result]:
@@ -175,12 +193,10 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
             sources[p] = src
         s.commit()
         scan_id = scan_row.id
-        prev = {row.path_bytes: _Prev(row.id, row.size_bytes, row.mtime_ns, row.inode, row.asset_id, row.status,
-                                       row.sidecar_signature)
-                for row in s.execute(select(FileInstance.path_bytes, FileInstance.id, FileInstance.size_bytes,
-                                            FileInstance.mtime_ns, FileInstance.inode, FileInstance.asset_id,
-                                            FileInstance.status, FileInstance.sidecar_signature))}
-        known_assets = set(s.scalars(select(Asset.asset_id)))
+        prev = {r[0]: _Prev._make(r[1:]) for r in s.execute(select(  # plain tuples: no named access per file
+            FileInstance.path_bytes, FileInstance.id, FileInstance.size_bytes, FileInstance.mtime_ns,
+            FileInstance.inode, FileInstance.asset_id, FileInstance.status, FileInstance.sidecar_signature))}
+        known_assets = KnownAssets(s)
 
         # 1. walk: cheap (stat only)
         entries: list[tuple[bytes, WalkEntry]] = []
@@ -204,7 +220,6 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
 
         # 2. register new/changed files; stat-only for unchanged ones
         seen: set[bytes] = set()
-        unchanged_ids: list[int] = []
         pending = 0
         for i, (root, e) in enumerate(entries):
             if STOP.is_set():  # keep every file registered so far; the next run stats them as unchanged
@@ -216,8 +231,8 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
             if progress and i % 200 == 0:
                 progress("files", i, len(entries))
             old = prev.get(e.path)
-            sidecar = _sidecar_for(e.path, sidecars, json_names) if e.st is not None and not is_takeout_name(e.path) \
-                else None
+            sidecar = _sidecar_for(e.path, sidecars, json_names) \
+                if sidecars and e.st is not None and not is_takeout_name(e.path) else None
             sidecar_sig = f"{sidecars[sidecar].st_size}:{sidecars[sidecar].st_mtime_ns}" if sidecar else None
             if e.error is not None and e.st is not None:  # skipped on purpose (a FIFO, a link out of the sources)
                 counts.ignored += 1
@@ -234,7 +249,6 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
                     counts.ignored += 1
                 else:
                     counts.unchanged += 1
-                unchanged_ids.append(old.id)
                 if old.sidecar_signature != sidecar_sig:
                     s.execute(update(FileInstance).where(FileInstance.id == old.id).values(
                         sidecar_path_bytes=sidecar, sidecar_signature=sidecar_sig))
@@ -249,9 +263,6 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
                 s.commit()
         if progress:
             progress("files", len(entries), len(entries))
-        for i in range(0, len(unchanged_ids), 900):
-            s.execute(update(FileInstance).where(FileInstance.id.in_(unchanged_ids[i:i + 900]))
-                      .values(last_seen_scan=scan_id))
 
         # 3. files no longer on disk under the scanned roots
         candidates = ((p, prev[p]) for p in map(os.path.abspath, files) if p in prev) if files is not None \
@@ -337,7 +348,7 @@ def _upsert_file(s, old: _Prev | None, source_id: int, path: bytes, st: os.stat_
 
 
 def _register(s, e: WalkEntry, old: _Prev | None, source_id: int, scan_id: int, settle_ns: int, chunk: int,
-              known_assets: set[str], counts: ScanCounts) -> FileInstance | None:
+              known_assets: KnownAssets, counts: ScanCounts) -> FileInstance | None:
     """Classify, hash and record one new or changed file; returns its row."""
     st = e.st
     warnings = []
