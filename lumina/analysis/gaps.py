@@ -9,20 +9,24 @@ stage does not exist yet). A type that applies to no asset is ``complete`` with 
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import Text, and_, case, cast, exists, func, literal, or_, select
+from sqlalchemy import Text, and_, case, cast, delete, exists, func, insert, literal, or_, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
 
 from lumina.catalog.db import Catalog
 from lumina.analysis.bursts import BURST_ID_TAGS, Frame, ineligible_reason
 from lumina.analysis.duplicates import TRUSTED_SOURCES, is_trusted_time_source
-from lumina.catalog.models import (Asset, AssetTags, CaptureDate, Description, Embedding, FileInstance, Metadata,
-                                   PerceptualHash, Place, Quality, StageRecord, Thumbnail, UserOverride)
+from lumina.catalog.models import (Asset, AssetTags, CaptureDate, CatalogState, Description, Embedding, FileInstance,
+                                   GapAssetProfile, GapDirty, GapProfile, Metadata, PerceptualHash, Place, Quality,
+                                   StageRecord, Thumbnail, UserOverride)
 from lumina.catalog.queries import tag_source_counts
+from lumina.catalog.writes import insert_new, upsert
 from lumina.errors import error_kind
 from lumina.pipeline.runner import plan_columns, planned, signed_by_sidecar
 from lumina.stages import CATALOG_STAGES, GRAPH, SPECS, STAGES, make_stage, topological_order
@@ -31,6 +35,9 @@ from lumina.stages.dates import ESTIMATED_SOURCES, date_basis, offset_is_known
 CAMERAS_LISTED = 20  # camera rows in the report; the rest are counted in cameras_not_listed
 FAILURE_FILES_LISTED = 200  # failed files listed; the rest are counted in failures.files_not_listed
 MARKDOWN_FAILURES_LISTED = 20  # of those, shown in the terminal report (the JSON has all 200)
+SUMMARY_STATE_KEY = "gap_summary"  # catalog_state: the fingerprint of the per-asset query the summary holds
+SUMMARY_CHUNK = 5_000  # assets profiled per query while the summary is brought up to date
+REBUILD_SHARE = 0.2  # above this share of changed assets the summary is rebuilt in asset order
 
 # type -> (stage that fills it, applicability: "all" | "gps", what a missing value means)
 TYPES: tuple[tuple[str, str, str, str], ...] = (
@@ -137,18 +144,110 @@ def _profile_query(settings: dict, with_assets: bool, overridden: frozenset = fr
     return query, list(facts)
 
 
-def _profiles(s, settings: dict, with_assets: bool) -> list[dict[str, Any]]:
-    """The rows of ``_profile_query`` as dicts, the bits unpacked into their names."""
+def _profiles(s, settings: dict, with_assets: bool, where=None) -> list[dict[str, Any]]:
+    """The rows of ``_profile_query`` as dicts (``where``: a further condition on the assets), the bits
+    still packed in ``bits``."""
     overridden = frozenset(s.scalars(select(UserOverride.field).distinct()))
     sidecars = s.scalar(select(FileInstance.id).where(FileInstance.sidecar_signature.is_not(None)).limit(1)) is not None
-    query, names = _profile_query(settings, with_assets, overridden, sidecars)
-    out = []
-    for row in s.execute(query):
-        p = row._asdict()
+    query, _ = _profile_query(settings, with_assets, overridden, sidecars)
+    if where is not None:
+        query = query.where(where)
+    return [row._asdict() for row in s.execute(query)]
+
+
+def _unpacked(profiles: list[dict[str, Any]], settings: dict) -> list[dict[str, Any]]:
+    """``profiles`` with their ``bits`` unpacked into the names of the facts (``_profile_query``'s)."""
+    names = _profile_query(settings, False)[1]
+    for p in profiles:
         bits = p.pop("bits")
         p.update({name: bool(bits >> i & 1) for i, name in enumerate(names)})
-        out.append(p)
-    return out
+    return profiles
+
+
+def _fingerprint(s, settings: dict) -> str:
+    """SHA-256 of the per-asset profile query's SQL and parameters on this backend (every override
+    field and the sidecar subquery included): a new stage version, fact or column changes it, and
+    the summary built by another is rebuilt."""
+    query = _profile_query(settings, True, None, True)[0]
+    compiled = query.compile(dialect=s.get_bind().dialect)
+    return hashlib.sha256(f"{compiled}|{sorted(compiled.params.items(), key=str)}".encode()).hexdigest()
+
+
+def refresh_summary(s, settings: dict) -> int:
+    """Bring the gap report's per-asset summary up to date and commit: every asset marked in
+    ``gap_dirty`` (by the triggers of migration 0018) gets its profile again from ``_profile_query``
+    (one query per ``SUMMARY_CHUNK`` assets); an asset without a present file loses its row. When the
+    query itself changed (``_fingerprint``) or more than ``REBUILD_SHARE`` of the assets are marked,
+    the whole summary is rebuilt in keyset chunks of asset ids instead.
+
+    Returns:
+        the number of assets profiled (0: the summary was current).
+    Raises:
+        sqlalchemy.exc.OperationalError: the database cannot be written (a read-only catalog) or stays
+            locked past the busy timeout; nothing is changed then.
+    """
+    fingerprint = _fingerprint(s, settings)
+    state = s.get(CatalogState, SUMMARY_STATE_KEY)
+    marked = s.scalar(select(func.count()).select_from(GapDirty))
+    current = state is not None and state.value == fingerprint
+    if current and not marked:
+        return 0
+    known = {key: pid for key, pid in s.execute(select(GapProfile.profile_key, GapProfile.profile_id))}
+    profiled = 0
+
+    def store(rows: list[dict[str, Any]]) -> None:
+        nonlocal profiled
+        texts = {}
+        for p in rows:
+            p.pop("n")
+            text = json.dumps({k: v for k, v in p.items() if k != "asset_id"}, sort_keys=True)
+            p["key"] = hashlib.sha256(text.encode()).hexdigest()
+            texts[p["key"]] = text
+        new = [{"profile_key": k, "profile": t} for k, t in texts.items() if k not in known]
+        if new:
+            insert_new(s, GapProfile, new, ["profile_key"])
+            known.update(s.execute(select(GapProfile.profile_key, GapProfile.profile_id)
+                                   .where(GapProfile.profile_key.in_([r["profile_key"] for r in new]))).all())
+        if rows:
+            s.execute(insert(GapAssetProfile), [{"asset_id": p["asset_id"], "profile_id": known[p["key"]]}
+                                                for p in rows])
+        profiled += len(rows)
+
+    if not current or marked > REBUILD_SHARE * max(1, s.scalar(select(func.count()).select_from(GapAssetProfile))):
+        s.execute(delete(GapDirty))  # first: a writer marking an asset from now on waits for this commit
+        s.execute(delete(GapAssetProfile))
+        after = ""
+        while True:
+            chunk = list(s.scalars(select(Asset.asset_id).where(Asset.asset_id > after)
+                                   .order_by(Asset.asset_id).limit(SUMMARY_CHUNK)))
+            if not chunk:
+                break
+            store(_profiles(s, settings, True, Asset.asset_id.in_(chunk)))
+            after = chunk[-1]
+        upsert(s, CatalogState, [{"key": SUMMARY_STATE_KEY, "value": fingerprint}])
+    else:
+        ids = list(s.scalars(delete(GapDirty).returning(GapDirty.asset_id)))
+        for i in range(0, len(ids), SUMMARY_CHUNK):
+            chunk = ids[i:i + SUMMARY_CHUNK]
+            s.execute(delete(GapAssetProfile).where(GapAssetProfile.asset_id.in_(chunk)))
+            store(_profiles(s, settings, True, Asset.asset_id.in_(chunk)))
+    s.commit()
+    return profiled
+
+
+def _summary_profiles(s, settings: dict, with_assets: bool) -> list[dict[str, Any]]:
+    """``_profiles`` read from the summary (``refresh_summary`` first): one GROUP BY over
+    ``gap_asset_profiles``, or with ``with_assets`` one row per asset."""
+    refresh_summary(s, settings)
+    if with_assets:
+        rows = s.execute(select(GapAssetProfile.profile_id, GapAssetProfile.asset_id, literal(1))).all()
+    else:
+        rows = s.execute(select(GapAssetProfile.profile_id, literal(None), func.count())
+                         .group_by(GapAssetProfile.profile_id)).all()
+    texts = dict(s.execute(select(GapProfile.profile_id, GapProfile.profile)
+                           .where(GapProfile.profile_id.in_({pid for pid, _, _ in rows}))).all())
+    decoded = {pid: json.loads(text) for pid, text in texts.items()}
+    return [{**decoded[pid], "n": n, **({"asset_id": asset_id} if with_assets else {})} for pid, asset_id, n in rows]
 
 
 def _counted(counter: Counter) -> dict[str, int]:
@@ -156,17 +255,26 @@ def _counted(counter: Counter) -> dict[str, int]:
     return dict(sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0]))))
 
 
-def gap_report(catalog: Catalog, with_assets: bool = False) -> dict[str, Any]:
+def gap_report(catalog: Catalog, with_assets: bool = False, summary: bool = True) -> dict[str, Any]:
     """The gap report as a JSON-ready dict (shape documented in the README); ``with_assets`` adds
     to each metadata row ``reason_assets``: reason -> the sorted asset ids it counts.
 
-    The counts come from aggregate queries (``_profile_query``, GROUP BY over stage records and
-    typed columns); Python names the reasons once per distinct combination, never per asset, except
-    for ``job_order``'s pending counts (``lumina.pipeline.runner.plan``, one query per stage)."""
+    The per-asset facts come from the summary (``refresh_summary``: one GROUP BY over a narrow
+    table that triggers keep current), or with ``summary=False`` (and where the catalog cannot be
+    written) straight from ``_profile_query`` (GROUP BY over the left joins of every stage's rows);
+    Python names the reasons once per distinct combination, never per asset."""
     from lumina.pipeline import bursts_run, duplicates_run
 
     with catalog.session() as s:
-        profiles = _profiles(s, catalog.settings, with_assets)
+        profiles = None
+        if summary:
+            try:
+                profiles = _summary_profiles(s, catalog.settings, with_assets)
+            except OperationalError:  # a read-only catalog, or a writer holding it past the busy timeout
+                s.rollback()
+        if profiles is None:
+            profiles = _profiles(s, catalog.settings, with_assets)
+        profiles = _unpacked(profiles, catalog.settings)
         present = select(FileInstance.asset_id).where(FileInstance.status == "present")
         stage_errors = s.execute(select(StageRecord.stage, StageRecord.error, func.count())
                                  .where(StageRecord.status == "failed", StageRecord.asset_id.in_(present))

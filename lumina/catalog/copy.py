@@ -30,6 +30,14 @@ NOT_COPIED_PREFIXES = (".inline-batch-",)  # a crashed run's markers (lumina.pip
 # catalog_state rows that describe the database, not the catalog (the folders using a PostgreSQL
 # database): never copied, counted or replaced, so each database keeps its own
 DATABASE_STATE_KEYS = (FOLDERS_KEY,)
+# derived tables the target's own triggers fill while the rows go in (the gap report's summary,
+# migration 0018: every copied asset is marked, and the target's first report profiles them)
+DERIVED_TABLES = ("gap_profiles", "gap_asset_profiles", "gap_dirty")
+
+
+def copied_tables() -> list:
+    """The tables a copy moves and counts, parents first: all but ``DERIVED_TABLES``."""
+    return [t for t in Base.metadata.sorted_tables if t.name not in DERIVED_TABLES]
 
 
 def _where(statement, table):
@@ -41,10 +49,10 @@ def _where(statement, table):
 
 
 def row_counts(catalog: Catalog) -> dict[str, int]:
-    """Rows per table of the schema (``alembic_version`` and ``DATABASE_STATE_KEYS`` excluded), in
-    dependency order."""
+    """Rows per table of the schema (``alembic_version``, ``DERIVED_TABLES`` and ``DATABASE_STATE_KEYS``
+    excluded), in dependency order."""
     with catalog.engine.connect() as conn:
-        return {t.name: conn.scalar(_where(select(func.count()).select_from(t), t)) for t in Base.metadata.sorted_tables}
+        return {t.name: conn.scalar(_where(select(func.count()).select_from(t), t)) for t in copied_tables()}
 
 
 def copy_rows(source: Catalog, target: Catalog, force: bool = False,
@@ -62,7 +70,7 @@ def copy_rows(source: Catalog, target: Catalog, force: bool = False,
     """
     if source.engine.url == target.engine.url:
         raise CatalogError("source and target are the same database")
-    tables = Base.metadata.sorted_tables
+    tables = copied_tables()
     filled = {name: n for name, n in row_counts(target).items() if n}
     if filled and not force:
         listed = ", ".join(f"{name} ({n})" for name, n in list(filled.items())[:5])

@@ -555,3 +555,31 @@ class EmbeddingPair(Base):
     relation: Mapped[str] = mapped_column(String(16), primary_key=True)  # duplicate | burst | derivative
     distance: Mapped[float] = mapped_column(Float)
     model_id: Mapped[str] = mapped_column(String(128))
+
+
+class GapProfile(Base):
+    """One distinct combination of what the gap report reads about an asset (``lumina.analysis.gaps``):
+    ``profile`` is its JSON object (column name -> value), ``profile_key`` the SHA-256 of that text."""
+
+    __tablename__ = "gap_profiles"
+    profile_id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    profile_key: Mapped[str] = mapped_column(String(64), unique=True)
+    profile: Mapped[str] = mapped_column(Text)
+
+
+class GapAssetProfile(Base):
+    """The gap report's summary: every asset with a present file points at its ``GapProfile``, so the
+    report is one GROUP BY over this narrow table. Derived data: rebuilt from ``gap_dirty``."""
+
+    __tablename__ = "gap_asset_profiles"
+    asset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    profile_id: Mapped[int] = mapped_column(RowId, index=True)
+
+
+class GapDirty(Base):
+    """An asset whose rows changed since the gap summary last saw it, marked by database triggers on
+    every table the report reads (migration 0018); ``marks`` only counts touches (see there)."""
+
+    __tablename__ = "gap_dirty"
+    asset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    marks: Mapped[int] = mapped_column(Integer, server_default="0")
