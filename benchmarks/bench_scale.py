@@ -381,8 +381,10 @@ def run_one(folder: Path, url: str | None, args) -> dict:
     from lumina.catalog.db import open_catalog
     from lumina.catalog.models import Asset
 
-    cat = open_catalog(folder, database_url=url)
+    t0 = time.perf_counter()
+    cat = open_catalog(folder, database_url=url)  # an existing catalog is migrated here
     backend = cat.engine.dialect.name
+    print(f"[{backend}] catalog opened (and migrated) in {time.perf_counter() - t0:.1f} s", flush=True)
     if url and backend != "postgresql":
         sys.exit("--database-url: this catalog code does not open PostgreSQL catalogs yet (issue 16's plumbing)")
     out = {}
