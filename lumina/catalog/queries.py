@@ -286,22 +286,39 @@ def _filtered(query, filters: dict[str, Any]):
     return query
 
 
-def _base(*columns, dated: bool = False):
+def _base(*columns, dated: bool = False, filters: dict[str, Any] | None = None):
     """``select(*columns)`` over assets with a present file, joined to dates, metadata and place.
 
     ``dated`` drives the query from the capture-time index (capture_dates inner-joined, for the
-    dated part of the grid's order); otherwise from assets, with every join outer.
+    dated part of the grid's order); otherwise from assets, with every join outer. In the dated walk
+    a table that ``filters`` require a row of (metadata for a camera; place for GPS, geohash,
+    country or city) is inner-joined right after the dates, so that each step of the walk probes
+    the filtered tables first and the asset, its files and the rest only for the steps that match
+    (the same rows: those filters reject an asset without that row anyway).
     """
-    query = (select(*columns).select_from(CaptureDate).join(Asset, Asset.asset_id == CaptureDate.asset_id) if dated
-             else select(*columns).select_from(Asset).outerjoin(CaptureDate, CaptureDate.asset_id == Asset.asset_id))
+    f = {k: v for k, v in (filters or {}).items() if v is not None}
+    need_metadata = dated and "camera" in f
+    need_place = dated and (f.get("has_gps") is True or any(k in f for k in ("geohash", "country", "city")))
+    if dated:
+        query = select(*columns).select_from(CaptureDate)
+        if need_metadata:
+            query = query.join(Metadata, Metadata.asset_id == CaptureDate.asset_id)
+        if need_place:
+            query = query.join(Place, Place.asset_id == CaptureDate.asset_id)
+        query = query.join(Asset, Asset.asset_id == CaptureDate.asset_id)
+    else:
+        query = select(*columns).select_from(Asset).outerjoin(CaptureDate, CaptureDate.asset_id == Asset.asset_id)
     # Present files: a correlated EXISTS for the index walk (it stops after a page), written
     # ``status || ''`` so SQLite probes the files' asset_id index; one uncorrelated IN list for a scan
     # of every asset. (A plain EXISTS searched the status index for every asset: quadratic, 35 s for
     # one page of a 10k catalog.)
     present = (exists().where(FileInstance.asset_id == Asset.asset_id, (FileInstance.status + "") == "present") if dated
                else Asset.asset_id.in_(select(FileInstance.asset_id).where(FileInstance.status == "present")))
-    return (query.outerjoin(Metadata, Metadata.asset_id == Asset.asset_id)
-            .outerjoin(Place, Place.asset_id == Asset.asset_id).where(present))
+    if not need_metadata:
+        query = query.outerjoin(Metadata, Metadata.asset_id == Asset.asset_id)
+    if not need_place:
+        query = query.outerjoin(Place, Place.asset_id == Asset.asset_id)
+    return query.where(present)
 
 
 def thumbnail_version(grid_path: str) -> str:
@@ -362,7 +379,7 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
     # from the capture-time index, then the undated ones (no date row, or no time) by asset_id.
     rows = []
     if undated_after is None:
-        query = _filtered(_base(*columns, dated=True).outerjoin(Thumbnail, Thumbnail.asset_id == Asset.asset_id)
+        query = _filtered(_base(*columns, dated=True, filters=filters).outerjoin(Thumbnail, Thumbnail.asset_id == Asset.asset_id)
                           .where(CaptureDate.capture_start_local.is_not(None)), filters)
         if dated_after:
             query = query.where(tuple_(CaptureDate.capture_start_local, CaptureDate.asset_id) > tuple_(*dated_after))
