@@ -195,23 +195,29 @@ def refresh_summary(s, settings: dict) -> int:
     known = {key: pid for key, pid in s.execute(select(GapProfile.profile_key, GapProfile.profile_id))}
     profiled = 0
 
+    keys: dict[tuple, str] = {}  # a profile's values (in the query's column order) -> its profile_key
+
     def store(rows: list[dict[str, Any]]) -> None:
         nonlocal profiled
-        texts = {}
+        texts, pointers = {}, []
         for p in rows:
+            asset_id = p.pop("asset_id")
             p.pop("n")
-            text = json.dumps({k: v for k, v in p.items() if k != "asset_id"}, sort_keys=True)
-            p["key"] = hashlib.sha256(text.encode()).hexdigest()
-            texts[p["key"]] = text
+            values = tuple(p.values())
+            key = keys.get(values)
+            if key is None:  # JSON and SHA-256 once per distinct profile, not per asset
+                text = json.dumps(p, sort_keys=True)
+                key = keys[values] = hashlib.sha256(text.encode()).hexdigest()
+                texts[key] = text
+            pointers.append((asset_id, key))
         new = [{"profile_key": k, "profile": t} for k, t in texts.items() if k not in known]
         if new:
             insert_new(s, GapProfile, new, ["profile_key"])
             known.update(s.execute(select(GapProfile.profile_key, GapProfile.profile_id)
                                    .where(GapProfile.profile_key.in_([r["profile_key"] for r in new]))).all())
-        if rows:
-            s.execute(insert(GapAssetProfile), [{"asset_id": p["asset_id"], "profile_id": known[p["key"]]}
-                                                for p in rows])
-        profiled += len(rows)
+        if pointers:
+            s.execute(insert(GapAssetProfile), [{"asset_id": a, "profile_id": known[k]} for a, k in pointers])
+        profiled += len(pointers)
 
     if not current or marked > REBUILD_SHARE * max(1, s.scalar(select(func.count()).select_from(GapAssetProfile))):
         s.execute(delete(GapDirty))  # first: a writer marking an asset from now on waits for this commit
