@@ -274,6 +274,47 @@ def upsert_rate(cat, n: int) -> float:
     return rows / elapsed
 
 
+def trigger_cost(cat, n: int, rounds: int = 3) -> tuple[float, float]:
+    """Rows per second of ``writes.upsert`` for the rows of ``n`` new assets with the gap summary's
+    triggers (migration 0018) and without them, alternating ``rounds`` times (medians); each round
+    runs in one transaction that is rolled back, the triggers dropped inside it (DDL is
+    transactional on both backends), so the catalog is left as it was."""
+    from sqlalchemy import text
+
+    from lumina.catalog import models
+    from lumina.catalog.writes import upsert
+
+    by_table = {t.name: m.class_ for m in models.Base.registry.mappers for t in [m.local_table]}
+    params = stage_params(cat.settings)
+    rng = random.Random(18)
+    batch: dict[str, list[dict]] = {}
+    for k in range(2 * 10 ** 12, 2 * 10 ** 12 + n):
+        for table, items in asset_rows(k, rng, datetime(2005, 1, 1), params).items():
+            batch.setdefault(table, []).extend(items)
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(rounds):
+        for with_triggers in (True, False):
+            with cat.session() as s:
+                # a DML first: the sqlite3 driver opens its transaction only before one (a DDL alone
+                # would autocommit and drop the triggers for good)
+                s.execute(text("DELETE FROM gap_dirty WHERE asset_id = ''"))
+                if not with_triggers:
+                    names = s.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'gap_%'")
+                                      if cat.engine.dialect.name == "sqlite" else
+                                      text("SELECT tgname || ' ON ' || tgrelid::regclass FROM pg_trigger "
+                                           "WHERE tgname LIKE 'gap_%'")).scalars().all()
+                    for name in names:
+                        s.execute(text(f"DROP TRIGGER {name}"))
+                rows, t0 = 0, time.perf_counter()
+                for table in TABLE_ORDER:
+                    if table != "files":
+                        rows += upsert(s, by_table[table], batch[table])
+                s.flush()
+                rates[with_triggers].append(rows / (time.perf_counter() - t0))
+                s.rollback()
+    return statistics.median(rates[True]), statistics.median(rates[False])
+
+
 def touch_stage_records(cat, n: int) -> None:
     """Re-record the metadata stage of ``n`` random assets (the catalog's own upsert, same values but
     a new finish time), as a rescan after edits does; their gap summary rows go stale."""
@@ -353,12 +394,17 @@ def main() -> None:
     ap.add_argument("--database-url", help="an empty PostgreSQL database for a second, side-by-side run")
     ap.add_argument("--previous", help="also time the gap report of this commit's lumina/analysis/gaps.py "
                                        "(e.g. d8e586a, before it was aggregate SQL)")
+    ap.add_argument("--previous-repeats", type=int, help="repeats of the previous code's report (default: --repeats)")
+    ap.add_argument("--only", choices=("sqlite", "postgresql"), help="run one backend only")
+    ap.add_argument("--trigger-cost", type=int, default=0, metavar="N",
+                    help="also time writes.upsert of N assets' rows with and without the gap summary's triggers")
     ap.add_argument("--skip-clusters", action="store_true", help="leave out duplicates and bursts")
     ap.add_argument("--upsert-assets", type=int, default=2_000,
                     help="assets whose rows also go through the catalog's own upsert, for its rate (0: skip)")
     args = ap.parse_args()
     os.environ.setdefault("LUMINA_SETTLE_S", "0")
     backends = [("sqlite", None)] + ([("postgresql", args.database_url)] if args.database_url else [])
+    backends = [b for b in backends if args.only in (None, b[0])]
     print(f"bench_scale: {args.assets:,} assets; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     results = {}
     for name, url in backends:
@@ -399,6 +445,11 @@ def run_one(folder: Path, url: str | None, args) -> dict:
         out["rows loaded"] = f"{rows:,}"
         out["bulk load (rows/s)"] = f"{rows / load_s:,.0f}"
         print(f"[{backend}] loaded {rows:,} rows in {load_s:.1f} s ({rows / load_s:,.0f} rows/s)", flush=True)
+    if args.trigger_cost:
+        with_t, without_t = trigger_cost(cat, args.trigger_cost)
+        out[f"writes.upsert with / without the summary triggers (rows/s, {args.trigger_cost:,} assets)"] = \
+            f"{with_t:,.0f} / {without_t:,.0f} ({with_t / without_t:.2f}x)"
+        print(f"[{backend}] upsert with triggers {with_t:,.0f} rows/s, without {without_t:,.0f}", flush=True)
     if args.upsert_assets:
         rate = upsert_rate(cat, args.upsert_assets)
         out[f"writes.upsert (rows/s, {args.upsert_assets:,} assets)"] = f"{rate:,.0f}"
@@ -415,10 +466,10 @@ def run_one(folder: Path, url: str | None, args) -> dict:
     report = changed  # the catalog as it is now, for the previous code's report
     if args.previous:
         previous = previous_gap_report(args.previous)
-        old_s, old = timed(lambda: previous(cat), args.repeats)
+        old_s, old = timed(lambda: previous(cat), args.previous_repeats or args.repeats)
         old.pop("catalog"), report.pop("catalog")
         same = {k: v for k, v in old.items() if k != "cameras"} == {k: v for k, v in report.items() if k != "cameras"}
-        out[f"lumina gaps at {args.previous} (s, median)"] = f"{old_s:.2f} (same counts: {same})"
+        out[f"lumina gaps at {args.previous} (s, median of {args.previous_repeats or args.repeats})"] = f"{old_s:.2f} (same counts: {same})"
         print(f"[{backend}] previous gap report ({args.previous}) {old_s:.2f} s; same counts: {same}", flush=True)
     print(f"[{backend}] gap report {gaps_s:.2f} s (median of {args.repeats}); total_assets {report['total_assets']:,}, "
           f"pending {sum(j['pending'] for j in report['job_order'])}", flush=True)

@@ -111,6 +111,7 @@ def _profile_query(settings: dict, with_assets: bool, overridden: frozenset = fr
         "tags": and_(AssetTags.tags.is_not(None), cast(AssetTags.tags, Text).not_in(["[]", "null"])),
     }
     cols = [Asset.file_type.label("file_type"), Asset.media_kind.label("media_kind"),
+            Metadata.camera_make.label("m_make"), Metadata.camera_model.label("m_model"),
             CaptureDate.capture_time_source.label("d_source"), cast(CaptureDate.flags, Text).label("d_flags"),
             case((Place.gps_latitude.is_(None), cast(Place.rejected, Text))).label("p_rejected")]
     signed = False
@@ -281,22 +282,16 @@ def gap_report(catalog: Catalog, with_assets: bool = False, summary: bool = True
         if profiles is None:
             profiles = _profiles(s, catalog.settings, with_assets)
         profiles = _unpacked(profiles, catalog.settings)
-        present = select(FileInstance.asset_id).where(FileInstance.status == "present")
         stage_errors = s.execute(select(StageRecord.stage, StageRecord.error, func.count())
-                                 .where(StageRecord.status == "failed", StageRecord.asset_id.in_(present))
+                                 .where(StageRecord.status == "failed", _present(StageRecord.asset_id))
                                  .group_by(StageRecord.stage, StageRecord.error)).all()
         failed = s.execute(select(StageRecord.stage, StageRecord.asset_id, StageRecord.error)
-                           .where(StageRecord.status == "failed", StageRecord.asset_id.in_(present))).all()
+                           .where(StageRecord.status == "failed", _present(StageRecord.asset_id))).all()
         first_path = dict(s.execute(select(FileInstance.asset_id, func.min(FileInstance.path_bytes))
                                     .where(FileInstance.status == "present",
                                            FileInstance.asset_id.in_({a for _, a, _ in failed}))
                                     .group_by(FileInstance.asset_id)).all()) if failed else {}
-        cameras = Counter({(mk, md): n for mk, md, n in s.execute(
-            select(Metadata.camera_make, Metadata.camera_model, func.count())
-            .where(Metadata.asset_id.in_(present), or_(and_(Metadata.camera_make.is_not(None), Metadata.camera_make != ""),
-                                                       and_(Metadata.camera_model.is_not(None), Metadata.camera_model != "")))
-            .group_by(Metadata.camera_make, Metadata.camera_model))})
-        semantic = _semantic_rows(s, present, catalog.settings)
+        semantic = _semantic_rows(s, catalog.settings)
         file_status = dict(s.execute(select(FileInstance.status, func.count()).group_by(FileInstance.status)).all())
         file_failures = s.execute(select(FileInstance.path, FileInstance.error)
                                   .where(FileInstance.status == "failed")).all()
@@ -317,6 +312,10 @@ def gap_report(catalog: Catalog, with_assets: bool = False, summary: bool = True
             else:
                 pending[spec.name] = total if spec.scope == "asset" else (1 if total else 0)
 
+    cameras: Counter = Counter()  # make and model as read, where either is set
+    for p in profiles:
+        if p["m_camera_set"]:
+            cameras[(p["m_make"], p["m_model"])] += p["n"]
     geo_ran = "geo" in STAGES
     for p in profiles:  # what load_frames and ineligible_reason see for a photo (see lumina.analysis.bursts)
         p["flags"] = json.loads(p["d_flags"]) if p["d_flags"] else []
@@ -508,15 +507,22 @@ DATE_ROWS = (("total_with_date", "total with any date"), ("high_confidence", "hi
              ("estimated_from_file_time", "estimated from the file time"),
              ("known_utc_offset", "known UTC offset (metadata, GPS or user)"), ("suspicious", "suspicious"),
              ("conflicting", "conflicting"))
-def _semantic_rows(s, present, settings: dict) -> dict[str, dict[str, Any]]:
-    """What the embeddings, tags and descriptions stages filled, per row, among the assets of
-    ``present`` (a select of asset ids), counted by the database: ``by_source`` (assets per tag or
+def _present(asset_id):
+    """"The asset ``asset_id`` (a column) has a present file", as a correlated EXISTS: one probe of
+    the files' (asset_id, status) index per row the query reads (an ``IN`` list of every present
+    asset was built for each query instead: 0.5 s at 100k assets even over an empty table)."""
+    return exists().where(FileInstance.asset_id == asset_id, FileInstance.status == "present")
+
+
+def _semantic_rows(s, settings: dict) -> dict[str, dict[str, Any]]:
+    """What the embeddings, tags and descriptions stages filled, per row, among the assets with a
+    present file, counted by the database: ``by_source`` (assets per tag or
     description source; an asset with tags of two sources counts in both), ``models`` (assets per
     model id) and, for ``clip_embeddings``, the ``reason`` every asset lacks one when no CLIP model
     is configured or it is unusable."""
     def per(column, *where) -> dict:
         table = column.class_
-        return _counted(Counter(dict(s.execute(select(column, func.count()).where(table.asset_id.in_(present), *where)
+        return _counted(Counter(dict(s.execute(select(column, func.count()).where(_present(table.asset_id), *where)
                                                .group_by(column)).all())))
 
     models = per(Embedding.model_id)
@@ -526,12 +532,12 @@ def _semantic_rows(s, present, settings: dict) -> dict[str, dict[str, Any]]:
         clip_reason = ("no CLIP model configured: text search matches tags instead; set clip_image_model_path, "
                        "clip_text_model_path and clip_tokenizer_path")
     elif models and not clip_models:
-        clip_reason = s.scalar(select(Embedding.clip_error).where(Embedding.asset_id.in_(present),
+        clip_reason = s.scalar(select(Embedding.clip_error).where(_present(Embedding.asset_id),
                                                                    Embedding.clip_error.is_not(None)).limit(1))
     return {
         "embeddings": {"models": models},
         "clip_embeddings": {"models": clip_models, "reason": clip_reason},
-        "tags": {"by_source": _counted(Counter(tag_source_counts(s, present)))},
+        "tags": {"by_source": _counted(Counter(tag_source_counts(s, _present)))},
         "descriptions": {"by_source": per(Description.source),
                          "models": per(Description.model_id, Description.model_id.is_not(None))},
     }

@@ -112,7 +112,9 @@ class StageRecord(Base):
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[datetime]
-    __table_args__ = (Index("ix_stage_records_stage_status", "stage", "status"),)
+    # (status, stage): the gap report's failed records without reading every record (migration 0018)
+    __table_args__ = (Index("ix_stage_records_stage_status", "stage", "status"),
+                      Index("ix_stage_records_status_stage", "status", "stage"))
 
 
 class Metadata(Base):

@@ -517,10 +517,11 @@ def resolve_asset_id(session, ref: str) -> str:
     return aid
 
 
-def tag_source_counts(session, asset_ids) -> dict[str, int]:
-    """Assets per tag source (``auto``, ``file``, ``manual``) among ``asset_ids`` (a select of asset
-    ids); an asset with tags of two sources counts in both. The JSON list is expanded by the
-    database (SQLite's ``json_each``, PostgreSQL's ``jsonb_array_elements``)."""
+def tag_source_counts(session, among) -> dict[str, int]:
+    """Assets per tag source (``auto``, ``file``, ``manual``) among the assets ``among`` selects (a
+    function of the ``asset_id`` column giving a condition, e.g. a correlated EXISTS); an asset with
+    tags of two sources counts in both. The JSON list is expanded by the database (SQLite's
+    ``json_each``, PostgreSQL's ``jsonb_array_elements``)."""
     from lumina.catalog.models import AssetTags
 
     if session.get_bind().dialect.name == "postgresql":
@@ -530,6 +531,6 @@ def tag_source_counts(session, asset_ids) -> dict[str, int]:
         items = func.json_each(AssetTags.tags).table_valued("value")
         source = func.json_extract(items.c.value, "$.source")
     rows = session.execute(select(source, func.count(AssetTags.asset_id.distinct())).select_from(AssetTags)
-                           .join(items, literal(True)).where(AssetTags.asset_id.in_(asset_ids))
+                           .join(items, literal(True)).where(among(AssetTags.asset_id))
                            .group_by(source)).all()
     return {s: n for s, n in rows if s is not None}

@@ -15,7 +15,8 @@ tables (one INSERT ... SELECT DISTINCT per statement, not one per row); a marked
 (``ON CONFLICT DO UPDATE``), which locks it until the writer commits, so a report that takes the
 marks waits for that writer and then reads its rows. Files count only for changes of their asset,
 status, path or sidecar (a rescan's ``last_seen_scan`` update marks nothing). The existing assets
-are all marked here: the first report after this migration builds the summary.
+are all marked here: the first report after this migration builds the summary. An index on
+``stage_records (status, stage)`` lets the report read the failed records alone.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -85,9 +86,12 @@ def upgrade() -> None:
                 op.execute(f"CREATE TRIGGER gap_{table}_{event.lower()} AFTER {event}{columns if event == 'UPDATE' else ''} "
                            f"ON {table} FOR EACH ROW BEGIN {body} END")
     op.execute("INSERT INTO gap_dirty (asset_id) SELECT asset_id FROM assets")
+    # the report's failure counts read the failed records only (before: every record, 2.5 s at 100k)
+    op.create_index('ix_stage_records_status_stage', 'stage_records', ['status', 'stage'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_stage_records_status_stage', table_name='stage_records')
     for table in WATCHED:
         for event in ('insert', 'delete', 'update'):
             op.execute(f"DROP TRIGGER gap_{table}_{event}" + (f" ON {table}" if op.get_bind().dialect.name == 'postgresql'
