@@ -519,8 +519,8 @@ def resolve_asset_id(session, ref: str) -> str:
 
 def tag_source_counts(session, among) -> dict[str, int]:
     """Assets per tag source (``auto``, ``file``, ``manual``) among the assets ``among`` selects (a
-    function of the ``asset_id`` column giving a condition, e.g. a correlated EXISTS); an asset with
-    tags of two sources counts in both. The JSON list is expanded by the database (SQLite's
+    function of the ``asset_id`` column giving a condition, e.g. a correlated EXISTS, or a select of
+    asset ids); an asset with tags of two sources counts in both. The JSON list is expanded by the database (SQLite's
     ``json_each``, PostgreSQL's ``jsonb_array_elements``)."""
     from lumina.catalog.models import AssetTags
 
@@ -531,6 +531,6 @@ def tag_source_counts(session, among) -> dict[str, int]:
         items = func.json_each(AssetTags.tags).table_valued("value")
         source = func.json_extract(items.c.value, "$.source")
     rows = session.execute(select(source, func.count(AssetTags.asset_id.distinct())).select_from(AssetTags)
-                           .join(items, literal(True)).where(among(AssetTags.asset_id))
+                           .join(items, literal(True)).where(among(AssetTags.asset_id) if callable(among) else AssetTags.asset_id.in_(among))
                            .group_by(source)).all()
     return {s: n for s, n in rows if s is not None}
