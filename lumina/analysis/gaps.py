@@ -156,30 +156,31 @@ def _profiles(s, settings: dict, with_assets: bool, where=None) -> list[dict[str
     return [row._asdict() for row in s.execute(query)]
 
 
-def _unpacked(profiles: list[dict[str, Any]], settings: dict) -> list[dict[str, Any]]:
-    """``profiles`` with their ``bits`` unpacked into the names of the facts (``_profile_query``'s)."""
-    names = _profile_query(settings, False)[1]
+def _unpacked(profiles: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
+    """``profiles`` with their ``bits`` unpacked into ``names`` (the facts of ``_profile_query``)."""
     for p in profiles:
         bits = p.pop("bits")
         p.update({name: bool(bits >> i & 1) for i, name in enumerate(names)})
     return profiles
 
 
-def _fingerprint(s, settings: dict) -> str:
-    """SHA-256 of the per-asset profile query's SQL and parameters on this backend (every override
-    field and the sidecar subquery included): a new stage version, fact or column changes it, and
-    the summary built by another is rebuilt."""
-    query = _profile_query(settings, True, None, True)[0]
+def _fingerprint(s, query) -> str:
+    """SHA-256 of ``query`` (the per-asset profile query with every override field and the sidecar
+    subquery: ``_profile_query(settings, True, None, True)``) compiled for this backend, with its
+    parameters: a new stage version, fact or column changes it, and a summary built by other code is
+    rebuilt."""
     compiled = query.compile(dialect=s.get_bind().dialect)
     return hashlib.sha256(f"{compiled}|{sorted(compiled.params.items(), key=str)}".encode()).hexdigest()
 
 
-def refresh_summary(s, settings: dict) -> int:
+def refresh_summary(s, settings: dict, full_query=None) -> int:
     """Bring the gap report's per-asset summary up to date and commit: every asset marked in
     ``gap_dirty`` (by the triggers of migration 0018) gets its profile again from ``_profile_query``
     (one query per ``SUMMARY_CHUNK`` assets); an asset without a present file loses its row. When the
     query itself changed (``_fingerprint``) or more than ``REBUILD_SHARE`` of the assets are marked,
     the whole summary is rebuilt in keyset chunks of asset ids instead.
+
+    ``full_query``: ``_profile_query(settings, True, None, True)`` when the caller has it built.
 
     Returns:
         the number of assets profiled (0: the summary was current).
@@ -187,7 +188,7 @@ def refresh_summary(s, settings: dict) -> int:
         sqlalchemy.exc.OperationalError: the database cannot be written (a read-only catalog) or stays
             locked past the busy timeout; nothing is changed then.
     """
-    fingerprint = _fingerprint(s, settings)
+    fingerprint = _fingerprint(s, (full_query or _profile_query(settings, True, None, True))[0])
     state = s.get(CatalogState, SUMMARY_STATE_KEY)
     marked = s.scalar(select(func.count()).select_from(GapDirty))
     current = state is not None and state.value == fingerprint
@@ -242,10 +243,10 @@ def refresh_summary(s, settings: dict) -> int:
     return profiled
 
 
-def _summary_profiles(s, settings: dict, with_assets: bool) -> list[dict[str, Any]]:
+def _summary_profiles(s, settings: dict, with_assets: bool, full_query=None) -> list[dict[str, Any]]:
     """``_profiles`` read from the summary (``refresh_summary`` first): one GROUP BY over
     ``gap_asset_profiles``, or with ``with_assets`` one row per asset."""
-    refresh_summary(s, settings)
+    refresh_summary(s, settings, full_query)
     if with_assets:
         rows = s.execute(select(GapAssetProfile.profile_id, GapAssetProfile.asset_id, literal(1))).all()
     else:
@@ -272,16 +273,17 @@ def gap_report(catalog: Catalog, with_assets: bool = False, summary: bool = True
     Python names the reasons once per distinct combination, never per asset."""
     from lumina.pipeline import bursts_run, duplicates_run
 
+    full_query = _profile_query(catalog.settings, True, None, True)  # built once: its SQL, its fact names
     with catalog.session() as s:
         profiles = None
         if summary:
             try:
-                profiles = _summary_profiles(s, catalog.settings, with_assets)
+                profiles = _summary_profiles(s, catalog.settings, with_assets, full_query)
             except OperationalError:  # a read-only catalog, or a writer holding it past the busy timeout
                 s.rollback()
         if profiles is None:
             profiles = _profiles(s, catalog.settings, with_assets)
-        profiles = _unpacked(profiles, catalog.settings)
+        profiles = _unpacked(profiles, full_query[1])
         stage_errors = s.execute(select(StageRecord.stage, StageRecord.error, func.count())
                                  .where(StageRecord.status == "failed", _present(StageRecord.asset_id))
                                  .group_by(StageRecord.stage, StageRecord.error)).all()
@@ -304,9 +306,11 @@ def gap_report(catalog: Catalog, with_assets: bool = False, summary: bool = True
         for spec in GRAPH:
             if spec.name in STAGES:
                 stage = make_stage(spec.name, catalog.settings)
-                pending[spec.name] = sum(p["n"] for p in profiles if planned(
-                    stage, p[f"{spec.name}_status"], p[f"{spec.name}_old_version"], p[f"{spec.name}_newer"],
-                    p[f"{spec.name}_params_hash"], p["media_kind"], p["file_type"], p["sidecar_signature"]))
+                inputs: Counter = Counter()  # the planner's rule once per distinct input, not per profile
+                for p in profiles:
+                    inputs[(p[f"{spec.name}_status"], p[f"{spec.name}_old_version"], p[f"{spec.name}_newer"],
+                            p[f"{spec.name}_params_hash"], p["media_kind"], p["file_type"], p["sidecar_signature"])] += p["n"]
+                pending[spec.name] = sum(n for args, n in inputs.items() if planned(stage, *args))
             elif spec.name in CATALOG_STAGES:
                 pending[spec.name] = int(bool(total) and stale[spec.name])
             else:
