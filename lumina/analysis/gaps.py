@@ -25,7 +25,7 @@ from lumina.analysis.duplicates import TRUSTED_SOURCES, is_trusted_time_source
 from lumina.catalog.models import (Asset, AssetTags, CaptureDate, CatalogState, Description, Embedding, FileInstance,
                                    GapAssetProfile, GapDirty, GapProfile, Metadata, PerceptualHash, Place, Quality,
                                    StageRecord, Thumbnail, UserOverride)
-from lumina.catalog.queries import tag_source_counts
+from lumina.catalog.queries import index_lookups_only, tag_source_counts
 from lumina.catalog.writes import insert_new, upsert
 from lumina.errors import error_kind
 from lumina.pipeline.runner import plan_columns, planned, signed_by_sidecar
@@ -145,15 +145,21 @@ def _profile_query(settings: dict, with_assets: bool, overridden: frozenset = fr
     return query, list(facts)
 
 
-def _profiles(s, settings: dict, with_assets: bool, where=None) -> list[dict[str, Any]]:
+def _profile_batches(s, settings: dict, with_assets: bool, where=None):
     """The rows of ``_profile_query`` as dicts (``where``: a further condition on the assets), the bits
-    still packed in ``bits``."""
+    still packed in ``bits``, in lists of up to ``SUMMARY_CHUNK`` rows streamed from one query."""
     overridden = frozenset(s.scalars(select(UserOverride.field).distinct()))
     sidecars = s.scalar(select(FileInstance.id).where(FileInstance.sidecar_signature.is_not(None)).limit(1)) is not None
     query, _ = _profile_query(settings, with_assets, overridden, sidecars)
     if where is not None:
         query = query.where(where)
-    return [row._asdict() for row in s.execute(query)]
+    for part in s.execute(query.execution_options(yield_per=SUMMARY_CHUNK)).partitions():
+        yield [row._asdict() for row in part]
+
+
+def _profiles(s, settings: dict, with_assets: bool, where=None) -> list[dict[str, Any]]:
+    """Every row of ``_profile_batches`` in one list."""
+    return [p for batch in _profile_batches(s, settings, with_assets, where) for p in batch]
 
 
 def _unpacked(profiles: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
@@ -224,17 +230,12 @@ def refresh_summary(s, settings: dict, full_query=None) -> int:
     if not current or marked > REBUILD_SHARE * max(1, s.scalar(select(func.count()).select_from(GapAssetProfile))):
         s.execute(delete(GapDirty))  # first: a writer marking an asset from now on waits for this commit
         s.execute(delete(GapAssetProfile))
-        after = ""
-        while True:
-            chunk = list(s.scalars(select(Asset.asset_id).where(Asset.asset_id > after)
-                                   .order_by(Asset.asset_id).limit(SUMMARY_CHUNK)))
-            if not chunk:
-                break
-            store(_profiles(s, settings, True, Asset.asset_id.in_(chunk)))
-            after = chunk[-1]
+        for batch in _profile_batches(s, settings, True):  # one pass: PostgreSQL hash-joins whole tables
+            store(batch)
         upsert(s, CatalogState, [{"key": SUMMARY_STATE_KEY, "value": fingerprint}])
     else:
         ids = list(s.scalars(delete(GapDirty).returning(GapDirty.asset_id)))
+        index_lookups_only(s)  # a few thousand assets: probe them, never scan whole tables
         for i in range(0, len(ids), SUMMARY_CHUNK):
             chunk = ids[i:i + SUMMARY_CHUNK]
             s.execute(delete(GapAssetProfile).where(GapAssetProfile.asset_id.in_(chunk)))

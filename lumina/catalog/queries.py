@@ -9,7 +9,7 @@ import os
 import re
 from typing import Any
 
-from sqlalchemy import Boolean, String, exists, func, inspect, literal, or_, select, tuple_
+from sqlalchemy import Boolean, String, exists, func, inspect, literal, or_, select, text, tuple_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import aliased
@@ -534,3 +534,14 @@ def tag_source_counts(session, among) -> dict[str, int]:
                            .join(items, literal(True)).where(among(AssetTags.asset_id) if callable(among) else AssetTags.asset_id.in_(among))
                            .group_by(source)).all()
     return {s: n for s, n in rows if s is not None}
+
+
+def index_lookups_only(session) -> None:
+    """For the rest of the session's transaction, have PostgreSQL join by index lookups (nested
+    loops) instead of hashing or merging whole tables: for a query over a few thousand given rows
+    left-joined to many tables, which the planner's estimates otherwise answer with full scans
+    (``SET LOCAL enable_hashjoin/enable_mergejoin = off``). SQLite (index lookups already) is left as
+    it is."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL enable_hashjoin = off"))
+        session.execute(text("SET LOCAL enable_mergejoin = off"))
