@@ -94,7 +94,7 @@ class FileInstance(Base):
     warnings: Mapped[list] = mapped_column(JSONDoc(), default=list)
     sidecar_path_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
     sidecar_signature: Mapped[str | None] = mapped_column(String(64))
-    first_seen_at: Mapped[datetime]
+    first_seen_at: Mapped[datetime] = mapped_column(index=True)  # the newest file (0018)
     last_seen_scan: Mapped[int | None] = mapped_column(RowId)
     # "has a present file" as one probe per asset (the gap report's EXISTS, the image list)
     __table_args__ = (Index("ix_files_asset_status", "asset_id", "status"),)
@@ -114,7 +114,9 @@ class StageRecord(Base):
     finished_at: Mapped[datetime]
     # (status, stage): the gap report's failed records without reading every record (migration 0018)
     __table_args__ = (Index("ix_stage_records_stage_status", "stage", "status"),
-                      Index("ix_stage_records_status_stage", "status", "stage"))
+                      Index("ix_stage_records_status_stage", "status", "stage"),
+                      # the newest record of a stage, for the catalog-wide stages' staleness (0018)
+                      Index("ix_stage_records_stage_finished", "stage", "finished_at"))
 
 
 class Metadata(Base):

@@ -16,7 +16,9 @@ tables (one INSERT ... SELECT DISTINCT per statement, not one per row); a marked
 marks waits for that writer and then reads its rows. Files count only for changes of their asset,
 status, path or sidecar (a rescan's ``last_seen_scan`` update marks nothing). The existing assets
 are all marked here: the first report after this migration builds the summary. An index on
-``stage_records (status, stage)`` lets the report read the failed records alone.
+``stage_records (status, stage)`` lets the report read the failed records alone; ``stage_records
+(stage, finished_at)`` and ``files (first_seen_at)`` answer the catalog-wide stages' staleness check
+(the newest record of a stage, the newest file) from the last index entry.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -88,9 +90,14 @@ def upgrade() -> None:
     op.execute("INSERT INTO gap_dirty (asset_id) SELECT asset_id FROM assets")
     # the report's failure counts read the failed records only (before: every record, 2.5 s at 100k)
     op.create_index('ix_stage_records_status_stage', 'stage_records', ['status', 'stage'])
+    # the catalog-wide stages' staleness: the newest record of a stage, the newest file
+    op.create_index('ix_stage_records_stage_finished', 'stage_records', ['stage', 'finished_at'])
+    op.create_index('ix_files_first_seen_at', 'files', ['first_seen_at'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_files_first_seen_at', table_name='files')
+    op.drop_index('ix_stage_records_stage_finished', table_name='stage_records')
     op.drop_index('ix_stage_records_status_stage', table_name='stage_records')
     for table in WATCHED:
         for event in ('insert', 'delete', 'update'):
