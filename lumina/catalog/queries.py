@@ -308,11 +308,12 @@ def _base(*columns, dated: bool = False, filters: dict[str, Any] | None = None):
         query = query.join(Asset, Asset.asset_id == CaptureDate.asset_id)
     else:
         query = select(*columns).select_from(Asset).outerjoin(CaptureDate, CaptureDate.asset_id == Asset.asset_id)
-    # Present files: a correlated EXISTS for the index walk (it stops after a page), written
-    # ``status || ''`` so SQLite probes the files' asset_id index; one uncorrelated IN list for a scan
-    # of every asset. (A plain EXISTS searched the status index for every asset: quadratic, 35 s for
-    # one page of a 10k catalog.)
-    present = (exists().where(FileInstance.asset_id == Asset.asset_id, (FileInstance.status + "") == "present") if dated
+    # Present files: a correlated EXISTS for the index walk (it stops after a page), one probe of
+    # the files' (asset_id, status) index (migration 0015) per step; one uncorrelated IN list for a
+    # scan of every asset. (Before that index SQLite searched the status index for every asset and
+    # the condition was written ``status || ''`` to steer it away; PostgreSQL then estimated 0.5 % of
+    # the assets present and hash-joined whole tables: 12 s for a page at 1M assets.)
+    present = (exists().where(FileInstance.asset_id == Asset.asset_id, FileInstance.status == "present") if dated
                else Asset.asset_id.in_(select(FileInstance.asset_id).where(FileInstance.status == "present")))
     if not need_metadata:
         query = query.outerjoin(Metadata, Metadata.asset_id == Asset.asset_id)
