@@ -16,8 +16,12 @@ candidates, and this keeps 1M assets in a few GB).
 
 Printed, per backend side by side (the SQLite file; and PostgreSQL with ``--database-url``, an
 empty database):
-  * bulk load: rows per second over all tables (Core executemany in batches of 10,000);
-  * ``lumina gaps``: gap_report time (median of ``--repeats``), and that of ``--previous COMMIT``'s
+  * bulk load: rows per second over all tables, written as a bulk import does (``bulk_writer``: COPY
+    on PostgreSQL, one prepared executemany on SQLite, one transaction, batches of 10,000 assets),
+    and the catalog's own ``writes.upsert`` rate beside it (``--upsert-assets``);
+  * ``lumina gaps``: the first report (it builds the per-asset summary), the steady gap_report time
+    (median of ``--repeats``), after 1 % of the assets changed, without the summary (with whether
+    the reports agree), and that of ``--previous COMMIT``'s
     ``lumina/analysis/gaps.py`` (loaded from git) on the same catalog, with whether the counts agree;
   * the image list (GET /api/catalogs/{id}/images' query, catalog.queries.list_assets): a page of
     500 with two filters, p50 and p95 over ``--pages`` pages (the first page and keyset pages deep
