@@ -16,8 +16,12 @@ candidates, and this keeps 1M assets in a few GB).
 
 Printed, per backend side by side (the SQLite file; and PostgreSQL with ``--database-url``, an
 empty database):
-  * bulk load: rows per second over all tables (Core executemany in batches of 10,000);
-  * ``lumina gaps``: gap_report time (median of ``--repeats``), and that of ``--previous COMMIT``'s
+  * bulk load: rows per second over all tables, written as a bulk import does (``bulk_writer``: COPY
+    on PostgreSQL, one prepared executemany on SQLite, one transaction, batches of 10,000 assets),
+    and the catalog's own ``writes.upsert`` rate beside it (``--upsert-assets``);
+  * ``lumina gaps``: the first report (it builds the per-asset summary), the steady gap_report time
+    (median of ``--repeats``), after 1 % of the assets changed, without the summary (with whether
+    the reports agree), and that of ``--previous COMMIT``'s
     ``lumina/analysis/gaps.py`` (loaded from git) on the same catalog, with whether the counts agree;
   * the image list (GET /api/catalogs/{id}/images' query, catalog.queries.list_assets): a page of
     500 with two filters, p50 and p95 over ``--pages`` pages (the first page and keyset pages deep
@@ -161,38 +165,177 @@ def stage_params(settings: dict) -> dict:
     return out
 
 
-def load(cat, n: int) -> tuple[int, float]:
-    """Write the synthetic rows; returns (rows written, seconds)."""
-    from sqlalchemy import insert
+TABLE_ORDER = ("assets", "files", "metadata", "capture_dates", "places", "thumbnails", "hashes", "quality",
+               "stage_records")  # parents first
 
-    from lumina.catalog.models import Base, FileInstance, Source
+
+def bulk_writer(conn):
+    """A function ``write(table, rows)`` that appends ``rows`` (dicts, any subset of the columns) to
+    ``table`` the way a bulk import does, in the caller's transaction: COPY through psycopg on
+    PostgreSQL, the driver's executemany of one prepared INSERT on SQLite. Values go through each
+    column type's own bind processor (the catalog's JSON, timestamp and boolean encodings), and a
+    column left out gets its model default, exactly as an ORM or Core insert stores them."""
+    from lumina.catalog.models import Base
+
+    dialect = conn.dialect
+    raw = conn.connection.driver_connection
+    plans = {}
+
+    def plan(table, given):
+        # a column the rows leave out gets its model default; without one (generated ids, server
+        # defaults) the database fills it
+        columns = [c for c in Base.metadata.tables[table].columns if c.name in given or c.default is not None]
+        processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+        defaults = [None if c.default is None else
+                    c.default.arg(None) if c.default.is_callable else c.default.arg for c in columns]
+        names = ", ".join(f'"{c.name}"' for c in columns)
+        if dialect.name == "postgresql":
+            sql = f'COPY "{table}" ({names}) FROM STDIN'
+        else:
+            sql = f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})'
+        return [c.name for c in columns], processors, defaults, sql
+
+    def write(table: str, rows: list[dict]) -> int:
+        key = (table, frozenset(rows[0]))
+        names, processors, defaults, sql = plans.get(key) or plans.setdefault(key, plan(*key))
+        tuples = [tuple((p(row[n]) if p else row[n]) if n in row else d
+                        for n, p, d in zip(names, processors, defaults)) for row in rows]
+        if dialect.name == "postgresql":
+            with raw.cursor() as cur, cur.copy(sql) as copy:
+                for t in tuples:
+                    copy.write_row(t)
+        else:
+            raw.executemany(sql, tuples)
+        return len(tuples)
+
+    return write
+
+
+def load(cat, n: int) -> tuple[int, float]:
+    """Write the synthetic rows (``bulk_writer``, one transaction); returns (rows written, seconds)."""
     from lumina.pipeline.scan import now
 
-    tables = Base.metadata.tables
     rng = random.Random(16)
     start = datetime(2005, 1, 1)
     params = stage_params(cat.settings)
     rows = 0
     t0 = time.perf_counter()
     with cat.engine.begin() as conn:
-        conn.execute(insert(Source), [{"id": 1, "path_bytes": b"/library", "path": "/library", "added_at": now()}])
+        write = bulk_writer(conn)
+        rows += write("sources", [{"id": 1, "path_bytes": b"/library", "path": "/library", "added_at": now()}])
         for lo in range(0, n, BATCH):
             batch: dict[str, list[dict]] = {}
             for k in range(lo, min(n, lo + BATCH)):
                 for table, items in asset_rows(k, rng, start, params).items():
                     batch.setdefault(table, []).extend(items)
-            for table in ("assets", "files", "metadata", "capture_dates", "places", "thumbnails", "hashes", "quality",
-                          "stage_records"):  # parents first
+            for table in TABLE_ORDER:
                 if batch.get(table):
-                    conn.execute(insert(tables[table]), batch[table])
-                    rows += len(batch[table])
-        failed = [{"source_id": 1, "path_bytes": f"/library/broken/{k}.jpg".encode(), "path": f"/library/broken/{k}.jpg",
-                   "status": "failed", "error": "read_error: permission denied", "first_seen_at": now(), "warnings": []}
-                  for k in range(n // 500)]
-        if failed:
-            conn.execute(insert(FileInstance), failed)
-            rows += len(failed)
+                    rows += write(table, batch[table])
+        rows += write("files", [{"source_id": 1, "path_bytes": f"/library/broken/{k}.jpg".encode(),
+                                 "path": f"/library/broken/{k}.jpg", "status": "failed",
+                                 "error": "read_error: permission denied", "first_seen_at": now(), "warnings": []}
+                                for k in range(n // 500)])
     return rows, time.perf_counter() - t0
+
+
+def upsert_rate(cat, n: int) -> float:
+    """Rows per second of the catalog's own write path (``lumina.catalog.writes.upsert``, the stage
+    results' bulk upsert) for the rows of ``n`` more assets, committed per table and batch of 500
+    assets as the runner does; the rows are deleted again afterwards."""
+    from sqlalchemy import delete
+
+    from lumina.catalog import models
+    from lumina.catalog.writes import upsert
+
+    by_table = {t.name: m.class_ for m in models.Base.registry.mappers for t in [m.local_table]}
+    rng = random.Random(17)
+    params = stage_params(cat.settings)
+    first = 10 ** 12  # asset numbers far above the synthetic catalog's
+    rows, t0 = 0, time.perf_counter()
+    for lo in range(first, first + n, 500):
+        batch: dict[str, list[dict]] = {}
+        for k in range(lo, min(first + n, lo + 500)):
+            for table, items in asset_rows(k, rng, datetime(2005, 1, 1), params).items():
+                batch.setdefault(table, []).extend(items)
+        with cat.session() as s:
+            for table in TABLE_ORDER:
+                if table == "files":
+                    continue  # its key is a generated id: the scan inserts files, stages upsert results
+                by_keys: dict[tuple, list[dict]] = {}
+                for row in batch[table]:
+                    by_keys.setdefault(tuple(row), []).append(row)
+                for same in by_keys.values():
+                    rows += upsert(s, by_table[table], same)
+            s.commit()
+    elapsed = time.perf_counter() - t0
+    ids = [f"{k:064x}" for k in range(first, first + n)]
+    with cat.session() as s:
+        for table in reversed(TABLE_ORDER):
+            if table != "files":
+                model = by_table[table]
+                s.execute(delete(model).where(model.asset_id.in_(ids)))
+        s.commit()
+    return rows / elapsed
+
+
+def trigger_cost(cat, n: int, rounds: int = 3) -> tuple[float, float]:
+    """Rows per second of ``writes.upsert`` for the rows of ``n`` new assets with the gap summary's
+    triggers (migration 0018) and without them, alternating ``rounds`` times (medians); each round
+    runs in one transaction that is rolled back, the triggers dropped inside it (DDL is
+    transactional on both backends), so the catalog is left as it was."""
+    from sqlalchemy import text
+
+    from lumina.catalog import models
+    from lumina.catalog.writes import upsert
+
+    by_table = {t.name: m.class_ for m in models.Base.registry.mappers for t in [m.local_table]}
+    params = stage_params(cat.settings)
+    rng = random.Random(18)
+    batch: dict[str, list[dict]] = {}
+    for k in range(2 * 10 ** 12, 2 * 10 ** 12 + n):
+        for table, items in asset_rows(k, rng, datetime(2005, 1, 1), params).items():
+            batch.setdefault(table, []).extend(items)
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(rounds):
+        for with_triggers in (True, False):
+            with cat.session() as s:
+                # a DML first: the sqlite3 driver opens its transaction only before one (a DDL alone
+                # would autocommit and drop the triggers for good)
+                s.execute(text("DELETE FROM gap_dirty WHERE asset_id = ''"))
+                if not with_triggers:
+                    names = s.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'gap_%'")
+                                      if cat.engine.dialect.name == "sqlite" else
+                                      text("SELECT tgname || ' ON ' || tgrelid::regclass FROM pg_trigger "
+                                           "WHERE tgname LIKE 'gap_%'")).scalars().all()
+                    for name in names:
+                        s.execute(text(f"DROP TRIGGER {name}"))
+                rows, t0 = 0, time.perf_counter()
+                for table in TABLE_ORDER:
+                    if table != "files":
+                        rows += upsert(s, by_table[table], batch[table])
+                s.flush()
+                rates[with_triggers].append(rows / (time.perf_counter() - t0))
+                s.rollback()
+    return statistics.median(rates[True]), statistics.median(rates[False])
+
+
+def touch_stage_records(cat, n: int) -> None:
+    """Re-record the metadata stage of ``n`` random assets (the catalog's own upsert, same values but
+    a new finish time), as a rescan after edits does; their gap summary rows go stale."""
+    from sqlalchemy import select
+
+    from lumina.catalog.models import StageRecord
+    from lumina.catalog.writes import upsert
+    from lumina.pipeline.scan import now
+
+    with cat.session() as s:
+        total = s.scalar(select(StageRecord.asset_id).order_by(StageRecord.asset_id.desc()).limit(1))
+        picked = [f"{k:064x}" for k in random.Random(n).sample(range(int(total, 16) + 1), n)]
+        rows = s.execute(select(StageRecord).where(StageRecord.asset_id.in_(picked), StageRecord.stage == "metadata"))
+        upsert(s, StageRecord, [{"asset_id": r.asset_id, "stage": r.stage, "version": r.version, "params_hash": r.params_hash,
+                                 "status": r.status, "error": r.error, "duration_ms": r.duration_ms, "finished_at": now()}
+                                for (r,) in rows])
+        s.commit()
 
 
 def previous_gap_report(commit: str):
@@ -250,19 +393,27 @@ def main() -> None:
     ap.add_argument("--assets", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--pages", type=int, default=20)
-    ap.add_argument("--catalog", type=Path, help="catalog folder to build (default: a temporary folder)")
+    ap.add_argument("--catalog", type=Path, help="keep the catalogs in DIR/sqlite and DIR/postgresql (default: a "
+                                                  "temporary folder); a catalog already loaded there is measured again")
     ap.add_argument("--database-url", help="an empty PostgreSQL database for a second, side-by-side run")
     ap.add_argument("--previous", help="also time the gap report of this commit's lumina/analysis/gaps.py "
                                        "(e.g. d8e586a, before it was aggregate SQL)")
+    ap.add_argument("--previous-repeats", type=int, help="repeats of the previous code's report (default: --repeats)")
+    ap.add_argument("--only", choices=("sqlite", "postgresql"), help="run one backend only")
+    ap.add_argument("--trigger-cost", type=int, default=0, metavar="N",
+                    help="also time writes.upsert of N assets' rows with and without the gap summary's triggers")
     ap.add_argument("--skip-clusters", action="store_true", help="leave out duplicates and bursts")
+    ap.add_argument("--upsert-assets", type=int, default=2_000,
+                    help="assets whose rows also go through the catalog's own upsert, for its rate (0: skip)")
     args = ap.parse_args()
     os.environ.setdefault("LUMINA_SETTLE_S", "0")
     backends = [("sqlite", None)] + ([("postgresql", args.database_url)] if args.database_url else [])
+    backends = [b for b in backends if args.only in (None, b[0])]
     print(f"bench_scale: {args.assets:,} assets; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     results = {}
     for name, url in backends:
         with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
-            folder = args.catalog or Path(tmp) / "catalog"
+            folder = (args.catalog or Path(tmp)) / name
             results[name] = run_one(folder, url, args)
     labels = list(results)
     print()
@@ -275,26 +426,66 @@ def main() -> None:
 def run_one(folder: Path, url: str | None, args) -> dict:
     from lumina.analysis.gaps import gap_report
     from lumina.catalog.copy import refresh_statistics
-    from lumina.catalog.db import open_catalog
+    from sqlalchemy import delete, func, select
 
-    cat = open_catalog(folder, database_url=url)
+    from lumina.catalog.db import open_catalog
+    from lumina.catalog.models import Asset
+
+    t0 = time.perf_counter()
+    cat = open_catalog(folder, database_url=url)  # an existing catalog is migrated here
     backend = cat.engine.dialect.name
+    print(f"[{backend}] catalog opened (and migrated) in {time.perf_counter() - t0:.1f} s", flush=True)
     if url and backend != "postgresql":
         sys.exit("--database-url: this catalog code does not open PostgreSQL catalogs yet (issue 16's plumbing)")
     out = {}
-    rows, load_s = load(cat, args.assets)
-    refresh_statistics(cat)  # what autovacuum does a minute after a bulk load (PostgreSQL only)
-    out["rows loaded"] = f"{rows:,}"
-    out["bulk load (rows/s)"] = f"{rows / load_s:,.0f}"
-    print(f"[{backend}] loaded {rows:,} rows in {load_s:.1f} s ({rows / load_s:,.0f} rows/s)", flush=True)
+    with cat.session() as s:
+        loaded = s.scalar(select(func.count()).select_from(Asset))
+    if loaded:
+        print(f"[{backend}] {loaded:,} assets already loaded in {folder}: measured again", flush=True)
+        out["rows loaded"] = f"({loaded:,} assets, loaded before)"
+    else:
+        rows, load_s = load(cat, args.assets)
+        refresh_statistics(cat)  # what autovacuum does a minute after a bulk load (PostgreSQL only)
+        out["rows loaded"] = f"{rows:,}"
+        out["bulk load (rows/s)"] = f"{rows / load_s:,.0f}"
+        print(f"[{backend}] loaded {rows:,} rows in {load_s:.1f} s ({rows / load_s:,.0f} rows/s)", flush=True)
+    if args.trigger_cost:
+        with_t, without_t = trigger_cost(cat, args.trigger_cost)
+        out[f"writes.upsert with / without the summary triggers (rows/s, {args.trigger_cost:,} assets)"] = \
+            f"{with_t:,.0f} / {without_t:,.0f} ({with_t / without_t:.2f}x)"
+        print(f"[{backend}] upsert with triggers {with_t:,.0f} rows/s, without {without_t:,.0f}", flush=True)
+    if args.upsert_assets:
+        rate = upsert_rate(cat, args.upsert_assets)
+        out[f"writes.upsert (rows/s, {args.upsert_assets:,} assets)"] = f"{rate:,.0f}"
+        print(f"[{backend}] writes.upsert {rate:,.0f} rows/s", flush=True)
+    if loaded:  # a kept catalog: forget its summary, so that the first report below builds it again
+        from lumina.analysis.gaps import SUMMARY_STATE_KEY
+        from lumina.catalog.models import CatalogState
+
+        with cat.session() as s:
+            s.execute(delete(CatalogState).where(CatalogState.key == SUMMARY_STATE_KEY))
+            s.commit()
+    t0 = time.perf_counter()
+    gap_report(cat)  # the first report after the load builds the per-asset summary
+    out["lumina gaps, first after the load: builds the summary (s)"] = f"{time.perf_counter() - t0:.1f}"
+    print(f"[{backend}] first gap report (builds the summary) {out['lumina gaps, first after the load: builds the summary (s)']} s",
+          flush=True)
     gaps_s, report = timed(lambda: gap_report(cat), args.repeats)
     out["lumina gaps (s, median)"] = f"{gaps_s:.2f}"
+    touched = args.assets // 100
+    changed_s, changed = timed(lambda: (touch_stage_records(cat, touched), gap_report(cat))[1], args.repeats)
+    out["lumina gaps after 1 % of the assets changed (s, median; with the upsert)"] = f"{changed_s:.2f}"
+    direct_s, direct = timed(lambda: gap_report(cat, summary=False), 1)
+    out["lumina gaps without the summary (s)"] = f"{direct_s:.2f} (same report: {direct == changed})"
+    print(f"[{backend}] after 1 % changed {changed_s:.2f} s; without the summary {out['lumina gaps without the summary (s)']}",
+          flush=True)
+    report = changed  # the catalog as it is now, for the previous code's report
     if args.previous:
         previous = previous_gap_report(args.previous)
-        old_s, old = timed(lambda: previous(cat), args.repeats)
+        old_s, old = timed(lambda: previous(cat), args.previous_repeats or args.repeats)
         old.pop("catalog"), report.pop("catalog")
         same = {k: v for k, v in old.items() if k != "cameras"} == {k: v for k, v in report.items() if k != "cameras"}
-        out[f"lumina gaps at {args.previous} (s, median)"] = f"{old_s:.2f} (same counts: {same})"
+        out[f"lumina gaps at {args.previous} (s, median of {args.previous_repeats or args.repeats})"] = f"{old_s:.2f} (same counts: {same})"
         print(f"[{backend}] previous gap report ({args.previous}) {old_s:.2f} s; same counts: {same}", flush=True)
     print(f"[{backend}] gap report {gaps_s:.2f} s (median of {args.repeats}); total_assets {report['total_assets']:,}, "
           f"pending {sum(j['pending'] for j in report['job_order'])}", flush=True)

@@ -30,14 +30,16 @@ NOT_COPIED_PREFIXES = (".inline-batch-",)  # a crashed run's markers (lumina.pip
 # catalog_state rows that describe the database, not the catalog (the folders using a PostgreSQL
 # database): never copied, counted or replaced, so each database keeps its own
 DATABASE_STATE_KEYS = (FOLDERS_KEY,)
-# tables that describe the database's own writes (its triggers' change log and the planner's marks,
-# lumina.pipeline.watermark): never copied or counted; the target's first run plans in full
-DATABASE_TABLES = ("change_log", "plan_marks")
+# tables a copy never moves or counts: the database's own write log and the planner's marks
+# (migration 0019, lumina.pipeline.watermark: the target's first run plans in full), and the gap
+# report's summary (migration 0018), which the target's own triggers fill as the rows go in (every
+# copied asset is marked, and the target's first report profiles them)
+NOT_COPIED_TABLES = ("change_log", "plan_marks", "gap_profiles", "gap_asset_profiles", "gap_dirty")
 
 
-def _tables() -> list:
-    """The tables a copy moves, parents first."""
-    return [t for t in Base.metadata.sorted_tables if t.name not in DATABASE_TABLES]
+def copied_tables() -> list:
+    """The tables a copy moves and counts, parents first: all but ``NOT_COPIED_TABLES``."""
+    return [t for t in Base.metadata.sorted_tables if t.name not in NOT_COPIED_TABLES]
 
 
 def _where(statement, table):
@@ -49,10 +51,10 @@ def _where(statement, table):
 
 
 def row_counts(catalog: Catalog) -> dict[str, int]:
-    """Rows per table of the schema (``alembic_version``, ``DATABASE_TABLES`` and ``DATABASE_STATE_KEYS`` excluded), in
-    dependency order."""
+    """Rows per table of the schema (``alembic_version``, ``NOT_COPIED_TABLES`` and ``DATABASE_STATE_KEYS``
+    excluded), in dependency order."""
     with catalog.engine.connect() as conn:
-        return {t.name: conn.scalar(_where(select(func.count()).select_from(t), t)) for t in _tables()}
+        return {t.name: conn.scalar(_where(select(func.count()).select_from(t), t)) for t in copied_tables()}
 
 
 def copy_rows(source: Catalog, target: Catalog, force: bool = False,
@@ -70,7 +72,7 @@ def copy_rows(source: Catalog, target: Catalog, force: bool = False,
     """
     if source.engine.url == target.engine.url:
         raise CatalogError("source and target are the same database")
-    tables = _tables()
+    tables = copied_tables()
     filled = {name: n for name, n in row_counts(target).items() if n}
     if filled and not force:
         listed = ", ".join(f"{name} ({n})" for name, n in list(filled.items())[:5])

@@ -94,7 +94,7 @@ class FileInstance(Base):
     warnings: Mapped[list] = mapped_column(JSONDoc(), default=list)
     sidecar_path_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
     sidecar_signature: Mapped[str | None] = mapped_column(String(64))
-    first_seen_at: Mapped[datetime]
+    first_seen_at: Mapped[datetime] = mapped_column(index=True)  # the newest file (0018)
     # the scan that last recorded this row (new, changed, back from missing, failed...): an unchanged
     # file's row is not rewritten by a rescan; a present file under a scan's roots was seen by it
     last_seen_scan: Mapped[int | None] = mapped_column(RowId)
@@ -114,7 +114,11 @@ class StageRecord(Base):
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[datetime]
-    __table_args__ = (Index("ix_stage_records_stage_status", "stage", "status"),)
+    # (status, stage): the gap report's failed records without reading every record (migration 0018)
+    __table_args__ = (Index("ix_stage_records_stage_status", "stage", "status"),
+                      Index("ix_stage_records_status_stage", "status", "stage"),
+                      # the newest record of a stage, for the catalog-wide stages' staleness (0018)
+                      Index("ix_stage_records_stage_finished", "stage", "finished_at"))
 
 
 class Metadata(Base):
@@ -578,3 +582,31 @@ class PlanMark(Base):
     last_change_id: Mapped[int] = mapped_column(BigInteger)
     fingerprint: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime]
+
+
+class GapProfile(Base):
+    """One distinct combination of what the gap report reads about an asset (``lumina.analysis.gaps``):
+    ``profile`` is its JSON object (column name -> value), ``profile_key`` the SHA-256 of that text."""
+
+    __tablename__ = "gap_profiles"
+    profile_id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    profile_key: Mapped[str] = mapped_column(String(64), unique=True)
+    profile: Mapped[str] = mapped_column(Text)
+
+
+class GapAssetProfile(Base):
+    """The gap report's summary: every asset with a present file points at its ``GapProfile``, so the
+    report is one GROUP BY over this narrow table. Derived data: rebuilt from ``gap_dirty``."""
+
+    __tablename__ = "gap_asset_profiles"
+    asset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    profile_id: Mapped[int] = mapped_column(RowId, index=True)
+
+
+class GapDirty(Base):
+    """An asset whose rows changed since the gap summary last saw it, marked by database triggers on
+    every table the report reads (migration 0018); ``marks`` only counts touches (see there)."""
+
+    __tablename__ = "gap_dirty"
+    asset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    marks: Mapped[int] = mapped_column(Integer, server_default="0")

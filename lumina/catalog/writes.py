@@ -57,3 +57,20 @@ def upsert(session: Session, model: type, rows: Iterable[Mapping[str, Any]]) -> 
         if obj is not None:
             session.expire(obj)
     return len(rows)
+
+
+def insert_new(session: Session, model: type, rows: Iterable[Mapping[str, Any]], unique: list[str]) -> None:
+    """Insert those of ``rows`` whose ``unique`` columns (a unique constraint of ``model``) match no
+    row yet, and leave the others as they are (``INSERT ... ON CONFLICT (unique) DO NOTHING``: two
+    writers inserting the same row at once store it once). Runs in the session's transaction."""
+    rows = [dict(r) for r in rows]
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    step = max(1, MAX_PARAMETERS // len(rows[0]))
+    for start in range(0, len(rows), step):
+        session.execute(insert(model.__table__).values(rows[start:start + step])
+                        .on_conflict_do_nothing(index_elements=unique))

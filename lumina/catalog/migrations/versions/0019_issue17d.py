@@ -1,7 +1,7 @@
 """unchanged rescans: a change log written by triggers, and the planner's marks
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-01 14:20:00
 
 ``change_log`` gets a row (from database triggers, whatever writes) whenever a row of a table the
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 
 revision = '0019'
-down_revision = '0017'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 
