@@ -281,6 +281,9 @@ def _scan(catalog: Catalog, roots, force: Any, retry_failed: bool, run_stages: b
         from lumina.pipeline.sidecars import restore_decisions  # decisions in sidecars of another catalog
 
         counts.sidecar_decisions = restore_decisions(catalog, since=scan_started)
+        from lumina.analysis.gaps import update_summary  # the gap report reads the stage graph
+
+        update_summary(catalog)  # the assets this scan changed, so that `lumina gaps` reads a current summary
     with catalog.session() as s:
         row = s.get(Scan, scan_id)
         row.finished_at = now()

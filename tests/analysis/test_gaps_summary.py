@@ -18,7 +18,7 @@ from lumina.catalog.db import alembic_config, open_catalog
 from lumina.catalog.models import Asset, FileInstance, GapAssetProfile, GapDirty, StageRecord, Thumbnail
 from lumina.catalog.writes import upsert
 from lumina.pipeline.overrides import set_override
-from lumina.pipeline.scan import now
+from lumina.pipeline.scan import now, scan
 from lumina.pipeline.trash import restore, trash_paths
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +33,24 @@ def _same_as_direct(cat) -> dict:
         assert s.scalar(select(func.count()).select_from(GapDirty)) == 0
         assert s.scalar(select(func.count()).select_from(GapAssetProfile)) == fast["total_assets"]
     return fast
+
+
+def test_a_scan_leaves_the_summary_current(corpus, tmp_path):
+    """`lumina scan` brings the summary up to date at its end, before any report: nothing is left
+    marked, every asset with a present file has its profile, and the report equals the direct query."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for photo in sorted(corpus.rglob("*.jpg"))[:4]:
+        shutil.copy2(photo, lib / photo.name)
+    cat = open_catalog(tmp_path / "cat")
+    try:
+        scan(cat, [lib])
+        with cat.session() as s:
+            assert s.scalar(select(func.count()).select_from(GapDirty)) == 0
+            assert s.scalar(select(func.count()).select_from(GapAssetProfile)) == 4
+        assert gap_report(cat) == gap_report(cat, summary=False)
+    finally:
+        cat.close()
 
 
 def _present_ok_asset(s, offset: int = 0) -> tuple[str, FileInstance]:
