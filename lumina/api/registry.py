@@ -150,7 +150,7 @@ class Registry:
         if catalog_id == DEFAULT:
             raise ConflictError("the served catalog cannot be deleted over the API")
         cat = self.get(catalog_id)
-        with cat.writer():  # fails with CatalogError while a job writes to it
+        with cat.writer(exclusive=True):  # fails with CatalogError while a job writes to it
             entries = self._entries()
             entry = entries.pop(catalog_id)
             self._save(entries)

@@ -189,7 +189,7 @@ def resolve(catalog: Catalog, group_id: int, keep: str, trash: str | None = None
     from lumina.catalog.models import CaptureDate, Metadata, Place
 
     check_row_id(group_id, "duplicate group")
-    with catalog.writer(), catalog.session() as s:
+    with catalog.writer(exclusive=True), catalog.session() as s:
         gen = current_generation(s)
         g = s.scalar(select(DuplicateGroup).where(DuplicateGroup.generation_id == (gen.id if gen else -1),
                                                   DuplicateGroup.stable_id == group_id))

@@ -25,7 +25,6 @@ helper here degrades to the plain in-order run, and a second worker is told why 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -37,7 +36,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, or_, select, update
 
-from lumina.catalog.db import Catalog
+from lumina.catalog.db import Catalog, advisory_key
 from lumina.catalog.models import Job, WorkBatch
 from lumina.pipeline.scan import now
 from lumina.pipeline.stopping import check_stop
@@ -269,12 +268,6 @@ def helpable_batch(catalog: Catalog) -> tuple[int, str] | None:
                         .where(Job.status == "running", _claimable_batch())
                         .order_by(WorkBatch.id).limit(1)).first()
     return (row.job_id, row.group) if row else None
-
-
-def advisory_key(name: str) -> int:
-    """A signed 64-bit advisory-lock key for ``name`` (first 8 bytes of its SHA-256), stable
-    across processes and machines (Python's ``hash`` is salted per process)."""
-    return int.from_bytes(hashlib.sha256(f"lumina:{name}".encode()).digest()[:8], "big", signed=True)
 
 
 @contextmanager
