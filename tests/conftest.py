@@ -76,6 +76,32 @@ def copy_files(corpus: Path, dest: Path, *relpaths: str) -> list[Path]:
     return out
 
 
+_PEEK_ENGINES: dict[str, object] = {}
+
+
+def peek(catalog: Path, sql: str, **params) -> list[tuple] | None:
+    """Rows of one read-only query (named ``:params``) on the database of catalog folder ``catalog``,
+    read from outside the process writing it, as a user's second terminal would: the SQLite file
+    (``mode=ro``) or the PostgreSQL database the folder remembers. None while it does not exist yet
+    or has no such table."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.pool import NullPool
+
+    from lumina.catalog.db import DB_NAME, engine_url, remembered_url
+
+    remembered = remembered_url(catalog)
+    url = remembered or f"sqlite:///file:{catalog / DB_NAME}?mode=ro&uri=true"
+    if url not in _PEEK_ENGINES:  # no pool: nothing stays open between calls or at exit
+        _PEEK_ENGINES[url] = create_engine(engine_url(url), poolclass=NullPool,
+                                           connect_args={} if remembered else {"timeout": 5})
+    try:
+        with _PEEK_ENGINES[url].connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql), params)]
+    except DBAPIError:  # not created or not migrated yet
+        return None
+
+
 @pytest.fixture(scope="session")
 def eval_dev() -> Path:
     root = Path(os.environ.get("LUMINA_EVAL_DEV", ROOT.parent / "shared" / "eval" / "dev"))
