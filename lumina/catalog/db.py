@@ -396,6 +396,13 @@ class Catalog:
     def close(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> Catalog:
+        """``with open_catalog(...) as cat:`` closes it at the end of the block, also on an error."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 
 def remembered_url(folder: Path) -> str | None:
     """The database URL remembered in catalog folder ``folder`` (``DIR/database.url``), or None (SQLite)."""
