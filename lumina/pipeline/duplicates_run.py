@@ -15,7 +15,7 @@ from lumina.catalog.models import (Asset, CatalogState, DuplicateFeedback, Dupli
                                    DuplicateMember, StageRecord, UserOverride)
 from lumina.catalog.queries import check_row_id, match_member, present_paths, resolve_asset_id
 from lumina.errors import CatalogError, ConfigError, NotFoundError
-from lumina.pipeline import generations, stable_ids
+from lumina.pipeline import generations, leases, stable_ids
 from lumina.pipeline.scan import now
 from lumina.catalog.writes import upsert
 
@@ -50,7 +50,7 @@ def run_duplicates(catalog: Catalog, force: bool = False) -> dict[str, Any]:
     Raises:
         ConfigError: invalid thresholds. CatalogError: another writer holds the catalog.
     """
-    with catalog.writer(), catalog.session() as s:
+    with catalog.writer(), leases.catalog_wide(catalog, "duplicates"), catalog.session() as s:
         if not force and not is_stale(s, catalog.settings):
             return {"skipped": "up to date"}
         gen = generations.begin(s, DuplicateGeneration, RULE_VERSION, {k: catalog.settings[k] for k in SETTING_NAMES})

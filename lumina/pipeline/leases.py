@@ -274,7 +274,9 @@ def helpable_batch(catalog: Catalog) -> tuple[int, str] | None:
 def catalog_wide(catalog: Catalog, name: str) -> Iterator[None]:
     """Hold the PostgreSQL advisory lock of catalog-wide stage ``name`` (``pg_advisory_lock`` on a
     connection kept for the block; the server drops it if this worker dies). A second worker waits
-    for the first to finish, then finds the stage up to date. No-op on SQLite (one writer)."""
+    for the first to finish, then finds the stage up to date. Taken by the stage's own run function,
+    so every caller holds it (a job, a not-duplicates answer, a sidecar import, the CLI). No-op on
+    SQLite (one writer)."""
     if not shared(catalog):
         yield
         return
