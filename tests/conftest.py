@@ -76,6 +76,32 @@ def copy_files(corpus: Path, dest: Path, *relpaths: str) -> list[Path]:
     return out
 
 
+_PEEK_ENGINES: dict[str, object] = {}
+
+
+def peek(catalog: Path, sql: str, **params) -> list[tuple] | None:
+    """Rows of one read-only query (named ``:params``) on the database of catalog folder ``catalog``,
+    read from outside the process writing it, as a user's second terminal would: the SQLite file
+    (``mode=ro``) or the PostgreSQL database the folder remembers. None while it does not exist yet
+    or has no such table."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.pool import NullPool
+
+    from lumina.catalog.db import DB_NAME, engine_url, remembered_url
+
+    remembered = remembered_url(catalog)
+    url = remembered or f"sqlite:///file:{catalog / DB_NAME}?mode=ro&uri=true"
+    if url not in _PEEK_ENGINES:  # no pool: nothing stays open between calls or at exit
+        _PEEK_ENGINES[url] = create_engine(engine_url(url), poolclass=NullPool,
+                                           connect_args={} if remembered else {"timeout": 5})
+    try:
+        with _PEEK_ENGINES[url].connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql), params)]
+    except DBAPIError:  # not created or not migrated yet
+        return None
+
+
 @pytest.fixture(scope="session")
 def eval_dev() -> Path:
     root = Path(os.environ.get("LUMINA_EVAL_DEV", ROOT.parent / "shared" / "eval" / "dev"))
@@ -192,10 +218,32 @@ def another_database(session_database):
     return session_database
 
 
+# A URL no server answers (port 9, discard): what a ``no_catalog`` test gets as LUMINA_DATABASE_URL,
+# so a test so marked that creates a catalog fails on either backend instead of leaving the
+# PostgreSQL pass without it
+NO_CATALOG_URL = "postgresql://no_catalog_marked_test@127.0.0.1:9/no_catalog_marked_test?connect_timeout=2"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under ``--backend postgresql`` every test runs except those marked ``no_catalog`` (they never
+    open a catalog, so the backend changes nothing for them); a new test runs on both by default."""
+    if config.getoption("--backend") != "postgresql":
+        return
+    kept, dropped = [], []
+    for item in items:
+        (dropped if item.get_closest_marker("no_catalog") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(autouse=True)
 def _catalog_backend(request, backend, monkeypatch):
     """Under ``--backend postgresql`` a new catalog folder of a test gets the test's own fresh
     PostgreSQL database, through LUMINA_DATABASE_URL (as a user would set it). Two folders of one
-    test would share it: a test comparing two catalogs gives the second ``another_database()``."""
-    if backend == "postgresql":
+    test would share it: a test comparing two catalogs gives the second ``another_database()``.
+    A ``no_catalog`` test gets a URL no server answers, which fails it if it creates a catalog."""
+    if request.node.get_closest_marker("no_catalog"):
+        monkeypatch.setenv("LUMINA_DATABASE_URL", NO_CATALOG_URL)
+    elif backend == "postgresql":
         monkeypatch.setenv("LUMINA_DATABASE_URL", request.getfixturevalue("pg_url"))

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from lumina.catalog.db import Catalog, engine_url, exclusive_lock, open_catalog
+from lumina.catalog.db import DB_NAME, Catalog, engine_url, exclusive_lock, open_catalog
 from lumina.catalog.models import CatalogState, Source
 from lumina.errors import CatalogError, ConfigError, ConflictError, NotFoundError
 from lumina.pipeline.scan import check_roots, display, now
@@ -120,9 +120,12 @@ class Registry:
                                   "give the photo folders themselves")
         if path.exists():  # left half-built by a server that died while creating it: not a catalog yet
             shutil.rmtree(path)
+        cat = None
         try:
             try:
-                cat = open_catalog(path, overrides=self.overrides, database_url=database_url,
+                # no URL: SQLite inside the folder, also where LUMINA_DATABASE_URL names the served catalog's database
+                cat = open_catalog(path, overrides=self.overrides,
+                                   database_url=database_url or f"sqlite:///{path / DB_NAME}",
                                    own_database=database_url is not None)
             except CatalogError as exc:  # the request's database does not work: the client fixes the URL
                 if database_url is None:
@@ -133,6 +136,8 @@ class Registry:
                     s.add(Source(path_bytes=p, path=display(p), added_at=now()))
                 s.commit()
         except BaseException:  # a full disk, ...: no half-built folder stays to make the name unusable
+            if cat is not None:
+                cat.close()
             shutil.rmtree(path, ignore_errors=True)
             raise
         with self._lock:
@@ -150,16 +155,16 @@ class Registry:
         if catalog_id == DEFAULT:
             raise ConflictError("the served catalog cannot be deleted over the API")
         cat = self.get(catalog_id)
-        with cat.writer():  # fails with CatalogError while a job writes to it
+        with cat.writer(exclusive=True):  # fails with CatalogError while a job writes to it
             entries = self._entries()
             entry = entries.pop(catalog_id)
             self._save(entries)
             with self._lock:
                 self._open.pop(catalog_id, None)
-            cat.close()
-            path = Path(entry["path"])
-            if path.parent == self.home / "catalogs" and not path.is_symlink():
-                shutil.rmtree(path)
+        cat.close()  # after its writer lock's connection went back: none stays open
+        path = Path(entry["path"])
+        if path.parent == self.home / "catalogs" and not path.is_symlink():
+            shutil.rmtree(path)
 
     def close(self) -> None:
         with self._lock:

@@ -14,11 +14,12 @@ connection set-up (SQLite pragmas, the migration lock) differs.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +217,50 @@ def exclusive_lock(lock_path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def advisory_key(name: str) -> int:
+    """A signed 64-bit advisory-lock key for ``name`` (first 8 bytes of its SHA-256), stable
+    across processes and machines (Python's ``hash`` is salted per process)."""
+    return int.from_bytes(hashlib.sha256(f"lumina:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+WRITER_LOCK_KEY = advisory_key("writer")  # PostgreSQL's writer lock (shared: workers; exclusive: operations)
+
+
+def busy_message(path: Path, holder: str) -> str:
+    """The one-line refusal of a second writer, the same on both backends."""
+    return f"another scan or run is writing to {path} (pid {holder}); wait for it to finish"
+
+
+def _pg_try_lock(conn: Any, path: Path, exclusive: bool) -> None:
+    """Take ``WRITER_LOCK_KEY`` on ``conn`` without waiting, and name this process in its
+    ``application_name`` (what a refused writer reports as the holder).
+
+    Raises:
+        WriterBusy: another session holds it in a conflicting mode.
+    """
+    fn = "pg_try_advisory_lock" if exclusive else "pg_try_advisory_lock_shared"
+    if not conn.scalar(text(f"SELECT {fn}(:key)"), {"key": WRITER_LOCK_KEY}):
+        conn.rollback()
+        holders = conn.scalars(text(
+            "SELECT DISTINCT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid <> pg_backend_pid() "
+            "AND l.classid::bigint = :hi AND l.objid::bigint = :lo"),
+            {"hi": (WRITER_LOCK_KEY >> 32) & 0xFFFFFFFF, "lo": WRITER_LOCK_KEY & 0xFFFFFFFF}).all()
+        conn.rollback()
+        pids = sorted({h.removeprefix("lumina pid ") for h in holders if h and h.startswith("lumina pid ")})
+        holder = ", ".join(pids) or "?"
+        raise WriterBusy(busy_message(path, holder), holder)
+    conn.execute(text("SELECT set_config('application_name', :name, false)"), {"name": f"lumina pid {os.getpid()}"})
+    conn.commit()  # a session-level lock: it outlives this transaction, the connection idles meanwhile
+
+
+def _pg_unlock(conn: Any, exclusive: bool) -> None:
+    fn = "pg_advisory_unlock" if exclusive else "pg_advisory_unlock_shared"
+    conn.execute(text(f"SELECT {fn}(:key)"), {"key": WRITER_LOCK_KEY})
+    conn.execute(text("RESET application_name"))
+    conn.commit()
+
+
 class WriterBusy(CatalogError):
     """Another process holds a SQLite catalog's single writer lock; ``holder`` is its pid."""
 
@@ -236,6 +281,7 @@ class Catalog:
     vector_notice: str | None = None  # why it is not (PostgreSQL only), for `lumina init` to print
     _lock_depth: int = 0
     _lock_owner: int | None = None  # thread holding the lock: re-entrant for it, refused to others
+    _pg_holds: dict[int, dict[str, Any]] = field(default_factory=dict)  # PostgreSQL: thread -> its lock
 
     def session(self) -> Session:
         return self.sessions()
@@ -261,22 +307,28 @@ class Catalog:
         other = Catalog(self.path, self.engine, self.sessions, {**self.settings, **coerce(overrides)},
                         self.vector_version, self.vector_notice)
         other._lock_depth, other._lock_owner = self._lock_depth, self._lock_owner  # used within our lock
+        other._pg_holds = self._pg_holds  # the same locks, whichever settings they run with
         return other
 
     @contextmanager
-    def writer(self) -> Iterator[None]:
-        """Hold the catalog's writer lock (one scan, job or pipeline run at a time; re-entrant within
-        one thread; another thread or process gets an error, never a shared lock). A PostgreSQL
-        catalog takes several writers: their jobs and batches are claimed row by row instead
-        (``lumina.pipeline.leases``), so there this holds nothing.
+    def writer(self, exclusive: bool = False) -> Iterator[None]:
+        """Hold the catalog's writer lock (re-entrant within one thread; another thread or process is
+        refused, never made to wait).
 
-        SQLite keeps this single writer (a local ``flock`` on ``DIR/writer.lock``).
+        SQLite keeps a single writer: a local ``flock`` on ``DIR/writer.lock`` for every scan, job,
+        pipeline run and operation. A PostgreSQL catalog takes several writers (their jobs and batches
+        are claimed row by row, ``lumina.pipeline.leases``): there scans, jobs and workers hold the
+        shared mode of one advisory lock (``pg_try_advisory_lock_shared``), while operations that move
+        or delete library files or must see the catalog still (``exclusive``: organise, trash, sidecar
+        writing, resolving duplicates, catalog copy and removal) hold its exclusive mode, so they run
+        alone, as on SQLite. The server drops the lock when the holding process dies.
 
         Raises:
-            WriterBusy: another process or thread holds it.
+            WriterBusy: another process or thread holds it (on PostgreSQL: in a conflicting mode).
         """
         if self.engine.dialect.name == "postgresql":
-            yield
+            with self._pg_writer(exclusive):
+                yield
             return
         if self._lock_depth and self._lock_owner == threading.get_ident():
             self._lock_depth += 1
@@ -291,8 +343,7 @@ class Catalog:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise WriterBusy(f"another scan or run is writing to {self.path} (pid {holder}); "
-                             "wait for it to finish", holder) from None
+            raise WriterBusy(busy_message(self.path, holder), holder) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._lock_depth, self._lock_owner = 1, threading.get_ident()
@@ -303,8 +354,54 @@ class Catalog:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
+    @contextmanager
+    def _pg_writer(self, exclusive: bool) -> Iterator[None]:
+        """``writer`` on PostgreSQL: the advisory lock ``WRITER_LOCK_KEY`` on a connection kept for the
+        block, one per thread (``_pg_holds``); a nested exclusive request upgrades on that connection
+        (a session's own locks never conflict with each other, only other sessions' do)."""
+        me = threading.get_ident()
+        held = self._pg_holds.get(me)
+        if held is not None:
+            upgrade = exclusive and not held["exclusive"]
+            if upgrade:
+                _pg_try_lock(held["conn"], self.path, exclusive=True)
+                held["exclusive"] = True
+            held["depth"] += 1
+            try:
+                yield
+            finally:
+                held["depth"] -= 1
+                if upgrade:
+                    held["exclusive"] = False
+                    _pg_unlock(held["conn"], exclusive=True)
+            return
+        conn = self.engine.connect()
+        try:
+            _pg_try_lock(conn, self.path, exclusive)
+        except BaseException:
+            conn.close()
+            raise
+        self._pg_holds[me] = {"conn": conn, "depth": 1, "exclusive": exclusive}
+        try:
+            yield
+        finally:
+            del self._pg_holds[me]
+            try:
+                _pg_unlock(conn, exclusive)
+                conn.close()
+            except Exception:  # connection lost: the server has dropped the lock with it
+                conn.invalidate()
+                conn.close()
+
     def close(self) -> None:
         self.engine.dispose()
+
+    def __enter__(self) -> Catalog:
+        """``with open_catalog(...) as cat:`` closes it at the end of the block, also on an error."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def remembered_url(folder: Path) -> str | None:

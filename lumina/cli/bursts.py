@@ -29,12 +29,11 @@ def list_bursts(
         from lumina.catalog.db import open_catalog
         from lumina.pipeline.bursts_run import bursts_report, run_bursts
 
-        cat = open_catalog(catalog, create=False)
-        if run:
-            run_bursts(cat, force=True)
-        with cat.session() as s:
-            doc = bursts_report(s)
-        cat.close()
+        with open_catalog(catalog, create=False) as cat:
+            if run:
+                run_bursts(cat, force=True)
+            with cat.session() as s:
+                doc = bursts_report(s)
     if fmt is Format.json:
         emit_json(doc)
         return
@@ -73,9 +72,8 @@ def apply_command(
 
         if burst is not None and keep is None:
             raise ConfigError("BURST needs --keep ASSET (or use --all-recommended)")
-        cat = open_catalog(catalog or ctx.obj, create=False)
-        out = apply(cat, burst, keep, all_recommended, trash)
-        cat.close()
+        with open_catalog(catalog or ctx.obj, create=False) as cat:
+            out = apply(cat, burst, keep, all_recommended, trash)
     if fmt is Format.json:
         emit_json(out)
     else:

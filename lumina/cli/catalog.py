@@ -41,7 +41,7 @@ def copy_command(
         dst = None
         try:
             dst = open_catalog(dst_dir, database_url=target if is_url else None)
-            with src.writer(), dst.writer():
+            with src.writer(exclusive=True), dst.writer(exclusive=True):
                 counts = copy_rows(src, dst, force=force)
                 files = copy_folder_files(src.path, dst.path)
             width = max(len(t) for t in counts)

@@ -31,12 +31,11 @@ def list_groups(
         from lumina.pipeline.duplicates_run import run_duplicates
         from lumina.pipeline.embedding_pairs_run import duplicates_with_derivative_pairs
 
-        cat = open_catalog(catalog, create=False, overrides={"duplicate_radius_bits": radius})
-        if run or radius is not None:
-            run_duplicates(cat, force=True)
-        with cat.session() as s:
-            doc = duplicates_with_derivative_pairs(s)
-        cat.close()
+        with open_catalog(catalog, create=False, overrides={"duplicate_radius_bits": radius}) as cat:
+            if run or radius is not None:
+                run_duplicates(cat, force=True)
+            with cat.session() as s:
+                doc = duplicates_with_derivative_pairs(s)
     if fmt is Format.json:
         emit_json(doc)
         return
@@ -80,9 +79,8 @@ def resolve_command(
         from lumina.catalog.db import open_catalog
         from lumina.pipeline.duplicates_run import resolve
 
-        cat = open_catalog(catalog or ctx.obj, create=False)
-        out = resolve(cat, group, keep, trash)
-        cat.close()
+        with open_catalog(catalog or ctx.obj, create=False) as cat:
+            out = resolve(cat, group, keep, trash)
     if fmt is Format.json:
         emit_json(out)
     else:
@@ -102,8 +100,7 @@ def not_duplicates_command(
         from lumina.catalog.db import open_catalog
         from lumina.pipeline.duplicates_run import not_duplicates
 
-        cat = open_catalog(catalog or ctx.obj, create=False)
-        pending = not_duplicates(cat, asset_a, asset_b)
-        cat.close()
+        with open_catalog(catalog or ctx.obj, create=False) as cat:
+            pending = not_duplicates(cat, asset_a, asset_b)
     typer.echo("recorded: not duplicates" if pending is None else
                f"recorded: not duplicates (a scan or job is writing: queued job {pending} applies it)")

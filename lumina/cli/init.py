@@ -20,10 +20,9 @@ def init_command(
     with errors_to_exit():
         from lumina.catalog.db import open_catalog
 
-        cat = open_catalog(catalog, database_url=database_url)
-        typer.echo(f"catalog {cat.path}: {cat.backend} database {cat.database}")
-        if cat.vector_version:
-            typer.echo(f"pgvector {cat.vector_version} ready")
-        elif cat.vector_notice:
-            err.print(f"note: {cat.vector_notice}", soft_wrap=True, markup=False)
-        cat.close()
+        with open_catalog(catalog, database_url=database_url) as cat:
+            typer.echo(f"catalog {cat.path}: {cat.backend} database {cat.database}")
+            if cat.vector_version:
+                typer.echo(f"pgvector {cat.vector_version} ready")
+            elif cat.vector_notice:
+                err.print(f"note: {cat.vector_notice}", soft_wrap=True, markup=False)

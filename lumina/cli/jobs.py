@@ -42,15 +42,14 @@ def run_command(
         from lumina.catalog.db import open_catalog
         from lumina.pipeline.jobs import run_now
 
-        cat = open_catalog(catalog, create=False, overrides={"workers": workers, "dask_scheduler": scheduler})
-        params = {"force": force, "retry_failed": retry_failed}
-        docs = []
-        with stoppable(cat.path), progress_bar(enabled=not quiet and fmt is Format.table) as progress:
-            for job_type in (stage or ["pipeline"]):
-                docs.append(run_now(cat, job_type, params, progress))
-                if docs[-1]["status"] == "interrupted":
-                    break
-        cat.close()
+        with open_catalog(catalog, create=False, overrides={"workers": workers, "dask_scheduler": scheduler}) as cat:
+            params = {"force": force, "retry_failed": retry_failed}
+            docs = []
+            with stoppable(cat.path), progress_bar(enabled=not quiet and fmt is Format.table) as progress:
+                for job_type in (stage or ["pipeline"]):
+                    docs.append(run_now(cat, job_type, params, progress))
+                    if docs[-1]["status"] == "interrupted":
+                        break
         exit_if_stopped(docs)
     if fmt is Format.json:
         emit_json(docs if stage and len(stage) > 1 else docs[0])
@@ -74,11 +73,10 @@ def worker_command(
         from lumina.catalog.db import open_catalog
         from lumina.pipeline.jobs import work
 
-        cat = open_catalog(catalog, create=False, overrides={"workers": workers, "dask_scheduler": scheduler})
-        with stoppable(cat.path):  # Ctrl-C or SIGTERM: the current job stops after its batch, resumable
-            work(cat, once=once, poll_s=poll_s, on_job=lambda d: typer.echo(_summary(d)),
-                 on_wait=lambda message: typer.echo(f"{message}; waiting for it", err=True))
-        cat.close()
+        with open_catalog(catalog, create=False, overrides={"workers": workers, "dask_scheduler": scheduler}) as cat:
+            with stoppable(cat.path):  # Ctrl-C or SIGTERM: the current job stops after its batch, resumable
+                work(cat, once=once, poll_s=poll_s, on_job=lambda d: typer.echo(_summary(d)),
+                     on_wait=lambda message: typer.echo(f"{message}; waiting for it", err=True))
 
 
 @app.callback()

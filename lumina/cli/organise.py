@@ -30,12 +30,19 @@ def organise_command(
         from lumina.errors import ConfigError
         from lumina.pipeline import organise
 
-        cat = open_catalog(catalog, create=False)
         show = fmt is Format.table and err.is_terminal
+        with open_catalog(catalog, create=False) as cat:
+            if undo_plan:
+                with progress_bar(show) as progress:
+                    out = organise.undo(cat, progress=progress)
+            elif not to:
+                raise ConfigError("--to DIR is required (or --undo)")
+            elif apply_plan:
+                with progress_bar(show) as progress:
+                    out = organise.apply(cat, to, layout, move, rejected, progress)
+            else:
+                doc = organise.plan(cat, to, layout, move, rejected)
         if undo_plan:
-            with progress_bar(show) as progress:
-                out = organise.undo(cat, progress=progress)
-            cat.close()
             if fmt is Format.json:
                 emit_json(out)
                 return
@@ -43,12 +50,7 @@ def organise_command(
                 err.print(f"warning: {p['path']}: {p['reason']}", markup=False, highlight=False)
             typer.echo(f"undid organise plan {out['plan']}: {out['undone']} steps reversed")
             return
-        if not to:
-            raise ConfigError("--to DIR is required (or --undo)")
         if apply_plan:
-            with progress_bar(show) as progress:
-                out = organise.apply(cat, to, layout, move, rejected, progress)
-            cat.close()
             if fmt is Format.json:
                 emit_json(out)
                 return
@@ -57,8 +59,6 @@ def organise_command(
             typer.echo(f"organise plan {out['plan']} {'resumed and ' if out['resumed'] else ''}applied: "
                        f"{out['done']} steps done, {len(out['skipped'])} skipped (undo: lumina organise --undo)")
             return
-        doc = organise.plan(cat, to, layout, move, rejected)
-        cat.close()
     if fmt is Format.json:
         emit_json({k: v for k, v in doc.items() if k not in ("target_bytes", "ops")} | {"ops": [
             {"seq": o["seq"], "kind": o["kind"], "action": o["action"], "src": _s(o["src_bytes"]),

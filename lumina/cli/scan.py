@@ -36,12 +36,11 @@ def scan_command(
         from lumina.pipeline.jobs import run_now
         from lumina.pipeline.scan import check_roots
         check_roots(paths, catalog_dir_from(catalog), allow_system_folder)  # before the catalog folder is created
-        cat = open_catalog(catalog, overrides={"workers": workers, "dask_scheduler": scheduler})
-        with stoppable(cat.path), progress_bar(enabled=not quiet and fmt is Format.table) as progress:
-            job = run_now(cat, "scan", {"roots": [os.fsdecode(os.path.abspath(p)) for p in paths],
-                                        "force": force, "retry_failed": retry_failed,
-                                        **({"follow_links_outside": True} if follow_links_outside else {})}, progress)
-        cat.close()
+        with open_catalog(catalog, overrides={"workers": workers, "dask_scheduler": scheduler}) as cat:
+            with stoppable(cat.path), progress_bar(enabled=not quiet and fmt is Format.table) as progress:
+                job = run_now(cat, "scan", {"roots": [os.fsdecode(os.path.abspath(p)) for p in paths],
+                                            "force": force, "retry_failed": retry_failed,
+                                            **({"follow_links_outside": True} if follow_links_outside else {})}, progress)
         exit_if_stopped([job])
         if job["status"] != "succeeded":
             fail(f"scan job {job['id']} {job['status']}: {job['error']}")

@@ -29,10 +29,9 @@ def set_date_command(
 
         if clear == (when is not None):
             raise ConfigError("give either DATETIME or --clear")
-        cat = open_catalog(catalog, create=False)
-        value = None if clear else parse_capture_time(when, int(cat.settings["date_min_year"]))
-        doc = set_override(cat, ref, "capture_time", value)
-        cat.close()
+        with open_catalog(catalog, create=False) as cat:
+            value = None if clear else parse_capture_time(when, int(cat.settings["date_min_year"]))
+            doc = set_override(cat, ref, "capture_time", value)
     if fmt is Format.json:
         emit_json(doc)
     else:

@@ -27,18 +27,17 @@ def show_command(
     with errors_to_exit():
         from lumina.catalog.db import open_catalog
         from lumina.catalog.queries import describe
-        cat = open_catalog(catalog, create=False)
-        with cat.session() as s:
-            if len(refs) == 1:
-                docs = [describe(s, refs[0])]
-            else:
-                docs = []
-                for ref in refs:
-                    try:
-                        docs.append(describe(s, ref))
-                    except NotFoundError as exc:
-                        docs.append({"ref": ref, "error": str(exc)})
-        cat.close()
+        with open_catalog(catalog, create=False) as cat:
+            with cat.session() as s:
+                if len(refs) == 1:
+                    docs = [describe(s, refs[0])]
+                else:
+                    docs = []
+                    for ref in refs:
+                        try:
+                            docs.append(describe(s, ref))
+                        except NotFoundError as exc:
+                            docs.append({"ref": ref, "error": str(exc)})
     if fmt is Format.json and len(refs) == 1:
         emit_json(docs[0])
         return

@@ -17,7 +17,7 @@ from lumina.catalog.db import Catalog
 from lumina.catalog.models import Asset, Burst, BurstFrame, BurstGeneration, CatalogState
 from lumina.catalog.queries import check_row_id, match_member, present_paths
 from lumina.errors import ConfigError, NotFoundError
-from lumina.pipeline import generations, stable_ids
+from lumina.pipeline import generations, leases, stable_ids
 from lumina.pipeline.scan import now
 from lumina.catalog.writes import upsert
 
@@ -47,7 +47,7 @@ def run_bursts(catalog: Catalog, force: bool = False) -> dict[str, Any]:
         ConfigError: invalid thresholds. CatalogError: another writer holds the catalog.
     """
     check_settings(catalog.settings)
-    with catalog.writer(), catalog.session() as s:
+    with catalog.writer(), leases.catalog_wide(catalog, "bursts"), catalog.session() as s:
         if not force and not is_stale(s, catalog.settings):
             return {"skipped": "up to date"}
         gen = generations.begin(s, BurstGeneration, RULE_VERSION, params_of(catalog.settings))

@@ -15,7 +15,7 @@ from lumina.catalog.models import (Asset, CatalogState, DuplicateFeedback, Dupli
                                    DuplicateMember, StageRecord, UserOverride)
 from lumina.catalog.queries import check_row_id, match_member, present_paths, resolve_asset_id
 from lumina.errors import CatalogError, ConfigError, NotFoundError
-from lumina.pipeline import generations, stable_ids
+from lumina.pipeline import generations, leases, stable_ids
 from lumina.pipeline.scan import now
 from lumina.catalog.writes import upsert
 
@@ -50,7 +50,7 @@ def run_duplicates(catalog: Catalog, force: bool = False) -> dict[str, Any]:
     Raises:
         ConfigError: invalid thresholds. CatalogError: another writer holds the catalog.
     """
-    with catalog.writer(), catalog.session() as s:
+    with catalog.writer(), leases.catalog_wide(catalog, "duplicates"), catalog.session() as s:
         if not force and not is_stale(s, catalog.settings):
             return {"skipped": "up to date"}
         gen = generations.begin(s, DuplicateGeneration, RULE_VERSION, {k: catalog.settings[k] for k in SETTING_NAMES})
@@ -189,7 +189,7 @@ def resolve(catalog: Catalog, group_id: int, keep: str, trash: str | None = None
     from lumina.catalog.models import CaptureDate, Metadata, Place
 
     check_row_id(group_id, "duplicate group")
-    with catalog.writer(), catalog.session() as s:
+    with catalog.writer(exclusive=True), catalog.session() as s:
         gen = current_generation(s)
         g = s.scalar(select(DuplicateGroup).where(DuplicateGroup.generation_id == (gen.id if gen else -1),
                                                   DuplicateGroup.stable_id == group_id))

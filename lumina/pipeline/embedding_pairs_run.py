@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from lumina.analysis.derivatives import derivative_pairs
 from lumina.catalog.db import Catalog
 from lumina.catalog.models import Burst, BurstFrame, CatalogState, DuplicateGroup, DuplicateMember, EmbeddingPair
-from lumina.pipeline import bursts_run, duplicates_run, generations
+from lumina.pipeline import bursts_run, duplicates_run, generations, leases
 from lumina.pipeline.scan import now
 from lumina.catalog.writes import upsert
 
@@ -55,7 +55,7 @@ def run_embedding_pairs(catalog: Catalog, force: bool = False) -> dict[str, Any]
     """Recompute the table (see the module docstring); returns counts per relation."""
     from lumina.analysis.search import vector_index
 
-    with catalog.writer(), catalog.session() as s:
+    with catalog.writer(), leases.catalog_wide(catalog, "embedding_pairs"), catalog.session() as s:
         if not force and not is_stale(s, catalog.settings):
             return {"skipped": "up to date"}
         started = now()

@@ -357,6 +357,9 @@ def _adopt(catalog: Catalog, job_type: str, params: dict[str, Any]) -> int:
             active.status, active.finished_at = "cancelled", now()
             active.error = f"superseded by a {job_type} with other parameters; its committed results are kept"
             s.commit()
+        elif active is not None and active.status == "running":  # PostgreSQL: another live worker runs it
+            raise ConflictError(f"job {active.id} ({job_type}) is running on worker {active.worker_id} with other "
+                                f"parameters; wait for it, or cancel it with `lumina jobs cancel {active.id}`")
         elif active is not None:
             raise ConflictError(f"job {active.id} ({job_type}) is queued with other parameters; run it with "
                                 f"`lumina worker --once` or cancel it with `lumina jobs cancel {active.id}`")

@@ -25,7 +25,6 @@ helper here degrades to the plain in-order run, and a second worker is told why 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -37,7 +36,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, or_, select, update
 
-from lumina.catalog.db import Catalog
+from lumina.catalog.db import Catalog, advisory_key
 from lumina.catalog.models import Job, WorkBatch
 from lumina.pipeline.scan import now
 from lumina.pipeline.stopping import check_stop
@@ -271,17 +270,13 @@ def helpable_batch(catalog: Catalog) -> tuple[int, str] | None:
     return (row.job_id, row.group) if row else None
 
 
-def advisory_key(name: str) -> int:
-    """A signed 64-bit advisory-lock key for ``name`` (first 8 bytes of its SHA-256), stable
-    across processes and machines (Python's ``hash`` is salted per process)."""
-    return int.from_bytes(hashlib.sha256(f"lumina:{name}".encode()).digest()[:8], "big", signed=True)
-
-
 @contextmanager
 def catalog_wide(catalog: Catalog, name: str) -> Iterator[None]:
     """Hold the PostgreSQL advisory lock of catalog-wide stage ``name`` (``pg_advisory_lock`` on a
     connection kept for the block; the server drops it if this worker dies). A second worker waits
-    for the first to finish, then finds the stage up to date. No-op on SQLite (one writer)."""
+    for the first to finish, then finds the stage up to date. Taken by the stage's own run function,
+    so every caller holds it (a job, a not-duplicates answer, a sidecar import, the CLI). No-op on
+    SQLite (one writer)."""
     if not shared(catalog):
         yield
         return

@@ -275,7 +275,7 @@ def apply(catalog: Catalog, target: str | os.PathLike, layout: str, move: bool =
         CatalogError: another writer holds the catalog; a copy does not verify (the run stops there,
         the original untouched; the same command resumes).
     """
-    with catalog.writer():
+    with catalog.writer(exclusive=True):
         with catalog.session() as s:
             root = os.path.abspath(os.fsencode(os.path.expanduser(os.fsdecode(target))))
             pending = s.scalar(select(OrganisePlan).where(OrganisePlan.status == "applying"))
@@ -428,7 +428,7 @@ def undo(catalog: Catalog, plan_id: int | None = None, progress: Progress | None
     """
     from lumina.pipeline.trash import restore
 
-    with catalog.writer(), catalog.session() as s:
+    with catalog.writer(exclusive=True), catalog.session() as s:
         q = select(OrganisePlan).where(OrganisePlan.status.in_(("applied", "applying", "undoing")))
         p = s.scalar(q.where(OrganisePlan.id == plan_id) if plan_id else q.order_by(OrganisePlan.id.desc()))
         if p is None:

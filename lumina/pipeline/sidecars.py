@@ -168,7 +168,7 @@ def write_sidecars(catalog: Catalog, refs: Sequence[str] = (), all_files: bool =
         raise ConfigError("give files, folders or asset ids, or --all")
     report: dict[str, Any] = {"written": [], "unchanged": [], "conflicts": [], "failed": [], "dry_run": dry_run}
     not_writable: dict[bytes, str | None] = {}
-    with catalog.writer(), catalog.session() as s, XmpWriter(catalog.settings["exiftool_path"],
+    with catalog.writer(exclusive=True), catalog.session() as s, XmpWriter(catalog.settings["exiftool_path"],
                                                              float(catalog.settings["exiftool_timeout_s"])) as xmp, \
             tempfile.TemporaryDirectory(prefix="lumina-xmp-") as tmp:
         rows = _files(s, refs, all_files)

@@ -65,7 +65,7 @@ def trash_paths(catalog: Catalog, paths: Sequence[bytes | str], reason: str,
     """
     target = trash_folder(catalog, folder)
     out = []
-    with catalog.writer(), catalog.session() as s:
+    with catalog.writer(exclusive=True), catalog.session() as s:
         for raw in paths:
             path = os.path.abspath(os.fsencode(raw))
             row = s.scalar(select(FileInstance).where(FileInstance.path_bytes == path))
@@ -135,7 +135,7 @@ def restore(catalog: Catalog, ids: Sequence[int] | None = None) -> list[dict[str
         again (nothing is overwritten) or a copy does not verify; entries before it stay restored.
     """
     out = []
-    with catalog.writer(), catalog.session() as s:
+    with catalog.writer(exclusive=True), catalog.session() as s:
         for e in _entries(s, ids):
             if os.path.lexists(e.original_path_bytes):
                 raise CatalogError(f"cannot restore trash entry {e.id}: {e.original_path} exists again; "
@@ -163,7 +163,7 @@ def empty(catalog: Catalog, ids: Sequence[int] | None = None, older_than_days: f
     if older_than_days is not None and older_than_days < 0:
         raise ConfigError("--older-than-days must be 0 or more")
     out = []
-    with catalog.writer(), catalog.session() as s:
+    with catalog.writer(exclusive=True), catalog.session() as s:
         limit = now() - timedelta(days=older_than_days) if older_than_days is not None else None
         for e in _entries(s, ids):
             if limit is not None and e.trashed_at > limit:

@@ -10,6 +10,9 @@ from lumina.analysis.duplicates import (BACKGROUND_TOLERANCE, COPY_MAD, CROP_TAP
                                         compare_signatures, crop_boxes, crop_windows, refined_boxes)
 
 
+pytestmark = pytest.mark.no_catalog  # pure functions and media I/O: the backend changes nothing
+
+
 def pillow_small(a: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(a).resize((32, 32), Image.Resampling.BOX), dtype=np.float32)
 

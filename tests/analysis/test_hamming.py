@@ -6,6 +6,9 @@ import pytest
 from lumina.analysis.hamming import flip_masks, pairs_within, plan, popcount64
 
 
+pytestmark = pytest.mark.no_catalog  # pure functions and media I/O: the backend changes nothing
+
+
 def brute_force(codes: np.ndarray, radius: int) -> list[tuple[int, int]]:
     bi, bj = np.triu_indices(len(codes), 1)
     near = popcount64(codes[bi] ^ codes[bj]) <= radius

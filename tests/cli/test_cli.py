@@ -47,16 +47,18 @@ def test_errors_are_one_line_and_exit_1(tmp_path):
     assert res.exit_code == 1 and f"no catalog at {tmp_path}/.lumina/catalog" in res.stderr and "--catalog" in res.stderr
 
 
-def test_user_text_is_not_markup_and_empty_catalog_is_refused(tmp_path):
+def test_user_text_is_not_markup_and_empty_catalog_is_refused(tmp_path, another_database):
     cat = str(tmp_path / "cat")
     (tmp_path / "lib").mkdir()
     assert runner.invoke(app, ["scan", str(tmp_path / "lib"), "-c", cat, "-q"]).exit_code == 0
     res = runner.invoke(app, ["show", "/photos/[b]x[/i].jpg", "-c", cat])
     assert res.exit_code == 1 and "[b]x[/i].jpg" in res.stderr
     home = tmp_path / "home"  # neither --catalog nor LUMINA_CATALOG: ~/.lumina/catalog, as `make run` uses
+    second = another_database()  # PostgreSQL: a second catalog needs a database of its own
     res = runner.invoke(app, ["scan", str(tmp_path / "lib"), "--catalog", "", "-q"],
-                        env={"LUMINA_CATALOG": "", "HOME": str(home)})
-    assert res.exit_code == 0 and (home / ".lumina" / "catalog" / "catalog.db").is_file()
+                        env={"LUMINA_CATALOG": "", "HOME": str(home)} | ({"LUMINA_DATABASE_URL": second} if second else {}))
+    assert res.exit_code == 0, res.output
+    assert (home / ".lumina" / "catalog" / ("database.url" if second else "catalog.db")).is_file()
     res = runner.invoke(app, ["gaps", "--format", "json"], env={"LUMINA_CATALOG": "", "HOME": str(home)})
     assert res.exit_code == 0 and json.loads(res.stdout)["catalog"] == str(home / ".lumina" / "catalog")
     res = runner.invoke(app, ["scan", str(tmp_path / "nope"), "-c", str(tmp_path / "new")])

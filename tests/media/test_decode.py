@@ -10,6 +10,9 @@ from lumina.media.decode import DecodeFailure
 from tests.conftest import decode_file
 
 
+pytestmark = pytest.mark.no_catalog  # pure functions and media I/O: the backend changes nothing
+
+
 def test_orientation_samples_display_alike(corpus):
     first = None
     for i in range(1, 9):

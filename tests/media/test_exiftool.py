@@ -8,6 +8,9 @@ import pytest
 from lumina.errors import ExifToolError
 from lumina.media.exiftool import ExifToolSession
 
+pytestmark = pytest.mark.no_catalog  # pure functions and media I/O: the backend changes nothing
+
+
 TRAP = str(Path(__file__).resolve().parent.parent / "fixtures" / "hang.config")
 
 

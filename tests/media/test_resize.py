@@ -35,6 +35,9 @@ from lumina.stages.quality import QualityStage
 from lumina.stages.thumbnails import ThumbnailsStage
 from tests.conftest import _need, decode_file
 
+pytestmark = pytest.mark.no_catalog  # pure functions and media I/O: the backend changes nothing
+
+
 KINDS = ("ahash", "dhash", "phash", "whash")
 RESIZERS = ("pillow", "libvips")
 

@@ -3,8 +3,13 @@
 import json
 import subprocess
 
+import pytest
+
 from lumina.media.xmp import XmpWriter, splice
 from tests.pipeline.test_sidecars import FOREIGN_XMP
+
+pytestmark = pytest.mark.no_catalog  # pure functions and media I/O: the backend changes nothing
+
 
 HISTORY = FOREIGN_XMP[FOREIGN_XMP.index("   <darktable:history>"):FOREIGN_XMP.index("</darktable:history>") + 20]
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import copy_files
+from tests.conftest import copy_files, peek
 from tests.pipeline.test_jobs import manifest_sample
 
 LUMINA = [sys.executable, "-m", "lumina"]
@@ -34,15 +33,13 @@ JPEGS = 20  # with the PNG, two batches of the pixel stages (16 per batch): two 
 
 def records(catalog: Path, stage: str) -> dict[str, tuple]:
     """``{asset_id: (status, error, finished_at, ahash, dhash, phash, whash)}`` of ``stage`` (read-only)."""
-    with sqlite3.connect(f"file:{catalog / 'catalog.db'}?mode=ro", uri=True) as db:
-        return {r[0]: r[1:] for r in db.execute(
-            "SELECT r.asset_id, r.status, r.error, r.finished_at, h.ahash, h.dhash, h.phash, h.whash FROM stage_records r "
-            "LEFT JOIN hashes h ON h.asset_id = r.asset_id WHERE r.stage = ?", (stage,))}
+    return {r[0]: r[1:] for r in peek(
+        catalog, "SELECT r.asset_id, r.status, r.error, r.finished_at, h.ahash, h.dhash, h.phash, h.whash "
+        "FROM stage_records r LEFT JOIN hashes h ON h.asset_id = r.asset_id WHERE r.stage = :stage", stage=stage)}
 
 
 def asset_of(catalog: Path, path: Path) -> str:
-    with sqlite3.connect(f"file:{catalog / 'catalog.db'}?mode=ro", uri=True) as db:
-        return db.execute("SELECT asset_id FROM files WHERE path_bytes = ?", (os.fsencode(path),)).fetchone()[0]
+    return peek(catalog, "SELECT asset_id FROM files WHERE path_bytes = :path", path=os.fsencode(path))[0][0]
 
 
 class OpenFileKiller:

@@ -12,6 +12,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,7 +24,8 @@ from sqlalchemy import select
 
 from lumina.catalog.db import open_catalog
 from lumina.catalog.models import Job
-from tests.conftest import copy_files
+from lumina.errors import ConflictError
+from tests.conftest import copy_files, peek
 from tests.pipeline.test_jobs import manifest_sample, table_rows
 
 LUMINA = [sys.executable, "-m", "lumina"]
@@ -83,12 +85,8 @@ def reference(chaos_library, tmp_path_factory):
 
 def settled_units(catalog: Path) -> int:
     """Committed asset-stage results of the newest job (read-only: the scan is writing)."""
-    try:
-        with sqlite3.connect(f"file:{catalog / 'catalog.db'}?mode=ro", uri=True, timeout=5) as db:
-            row = db.execute("SELECT done + failed FROM jobs ORDER BY id DESC LIMIT 1").fetchone()
-        return row[0] if row else 0
-    except sqlite3.Error:  # not created or not migrated yet
-        return 0
+    rows = peek(catalog, "SELECT done + failed FROM jobs ORDER BY id DESC LIMIT 1")
+    return rows[0][0] if rows else 0  # none: not created or not migrated yet
 
 
 def stop_when(proc: subprocess.Popen, catalog: Path, units: int, sig: int) -> float:
@@ -159,8 +157,7 @@ def test_second_ctrl_c_stops_at_once(chaos_library, reference, tmp_path):
     assert time.monotonic() - sent < 2.0
     assert proc.returncode == 130, err  # at once, or the first stop had just ended (then its summary)
     assert "stopped at once" in err or "Run the same command again" in err, err
-    with sqlite3.connect(f"file:{catalog / 'catalog.db'}?mode=ro", uri=True) as db:  # as after a SIGKILL (or
-        statuses = db.execute("SELECT status FROM jobs").fetchall()  # the first stop had just finished):
+    statuses = peek(catalog, "SELECT status FROM jobs")  # as after a SIGKILL (or the first stop had just finished):
     assert statuses in ([("running",)], [("interrupted",)])  # either way the next run resumes it
 
 
@@ -391,13 +388,13 @@ def same_image_pair(eval_dev: Path, lib: Path) -> Path:
     return lib
 
 
-def test_not_duplicates_while_another_process_writes_is_kept_and_applied(eval_dev, tmp_path, settle_now):
-    """"Not duplicates" sent while another process holds the catalog's writer lock: accepted (no
-    409), stored at once, and applied by the duplicates job it queues."""
-    import fcntl
-
+def test_not_duplicates_while_another_process_writes_is_kept_and_applied(eval_dev, tmp_path, settle_now, backend):
+    """"Not duplicates" sent while a scan in another process holds the catalog's writer lock:
+    accepted (no 409) and stored at once. On SQLite (one writer) the duplicates job it queues applies
+    it; on PostgreSQL (several writers) it is applied at once, beside the scan."""
     from lumina.pipeline import jobs
     from lumina.pipeline.duplicates_run import duplicates_report, not_duplicates
+    from tests.pipeline.test_writers import Holder
 
     lib = same_image_pair(eval_dev, tmp_path / "lib")
     cat = open_catalog(tmp_path / "cat")
@@ -405,19 +402,20 @@ def test_not_duplicates_while_another_process_writes_is_kept_and_applied(eval_de
     with cat.session() as s:
         group, = duplicates_report(s)["groups"]
     pair = [m["asset_id"] for m in group["members"]]
-    fd = os.open(tmp_path / "cat" / "writer.lock", os.O_RDWR)
-    fcntl.flock(fd, fcntl.LOCK_EX)  # as a running scan in another process holds it
+    scanning = Holder(tmp_path / "cat", "shared")  # as a running scan in another process holds it
     try:
         queued = not_duplicates(cat, *pair)
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-    assert queued is not None and jobs.get(cat, queued)["status"] == "queued"
-    with cat.session() as s:
-        assert len(duplicates_report(s)["groups"]) == 1  # not applied yet: the writer was busy
-    res = lumina("worker", "--once", "--catalog", str(tmp_path / "cat"))
-    assert res.returncode == 0, res.stderr
-    assert jobs.get(cat, queued)["status"] == "succeeded"
+        scanning.release()
+    if backend == "postgresql":
+        assert queued is None
+    else:
+        assert queued is not None and jobs.get(cat, queued)["status"] == "queued"
+        with cat.session() as s:
+            assert len(duplicates_report(s)["groups"]) == 1  # not applied yet: the writer was busy
+        res = lumina("worker", "--once", "--catalog", str(tmp_path / "cat"))
+        assert res.returncode == 0, res.stderr
+        assert jobs.get(cat, queued)["status"] == "succeeded"
     with cat.session() as s:
         assert duplicates_report(s)["groups"] == []  # the feedback was kept and applied
     cat.close()
@@ -484,22 +482,31 @@ def test_run_errors_are_told_apart_from_a_photos_errors(tmp_path):
     assert run_error(missing_photo.value, catalog) is None  # a photo's problem: recorded on the photo
 
 
-def test_a_scan_with_other_parameters_supersedes_an_interrupted_one(corpus, tmp_path, settle_now):
+def test_a_scan_with_other_parameters_supersedes_an_interrupted_one(corpus, tmp_path, settle_now, backend):
     from lumina.pipeline import jobs
 
     lib = tmp_path / "lib"
     copy_files(corpus, lib, *manifest_sample(corpus, {"jpeg": 2}))
     cat = open_catalog(tmp_path / "cat", overrides={"workers": 1})
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    dead = f"{socket.gethostname()}:{ended.pid}:dead"  # a worker on this machine whose process has ended
     old = jobs.submit(cat, "scan", {"roots": [str(lib)]})
-    jobs._claim(cat, "host:1:dead", old["id"])  # a worker that then died: left "running"
+    jobs._claim(cat, dead, old["id"])  # a worker that then died: left "running"
     new = jobs.run_now(cat, "scan", {"roots": [str(lib)], "retry_failed": True})
     assert new["id"] != old["id"] and new["status"] == "succeeded" and new["done"] > 0
     old = jobs.get(cat, old["id"])
     assert old["status"] == "cancelled" and old["error"].startswith("superseded by a scan with other parameters")
     again = jobs.submit(cat, "scan", {"roots": [str(lib)]})
-    jobs._claim(cat, "host:1:dead", again["id"])
+    jobs._claim(cat, dead, again["id"])
     resumed = jobs.run_now(cat, "scan", {"roots": [str(lib)], "force": False})  # the same parameters: the same job
     assert resumed["id"] == again["id"] and resumed["status"] == "succeeded" and resumed["attempts"] == 2
+    if backend == "postgresql":  # several workers: a live worker's job is neither taken over nor superseded
+        alive = jobs.submit(cat, "scan", {"roots": [str(lib)]})
+        jobs._claim(cat, "another-machine:1:live", alive["id"])  # its lease still running
+        with pytest.raises(ConflictError, match="is running on worker another-machine:1:live with other parameters"):
+            jobs.run_now(cat, "scan", {"roots": [str(lib)], "retry_failed": True})
+        assert jobs.get(cat, alive["id"])["status"] == "running"
     cat.close()
 
 

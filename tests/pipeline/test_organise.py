@@ -4,12 +4,10 @@ the middle of applying and re-run."""
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
-from contextlib import closing
 
 import pytest
 from sqlalchemy import select
@@ -23,7 +21,7 @@ from lumina.pipeline.duplicates_run import duplicates_report, resolve
 from lumina.pipeline.scan import scan
 from lumina.pipeline.sidecars import write_sidecars
 from lumina.pipeline.trash import list_trash
-from tests.conftest import ROOT, copy_files
+from tests.conftest import ROOT, copy_files, peek
 
 LATIN1 = b"caf\xe9"  # "café" in Latin-1: not valid UTF-8
 
@@ -121,11 +119,7 @@ def test_killed_mid_apply_then_rerun_loses_and_doubles_nothing(tmp_path, settle_
     done = 0
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
-        try:
-            with closing(sqlite3.connect(f"file:{cat_dir / 'catalog.db'}?mode=ro", uri=True, timeout=1)) as db:
-                done = db.execute("SELECT count(*) FROM organise_ops WHERE status = 'done'").fetchone()[0]
-        except sqlite3.OperationalError:
-            done = 0
+        done = (peek(cat_dir, "SELECT count(*) FROM organise_ops WHERE status = 'done'") or [(0,)])[0][0]
         if done >= 5:
             os.kill(proc.pid, signal.SIGKILL)
             break
@@ -135,8 +129,7 @@ def test_killed_mid_apply_then_rerun_loses_and_doubles_nothing(tmp_path, settle_
     half = Counter(files_under(os.fsencode(lib)).values()) + Counter(files_under(os.fsencode(target)).values())
     assert set(half) == set(before) and all(half[k] >= before[k] for k in before)  # nothing lost
 
-    with closing(sqlite3.connect(f"file:{cat_dir / 'catalog.db'}?mode=ro", uri=True)) as db:
-        touched = db.execute("SELECT src_bytes FROM organise_ops WHERE status = 'planned' ORDER BY seq DESC").fetchone()[0]
+    touched = bytes(peek(cat_dir, "SELECT src_bytes FROM organise_ops WHERE status = 'planned' ORDER BY seq DESC")[0][0])
     os.utime(touched, ns=(0, os.stat(touched).st_mtime_ns + 10**9))  # edited between plan and apply
 
     res = subprocess.run(cmd, capture_output=True, text=True)

@@ -61,7 +61,7 @@ def library(corpus, eval_dev, tmp_path, settle_now):
     cat.close()
 
 
-def test_decisions_round_trip_through_sidecars(library, tmp_path):
+def test_decisions_round_trip_through_sidecars(library, tmp_path, another_database):
     cat, lib, gps, orig, half = library
     set_override(cat, str(gps), "capture_time", parse_capture_time("2019-07-14T10:00:00.5+02:00"))
     set_override(cat, str(orig), "gps", {"latitude": 48.858370, "longitude": 2.294481, "altitude_m": -3.5})
@@ -91,7 +91,8 @@ def test_decisions_round_trip_through_sidecars(library, tmp_path):
     again = write_sidecars(cat, all_files=True)
     assert (again["written"], len(again["unchanged"])) == ([], 3)  # nothing rewritten when nothing changed
 
-    fresh = open_catalog(tmp_path / "fresh")  # a lost catalog: the library and its sidecars remain
+    fresh = open_catalog(tmp_path / "fresh", database_url=another_database())  # a lost catalog: the library
+    # and its sidecars remain (PostgreSQL: a database of its own)
     counts = scan(fresh, [lib])
     assert counts.sidecar_decisions == {"rejected": 1, "overrides": 2, "duplicate_keepers": 1, "burst_choices": 0}
     with fresh.session() as s:

@@ -12,6 +12,9 @@ from lumina.stages.base import AssetView
 from lumina.stages.hashes import HashesStage, hamming_distance, image_hashes, to_signed, to_unsigned
 from tests.conftest import decode_file
 
+pytestmark = pytest.mark.no_catalog  # pure functions and media I/O: the backend changes nothing
+
+
 KINDS = ("ahash", "dhash", "phash", "whash")
 
 

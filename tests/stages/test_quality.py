@@ -8,6 +8,9 @@ from PIL import Image, ImageFilter
 from lumina.stages.quality import jpeg_quality, noise_sigma, pixel_quality
 from tests.conftest import decode_file
 
+pytestmark = pytest.mark.no_catalog  # pure functions and media I/O: the backend changes nothing
+
+
 PHOTO = "exif-samples/jpg/gps/DSCN0010.jpg"
 
 
