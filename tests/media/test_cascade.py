@@ -31,6 +31,8 @@ from lumina.media.decode import WORKING_PX, DecodeFailure, fit_size, resize
 from lumina.media.encoders import MobileNetV2Encoder
 from tests.conftest import decode_file
 
+pytestmark = pytest.mark.no_catalog  # media I/O and imports only: the backend changes nothing
+
 GRID_PX, THUMBHASH_PX = 256, 32
 
 

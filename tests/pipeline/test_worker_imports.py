@@ -11,6 +11,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.no_catalog  # a worker's imports only: the backend changes nothing
+
 HEAVY = ("numba", "scipy", "lumina.analysis.duplicates", "lumina.analysis.bursts", "timezonefinder",
          "reverse_geocode")
 
