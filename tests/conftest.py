@@ -79,6 +79,17 @@ def copy_files(corpus: Path, dest: Path, *relpaths: str) -> list[Path]:
 _PEEK_ENGINES: dict[str, object] = {}
 
 
+def gap_counts(report):
+    """The numbers of a gap report, to compare two catalogs' reports: durations, generated times
+    (keys ending ``_s``, ``_ms``, ``_at``) and the catalog's location left out, at every depth."""
+    if isinstance(report, dict):
+        return {k: gap_counts(v) for k, v in report.items()
+                if k != "catalog" and not k.endswith(("_s", "_ms", "_at"))}
+    if isinstance(report, list):
+        return [gap_counts(v) for v in report]
+    return report
+
+
 def peek(catalog: Path, sql: str, **params) -> list[tuple] | None:
     """Rows of one read-only query (named ``:params``) on the database of catalog folder ``catalog``,
     read from outside the process writing it, as a user's second terminal would: the SQLite file

@@ -19,7 +19,7 @@ from sqlalchemy import Text, and_, case, cast, delete, exists, func, insert, lit
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
 
-from lumina.catalog.db import Catalog
+from lumina.catalog.db import Catalog, advisory_key
 from lumina.analysis.bursts import BURST_ID_TAGS, Frame, ineligible_reason
 from lumina.analysis.duplicates import TRUSTED_SOURCES, is_trusted_time_source
 from lumina.catalog.models import (Asset, AssetTags, CaptureDate, CatalogState, Description, Embedding, FileInstance,
@@ -28,7 +28,6 @@ from lumina.catalog.models import (Asset, AssetTags, CaptureDate, CatalogState, 
 from lumina.catalog.queries import index_lookups_only, tag_source_counts
 from lumina.catalog.writes import insert_new, upsert
 from lumina.errors import error_kind
-from lumina.pipeline.leases import advisory_key
 from lumina.pipeline.runner import plan_columns, planned, signed_by_sidecar
 from lumina.stages import CATALOG_STAGES, GRAPH, SPECS, STAGES, make_stage, topological_order
 from lumina.stages.dates import ESTIMATED_SOURCES, date_basis, offset_is_known

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from lumina.catalog.db import URL_FILE, open_catalog
 from lumina.cli.main import app
 from lumina.errors import CatalogError, ConfigError
+from tests.conftest import gap_counts
 
 
 def _lumina(*args: str, env: dict | None = None):
@@ -141,16 +142,6 @@ def test_pgvector_that_cannot_be_created_is_told_so(pg_server, tmp_path):
     cat.close()
 
 
-def _counts(report):
-    """The numbers of a gap report (durations and generated times left out)."""
-    if isinstance(report, dict):
-        return {k: _counts(v) for k, v in report.items()
-                if k != "catalog" and not k.endswith(("_s", "_ms", "_at"))}
-    if isinstance(report, list):
-        return [_counts(v) for v in report]
-    return report
-
-
 @pytest.mark.slow
 def test_corpus_into_postgresql_gives_the_sqlite_gap_report(corpus, corpus_catalog, pg_server, tmp_path, backend):
     """Done-when of issue 16: `lumina scan` of the real corpus into a PostgreSQL catalog gives the
@@ -168,7 +159,7 @@ def test_corpus_into_postgresql_gives_the_sqlite_gap_report(corpus, corpus_catal
     lite = _lumina("gaps", "--catalog", str(corpus_catalog.path), "--format", "json")
     assert pg.exit_code == 0 and lite.exit_code == 0
     pg_report, lite_report = json.loads(pg.stdout), json.loads(lite.stdout)
-    assert _counts(pg_report) == _counts(lite_report)
+    assert gap_counts(pg_report) == gap_counts(lite_report)
     assert pg_report["total_assets"] > 100  # the corpus, not an empty catalog
 
 
@@ -214,7 +205,7 @@ def test_server_lost_mid_scan_stops_with_one_line_and_the_next_run_finishes(pg_s
     assert _lumina("scan", str(library), "--catalog", str(reference), "--quiet").exit_code == 0
     pg = json.loads(_lumina("gaps", "--catalog", str(folder), "--format", "json").stdout)
     lite = json.loads(_lumina("gaps", "--catalog", str(reference), "--format", "json").stdout)
-    assert _counts(pg) == _counts(lite)  # nothing lost
+    assert gap_counts(pg) == gap_counts(lite)  # nothing lost
     from lumina.stages import STAGES
 
     records, keys = pg_server.sql("SELECT count(*), count(DISTINCT (asset_id, stage)) FROM stage_records",

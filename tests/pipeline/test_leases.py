@@ -24,6 +24,7 @@ from lumina.catalog.models import Asset, Job, StageRecord, WorkBatch
 from lumina.pipeline import leases
 from lumina.pipeline.jobs import submit
 from lumina.stages import STAGES
+from tests.conftest import gap_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,16 +94,6 @@ def _assert_complete_once(catalog) -> list[WorkBatch]:
     return batches
 
 
-def _counts_only(report):
-    """The numbers of a gap report (durations, times and the catalog's location left out)."""
-    if isinstance(report, dict):
-        return {k: _counts_only(v) for k, v in report.items()
-                if k != "catalog" and not k.endswith(("_s", "_ms", "_at"))}
-    if isinstance(report, list):
-        return [_counts_only(v) for v in report]
-    return report
-
-
 def _scan_job(pg_url: str, root: Path, tmp_path: Path):
     """A new PostgreSQL catalog in ``tmp_path`` with a queued scan job of ``root``; its folder and catalog."""
     folder = tmp_path / "catalog"
@@ -125,7 +116,7 @@ def test_two_workers_finish_the_corpus_once_each_with_the_gaps_of_one(pg_url, co
     by_worker = Counter(b.done_by for b in batches)
     assert len(by_worker) == 2, by_worker  # both did batches
     # the same gap report as the one-worker SQLite scan of the same corpus
-    assert _counts_only(gap_report(catalog)) == _counts_only(gap_report(corpus_catalog))
+    assert gap_counts(gap_report(catalog)) == gap_counts(gap_report(corpus_catalog))
     catalog.close()
 
 
