@@ -223,9 +223,18 @@ def _signal_name(code: int) -> str:
         return f"signal {code}"
 
 
+# The exit status a forkserver child is given when its real status could not be read back from
+# the forkserver (CPython's multiprocessing/popen_forkserver.py, Popen.poll): no cause at all.
+UNKNOWN_STATUS = -255
+
+
 def _worker_lost(signals: list[int]) -> RunError:
-    """The run error for workers that died of something other than a file (no crash signal)."""
-    seen = ", ".join(sorted({_signal_name(c) for c in signals})) or "an unknown cause"
+    """The run error for workers that died of something other than a file (no crash signal).
+
+    Only known causes are named: a survivor whose status was lost (``UNKNOWN_STATUS``) says nothing
+    about why the pool broke."""
+    known = [c for c in signals if c != UNKNOWN_STATUS]
+    seen = ", ".join(sorted({_signal_name(c) for c in known})) or "an unknown cause"
     if signal.SIGKILL in signals:
         return RunError("out_of_memory", f"a worker process was killed by SIGKILL (the OOM killer, or another "
                                          f"program); run the same command again, with fewer --workers if it recurs")

@@ -215,3 +215,14 @@ def test_a_worker_ended_by_another_program_is_the_runs_error(catalog_copy):
     assert res.returncode == 1 and len(pids) == 1, (res.returncode, pids, told)
     assert "worker_lost: a worker process ended (SIGTERM) outside any file" in told, told
     assert records(catalog, "hashes")[crashed] == before[crashed]
+
+
+def test_a_lost_exit_status_is_not_named_as_a_cause():
+    """A survivor the pool ended, whose status the forkserver could not report (255), adds nothing
+    to the message; with no known cause at all the message says so."""
+    from lumina.pipeline.executors import UNKNOWN_STATUS, _worker_lost
+
+    assert _worker_lost([signal.SIGTERM, UNKNOWN_STATUS]).message == \
+        "a worker process ended (SIGTERM) outside any file; run the same command again"
+    assert "ended (an unknown cause)" in _worker_lost([UNKNOWN_STATUS]).message
+    assert "ended (SIGHUP, exit status 3)" in _worker_lost([signal.SIGHUP, -3]).message
