@@ -39,7 +39,7 @@ DATABASE_URL_ENV = "LUMINA_DATABASE_URL"  # the database of a new catalog folder
 MIGRATION_LOCK_KEY = 0x6C756D696E61
 # Newest migration; a test checks it equals Alembic's head. Knowing it lets an up-to-date catalog
 # open without importing Alembic (a third of a second on every command).
-HEAD_REVISION = "0019"
+HEAD_REVISION = "0020"
 
 
 DEFAULT_CATALOG = "~/.lumina/catalog"  # also the Makefile's CATALOG: `make run` then `lumina gaps` agree

@@ -126,7 +126,7 @@ class Metadata(Base):
 
     __tablename__ = "metadata"
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.asset_id"), primary_key=True)
-    camera_make: Mapped[str | None] = mapped_column(Text, index=True)
+    camera_make: Mapped[str | None] = mapped_column(Text)
     camera_model: Mapped[str | None] = mapped_column(Text)
     camera_serial: Mapped[str | None] = mapped_column(Text)
     lens: Mapped[str | None] = mapped_column(Text)
@@ -152,6 +152,8 @@ class Metadata(Base):
     sidecar_path: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[dict] = mapped_column(JSONDoc())  # ExifTool JSON of the file
     sidecar_tags: Mapped[dict | None] = mapped_column(JSONDoc())  # ExifTool JSON of the XMP sidecar
+    # the grid's camera filter: the distinct cameras and each one's asset ids from the index (0020)
+    __table_args__ = (Index("ix_metadata_camera", "camera_make", "camera_model", "asset_id"),)
 
 
 class CaptureDate(Base):
@@ -192,8 +194,8 @@ class Place(Base):
     gps_longitude: Mapped[float | None]
     gps_altitude_m: Mapped[float | None]
     gps_source: Mapped[str | None] = mapped_column(String(32))
-    geohash: Mapped[str | None] = mapped_column(String(12), index=True)
-    country_code: Mapped[str | None] = mapped_column(String(2), index=True)
+    geohash: Mapped[str | None] = mapped_column(String(12))
+    country_code: Mapped[str | None] = mapped_column(String(2))
     region: Mapped[str | None] = mapped_column(Text)
     city: Mapped[str | None] = mapped_column(Text)
     timezone: Mapped[str | None] = mapped_column(String(64))
@@ -201,6 +203,9 @@ class Place(Base):
     rejected: Mapped[list] = mapped_column(JSONDoc(), default=list)  # positions read but not used, with reasons
     city_distance_km: Mapped[float | None]  # great-circle distance from the position to the named city
     gps_confidence: Mapped[int | None]  # 0-100: 90 from the file, lowered for conflicts (see the geo stage)
+    # the grid's filters: the asset ids of a country, a city or a geohash prefix from an index (0020)
+    __table_args__ = (Index("ix_places_country", "country_code", "asset_id"), Index("ix_places_city", "city", "asset_id"),
+                      Index("ix_places_geohash_asset", "geohash", "asset_id"))
 
 
 class UserOverride(Base):

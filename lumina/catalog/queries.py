@@ -7,9 +7,11 @@ import base64
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Boolean, String, exists, func, inspect, literal, or_, select, text, tuple_
+from sqlalchemy import Boolean, String, and_, exists, func, inspect, literal, or_, select, text, tuple_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import aliased
@@ -196,6 +198,7 @@ def present_paths(session, asset_ids: list[str]) -> dict[str, list[str]]:
 FILTERS = ("date_from", "date_to", "camera", "has_gps", "geohash", "country", "city", "file_type", "status", "keyword",
            "date_flag", "failed_stage", "asset_ids")
 DATE_FLAGS = ("estimated", "suspicious", "conflicting")  # the flags `lumina gaps` counts
+ASSET_FILTERS = ("file_type", "status", "keyword", "failed_stage", "asset_ids")  # filters that read the asset's row
 
 
 class json_list_has(FunctionElement):
@@ -226,46 +229,191 @@ def _json_list_has_postgresql(element, compiler, **kw):
     return f"({compiler.process(column, **kw)} @> jsonb_build_array({compiler.process(value, **kw)}))"
 
 
-def _filtered(query, filters: dict[str, Any]):
-    """``query`` (joined to CaptureDate, Metadata and Place) narrowed by ``filters`` (see list_assets).
+class Scope:
+    """``filters`` (see list_assets) checked and prepared once per request: the camera text resolved
+    to the cameras it names, and the asset-id sets of the filters an index answers.
+
+    A camera filter is a case-insensitive substring of make or model (Python's ``casefold``: any
+    script, not only ASCII). It is resolved against the distinct cameras of the catalog, read by a
+    loose scan of the ``(camera_make, camera_model, asset_id)`` index (one index seek per distinct
+    make and per model of a make the text does not name), so that the query compares equal values,
+    which the index answers, instead of testing a pattern against every photo's make and model.
+
+    ``id_sets``: ``[(count, filter, select of asset_id)]``, the smallest first, for country, city,
+    geohash prefix, camera, failed stage and asset ids, each counted in its index up to ``ID_SET_CAP``.
 
     Raises:
-        ConfigError: an unknown filter or a malformed date.
+        ConfigError: an unknown filter, a malformed date or an unknown date flag.
     """
-    unknown = set(filters) - set(FILTERS)
-    if unknown:
-        raise ConfigError(f"unknown filter(s) {', '.join(sorted(unknown))}; filters: {', '.join(FILTERS)}")
-    f = {k: v for k, v in filters.items() if v is not None}
-    periods = {}
-    if "date_from" in f or "date_to" in f:
-        from lumina.stages.dates import MAX_PERIOD, iso_period  # not on `lumina show`'s start-up path
 
-        for key in ("date_from", "date_to"):
-            if key in f:
-                try:
-                    periods[key] = iso_period(f[key])
-                except ValueError as exc:
-                    raise ConfigError(f"{key}: {exc}") from None
+    ID_SET_CAP = 100_000  # ids counted per filter at most (an index-only count: about 3 ms per 100k on SQLite)
+
+    def __init__(self, session, filters: dict[str, Any] | None):
+        filters = filters or {}
+        unknown = set(filters) - set(FILTERS)
+        if unknown:
+            raise ConfigError(f"unknown filter(s) {', '.join(sorted(unknown))}; filters: {', '.join(FILTERS)}")
+        self.f = f = {k: v for k, v in filters.items() if v is not None}
+        self.periods = {}
+        if "date_from" in f or "date_to" in f:
+            from lumina.stages.dates import iso_period  # not on `lumina show`'s start-up path
+
+            for key in ("date_from", "date_to"):
+                if key in f:
+                    try:
+                        self.periods[key] = iso_period(f[key])
+                    except ValueError as exc:
+                        raise ConfigError(f"{key}: {exc}") from None
+        if "date_flag" in f and f["date_flag"] not in DATE_FLAGS:
+            raise ConfigError(f"date_flag: {f['date_flag']!r} is not one of {', '.join(DATE_FLAGS)}")
+        self.cameras = camera_matches(session, f["camera"]) if "camera" in f else None
+        self.id_sets = sorted(((self._count(session, q), key, q) for key, q in self._id_selects()),
+                              key=lambda item: item[0])
+
+    @property
+    def empty(self) -> bool:
+        """True when a filter can match nothing (a camera text no camera has, an empty id set)."""
+        return self.cameras == [] or any(n == 0 for n, _, _ in self.id_sets)
+
+    def _id_selects(self) -> list:
+        f, out = self.f, []
+        if "country" in f:
+            out.append(("country", select(Place.asset_id).where(Place.country_code == f["country"].upper())))
+        if "city" in f:
+            out.append(("city", select(Place.asset_id).where(Place.city == f["city"])))
+        if f.get("geohash"):  # a prefix as an index range (geohash's alphabet is ASCII digits and letters)
+            prefix = f["geohash"].lower()
+            out.append(("geohash", select(Place.asset_id).where(
+                Place.geohash >= prefix, Place.geohash < prefix[:-1] + chr(ord(prefix[-1]) + 1))))
+        if self.cameras:
+            out.append(("camera", select(Metadata.asset_id).where(self.camera_condition(indexed=True))))
+        if "failed_stage" in f:
+            failed = select(StageRecord.asset_id).where(StageRecord.status == "failed")
+            out.append(("failed_stage", failed if f["failed_stage"] == "any" else
+                        failed.where(StageRecord.stage == f["failed_stage"])))
+        if "asset_ids" in f:
+            out.append(("asset_ids", select(Asset.asset_id).where(Asset.asset_id.in_(list(f["asset_ids"])))))
+        return out
+
+    def _count(self, session, query) -> int:
+        return session.scalar(select(func.count()).select_from(query.limit(self.ID_SET_CAP).subquery()))
+
+    def camera_condition(self, indexed: bool):
+        """The photos of the resolved cameras. ``indexed=False`` writes each comparison so that no
+        index can serve it (``make || ''``): the walk in capture-time order must drive the query."""
+        def col(c):
+            return c if indexed else c + ""
+
+        make, model = col(Metadata.camera_make), col(Metadata.camera_model)
+        terms = []
+        for m, mo in self.cameras:
+            named = make.is_(None) if m is None else make == m
+            terms.append(named if mo is ANY_MODEL else and_(named, model == mo))
+        return or_(*terms)
+
+    def ids(self):
+        """``(select of asset_id, filters it implies)``: the id sets within ``ID_SET_CAP``, intersected;
+        None when there is none."""
+        small = [(key, q) for n, key, q in self.id_sets if n < self.ID_SET_CAP]
+        if not small:
+            return None
+        query = small[0][1]
+        for _, larger in small[1:]:  # each larger set's index read, keeping the ids in the smaller ones
+            query = larger.where(larger.selected_columns[0].in_(query))  # (SQLite: 1.6x faster than INTERSECT)
+        return query, frozenset(key for key, _ in small)
+
+    def by_ids(self, session, limit: int) -> bool:
+        """Whether a page of ``limit`` is found faster from the id sets than by the capture-time walk.
+
+        The walk reads about ``limit / p`` dated assets, ``p`` the share that match (estimated as the
+        product of the id sets' shares: the filters taken as independent); the id sets cost the
+        smallest one's size. Either way every read is one or two index probes per asset."""
+        if not self.id_sets or self.id_sets[0][0] >= self.ID_SET_CAP:
+            return False
+        total = max(asset_estimate(session), 1)
+        share = 1.0
+        for n, _, _ in self.id_sets:
+            share *= min(n, total) / total
+        return self.id_sets[0][0] <= (limit + 1) / max(share, 1 / total)
+
+
+ANY_MODEL = object()  # in Scope.cameras: every model of that make
+
+
+def camera_matches(session, text_: str) -> list[tuple[str | None, Any]]:
+    """The cameras of the catalog whose make or model contains ``text_`` (case-insensitive, Unicode
+    ``casefold``): ``[(make, model)]``, model ``ANY_MODEL`` when the make itself matches. Read by a
+    loose index scan of ``ix_metadata_camera`` (one seek per distinct value; migration 0020)."""
+    needle = text_.casefold()
+    out = []
+    for make in _distinct(session, Metadata.camera_make, (), with_null=True):
+        if make is not None and needle in make.casefold():
+            out.append((make, ANY_MODEL))
+            continue
+        named = Metadata.camera_make.is_(None) if make is None else Metadata.camera_make == make
+        out += [(make, model) for model in _distinct(session, Metadata.camera_model, (named,), with_null=False)
+                if needle in model.casefold()]
+    return out
+
+
+def _distinct(session, column, where: tuple, with_null: bool) -> list:
+    """The distinct values of ``column`` under ``where``, in index order, one index seek each (a loose
+    index scan: ``min(column) WHERE column > previous``); None last when ``with_null`` and present."""
+    out, last = [], None
+    while True:
+        query = select(func.min(column)).where(*where, column.is_not(None))
+        value = session.scalar(query if last is None else query.where(column > last))
+        if value is None:
+            break
+        out.append(last := value)
+    if with_null and session.scalar(select(literal(1)).where(*where, column.is_(None)).limit(1)) is not None:
+        out.append(None)
+    return out
+
+
+def asset_estimate(session) -> int:
+    """About how many assets the catalog holds, without counting them: SQLite's largest rowid of
+    ``assets`` (deleted rows leave it higher), PostgreSQL's planner statistics (``pg_class.reltuples``,
+    counted when the table was never analysed)."""
+    if session.get_bind().dialect.name == "postgresql":
+        n = session.scalar(text("SELECT reltuples::bigint FROM pg_class WHERE oid = 'assets'::regclass"))
+        if n is not None and n >= 0:
+            return int(n)
+        return session.scalar(select(func.count()).select_from(Asset))
+    return session.scalar(text("SELECT coalesce(max(rowid), 0) FROM assets"))
+
+
+def _filtered(query, scope: Scope, indexed: bool = True, skip: frozenset = frozenset()):
+    """``query`` (joined to CaptureDate, Metadata and Place) narrowed by ``scope``'s filters (see
+    list_assets) but those in ``skip`` (implied by an id set the query is limited to).
+    ``indexed=False`` writes the conditions of the id-set filters so that no index can serve them
+    (``column || ''``), for the walk in capture-time order."""
+    f, periods = {k: v for k, v in scope.f.items() if k not in skip}, scope.periods
+
+    def col(c):
+        return c if indexed else c + ""
+
     # A photo matches when the period of its capture time (local wall-clock; a day or a month when
     # that is all its source gave) overlaps [start of date_from, end of date_to): it may have been
     # taken in the range. Its period is at most MAX_PERIOD long, so the index on the start column
     # also bounds a date_from.
     if "date_from" in periods:
+        from lumina.stages.dates import MAX_PERIOD
+
         low = periods["date_from"][0]
         query = query.where(CaptureDate.capture_end_local > low, CaptureDate.capture_start_local > low - MAX_PERIOD)
     if "date_to" in periods and (high := periods["date_to"][1]) is not None:
         query = query.where(CaptureDate.capture_start_local < high)
-    if "camera" in f:  # wildcards in the user's text are matched literally
-        query = query.where(or_(Metadata.camera_make.icontains(f["camera"], autoescape=True),
-                                Metadata.camera_model.icontains(f["camera"], autoescape=True)))
+    if "camera" in f:
+        query = query.where(scope.camera_condition(indexed) if scope.cameras else literal(False))
     if "has_gps" in f:
         query = query.where(Place.gps_latitude.is_not(None) if f["has_gps"] else Place.gps_latitude.is_(None))
     if "geohash" in f:
-        query = query.where(Place.geohash.startswith(f["geohash"].lower()))
+        query = query.where(col(Place.geohash).startswith(f["geohash"].lower()))
     if "country" in f:
-        query = query.where(Place.country_code == f["country"].upper())
+        query = query.where(col(Place.country_code) == f["country"].upper())
     if "city" in f:
-        query = query.where(Place.city == f["city"])
+        query = query.where(col(Place.city) == f["city"])
     if "file_type" in f:
         query = query.where(Asset.file_type == f["file_type"].lower())
     if "status" in f:
@@ -275,28 +423,29 @@ def _filtered(query, filters: dict[str, Any]):
             UserOverride.asset_id == Asset.asset_id, UserOverride.field == "keywords",
             json_list_has(UserOverride.value, f["keyword"]))))
     if "date_flag" in f:
-        if f["date_flag"] not in DATE_FLAGS:
-            raise ConfigError(f"date_flag: {f['date_flag']!r} is not one of {', '.join(DATE_FLAGS)}")
         query = query.where(json_list_has(CaptureDate.flags, f["date_flag"]))
     if "failed_stage" in f:  # "any", or a stage name
-        failed = exists().where(StageRecord.asset_id == Asset.asset_id, StageRecord.status == "failed")
+        failed = exists().where(StageRecord.asset_id == Asset.asset_id, col(StageRecord.status) == "failed")
         query = query.where(failed if f["failed_stage"] == "any" else failed.where(StageRecord.stage == f["failed_stage"]))
     if "asset_ids" in f:
         query = query.where(Asset.asset_id.in_(list(f["asset_ids"])))
     return query
 
 
-def _base(*columns, dated: bool = False, filters: dict[str, Any] | None = None):
+def _base(*columns, scope: Scope | None = None, dated: bool = False, probe: bool = False,
+          skip: frozenset = frozenset()):
     """``select(*columns)`` over assets with a present file, joined to dates, metadata and place.
 
     ``dated`` drives the query from the capture-time index (capture_dates inner-joined, for the
     dated part of the grid's order); otherwise from assets, with every join outer. In the dated walk
-    a table that ``filters`` require a row of (metadata for a camera; place for GPS, geohash,
+    a table that the filters require a row of (metadata for a camera; place for GPS, geohash,
     country or city) is inner-joined right after the dates, so that each step of the walk probes
     the filtered tables first and the asset, its files and the rest only for the steps that match
-    (the same rows: those filters reject an asset without that row anyway).
+    (the same rows: those filters reject an asset without that row anyway); not for the filters in
+    ``skip``. ``probe`` (implied by ``dated``) checks the present file per asset, for a query that
+    reads few assets.
     """
-    f = {k: v for k, v in (filters or {}).items() if v is not None}
+    f = {k: v for k, v in scope.f.items() if k not in skip} if scope else {}
     need_metadata = dated and "camera" in f
     need_place = dated and (f.get("has_gps") is True or any(k in f for k in ("geohash", "country", "city")))
     if dated:
@@ -305,21 +454,36 @@ def _base(*columns, dated: bool = False, filters: dict[str, Any] | None = None):
             query = query.join(Metadata, Metadata.asset_id == CaptureDate.asset_id)
         if need_place:
             query = query.join(Place, Place.asset_id == CaptureDate.asset_id)
-        query = query.join(Asset, Asset.asset_id == CaptureDate.asset_id)
+        # the asset's row only when a column or a filter reads it (one probe less per step)
+        if any(getattr(c, "table", None) is Asset.__table__ for c in columns) or any(k in f for k in ASSET_FILTERS):
+            query = query.join(Asset, Asset.asset_id == CaptureDate.asset_id)
+        anchor = CaptureDate.asset_id
     else:
         query = select(*columns).select_from(Asset).outerjoin(CaptureDate, CaptureDate.asset_id == Asset.asset_id)
-    # Present files: a correlated EXISTS for the index walk (it stops after a page), one probe of
-    # the files' (asset_id, status) index (migration 0015) per step; one uncorrelated IN list for a
-    # scan of every asset. (Before that index SQLite searched the status index for every asset and
-    # the condition was written ``status || ''`` to steer it away; PostgreSQL then estimated 0.5 % of
-    # the assets present and hash-joined whole tables: 12 s for a page at 1M assets.)
-    present = (exists().where(FileInstance.asset_id == Asset.asset_id, FileInstance.status == "present") if dated
-               else Asset.asset_id.in_(select(FileInstance.asset_id).where(FileInstance.status == "present")))
+        anchor = Asset.asset_id
+    # Present files: a correlated EXISTS for the index walk (it stops after a page) or a few assets,
+    # one probe of the files' (asset_id, status) index (migration 0015) per step; one uncorrelated
+    # IN list for a scan of every asset. (Before that index SQLite searched the status index for
+    # every asset and the condition was written ``status || ''`` to steer it away; PostgreSQL then
+    # estimated 0.5 % of the assets present and hash-joined whole tables: 12 s for a page at 1M assets.)
+    present = (exists().where(FileInstance.asset_id == anchor, FileInstance.status == "present")
+               if dated or probe else
+               Asset.asset_id.in_(select(FileInstance.asset_id).where(FileInstance.status == "present")))
     if not need_metadata:
-        query = query.outerjoin(Metadata, Metadata.asset_id == Asset.asset_id)
+        query = query.outerjoin(Metadata, Metadata.asset_id == anchor)
     if not need_place:
-        query = query.outerjoin(Place, Place.asset_id == Asset.asset_id)
+        query = query.outerjoin(Place, Place.asset_id == anchor)
     return query.where(present)
+
+
+def _scoped(scope: Scope, *columns):
+    """``_base`` over every asset under ``scope``: from the id sets when one is small (the present file
+    probed per asset), else over all assets."""
+    if (ids := scope.ids()) is None:
+        return _filtered(_base(*columns, scope=scope), scope)
+    query, implied = ids
+    return _filtered(_base(*columns, scope=scope, probe=True, skip=implied), scope, indexed=False, skip=implied).where(
+        Asset.asset_id.in_(query))
 
 
 def thumbnail_version(grid_path: str) -> str:
@@ -328,9 +492,38 @@ def thumbnail_version(grid_path: str) -> str:
     return os.path.basename(grid_path).rsplit("-", 2)[-2]
 
 
+def _thumbnail(query, columns):
+    """``query`` joined to the grid thumbnail when ``columns`` read it."""
+    if any(getattr(c, "table", None) is Thumbnail.__table__ for c in columns):
+        return query.outerjoin(Thumbnail, Thumbnail.asset_id == Asset.asset_id)
+    return query
+
+
+@contextmanager
+def _walk(session, walk: bool) -> Iterator[None]:
+    """Within the block, PostgreSQL's planner may not sort when ``walk``: an ordered query then walks
+    the index that gives its order (``SET LOCAL enable_sort = off``, restored after). Its estimates
+    cannot see that filters on different tables are correlated, and it chose to sort every match
+    (0.4-0.5 s at 1M assets) where the walk takes 0.05 s. SQLite needs nothing: the filters are
+    written so that no index but the order's can drive the query."""
+    pg = walk and session.get_bind().dialect.name == "postgresql"
+    if pg:
+        session.execute(text("SELECT set_config('enable_sort', 'off', true)"))
+    try:
+        yield
+    finally:
+        if pg:
+            session.execute(text("SELECT set_config('enable_sort', 'on', true)"))
+
+
 def list_assets(session, filters: dict[str, Any], cursor: str | None = None, limit: int = 100,
-                total: bool = False) -> dict[str, Any]:
+                total: bool = False, plan: str | None = None) -> dict[str, Any]:
     """Assets in capture-time order (undated last, then by id) with keyset paging.
+
+    A page is found one of two ways, the same rows either way: by walking the capture-time index and
+    testing each asset (fast when many assets match), or from the asset ids of the filters an index
+    answers (country, city, geohash, camera, failed stage, asset ids), intersected, then sorted (fast
+    when few match). ``Scope.by_ids`` chooses from the sizes of those id sets, counted in their indexes.
 
     Args:
         filters: any of ``FILTERS``: ``date_from``/``date_to`` (ISO 8601 prefixes, inclusive: ``2019``
@@ -343,6 +536,7 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
         cursor: the ``next_cursor`` of the previous page.
         limit: 1..500 items.
         total: also count every asset matching the filters (one more query).
+        plan: ``"walk"`` or ``"ids"`` to choose the way (benchmarks and tests compare them); None chooses.
     Returns:
         ``{"items": [{"asset_id", "paths", "capture_time", "camera_make", "camera_model", "file_type",
         "status", "geohash", "country_code", "city", "width", "height", "thumbnail"}], "next_cursor"}``
@@ -355,14 +549,19 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
     """
     if not 1 <= limit <= 500:
         raise ConfigError("limit must be 1..500")
+    if plan not in (None, "walk", "ids"):
+        raise ConfigError("plan must be walk or ids")
+    scope = Scope(session, filters)
     columns = (Asset.asset_id, Asset.file_type, Asset.status, CaptureDate.capture_time,
                CaptureDate.capture_start_local, Metadata.camera_make,
                Metadata.camera_model, Metadata.width, Metadata.height, Place.geohash, Place.country_code, Place.city,
                Thumbnail.grid_path, Thumbnail.grid_width, Thumbnail.grid_height, Thumbnail.thumbhash)
     if total:  # joined tables only when a filter reads them
-        joined = any(filters.get(k) is not None for k in FILTERS if k not in ("file_type", "status", "failed_stage", "asset_ids"))
-        count = session.scalar(_filtered(_base(func.count()) if joined else select(func.count()).select_from(Asset).where(
-            Asset.asset_id.in_(select(FileInstance.asset_id).where(FileInstance.status == "present"))), filters))
+        joined = any(k in scope.f for k in FILTERS if k not in ("file_type", "status", "failed_stage", "asset_ids"))
+        count = 0 if scope.empty else session.scalar(
+            _scoped(scope, func.count()) if joined or scope.ids() is not None else
+            _filtered(select(func.count()).select_from(Asset).where(
+                Asset.asset_id.in_(select(FileInstance.asset_id).where(FileInstance.status == "present"))), scope))
     undated_after, dated_after = None, None  # where the undated / dated part of the order resumes
     if cursor:
         try:
@@ -376,24 +575,50 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
         except (ValueError, TypeError) as exc:
             raise ConfigError("invalid cursor: pass the next_cursor of the previous page") from exc
         undated_after, dated_after = (last, None) if undated else (None, (when, last))
-    # Two index walks instead of one sort of every asset: the dated assets by (capture start, asset_id)
-    # from the capture-time index, then the undated ones (no date row, or no time) by asset_id.
-    rows = []
-    if undated_after is None:
-        query = _filtered(_base(*columns, dated=True, filters=filters).outerjoin(Thumbnail, Thumbnail.asset_id == Asset.asset_id)
-                          .where(CaptureDate.capture_start_local.is_not(None)), filters)
-        if dated_after:
-            query = query.where(tuple_(CaptureDate.capture_start_local, CaptureDate.asset_id) > tuple_(*dated_after))
-        rows = session.execute(query.order_by(CaptureDate.capture_start_local, CaptureDate.asset_id)
-                               .limit(limit + 1)).all()
-    if len(rows) <= limit:
-        query = _filtered(_base(*columns).outerjoin(Thumbnail, Thumbnail.asset_id == Asset.asset_id)
-                          .where(CaptureDate.capture_start_local.is_(None)), filters)
-        if undated_after:
-            query = query.where(Asset.asset_id > undated_after)
-        rows += session.execute(query.order_by(Asset.asset_id).limit(limit + 1 - len(rows))).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
+    if scope.empty:
+        return {"items": [], "next_cursor": None, **({"total": 0} if total else {})}
+    ids = scope.ids() if (plan == "ids" or (plan is None and scope.by_ids(session, limit))) else None
+    if ids is None:
+        # Two index walks instead of one sort of every asset: the dated assets by (capture start,
+        # asset_id) from the capture-time index, then the undated ones (no date row, or no time) by
+        # asset_id. The filters are written so that no other index can drive the query.
+        start_key, id_key, implied = CaptureDate.capture_start_local, Asset.asset_id, frozenset()
+    else:
+        # From the id sets: the other filters are tested on those assets only, then sorted. The sort
+        # keys are written so that no index order can serve them (coalesce), or a planner would walk it.
+        start_key, id_key = func.coalesce(CaptureDate.capture_start_local, None), func.coalesce(Asset.asset_id, None)
+        ids, implied = ids
+    # The walk reads the page's columns as it goes (it stops after a page). From the id sets, first
+    # the page's keys (a sort of narrow rows), then the columns of that page's assets only.
+    wanted = columns if ids is None else (CaptureDate.capture_start_local, CaptureDate.asset_id.label("asset_id"))
+    keys = []
+    with _walk(session, ids is None):
+        if undated_after is None:
+            query = _filtered(_base(*wanted, scope=scope, dated=True, skip=implied)
+                              .where(CaptureDate.capture_start_local.is_not(None)), scope, indexed=False, skip=implied)
+            if ids is not None:
+                query = query.where(CaptureDate.asset_id.in_(ids))
+            if dated_after:
+                query = query.where(tuple_(CaptureDate.capture_start_local, CaptureDate.asset_id) > tuple_(*dated_after))
+            keys = session.execute(_thumbnail(query, wanted).order_by(start_key, CaptureDate.asset_id).limit(limit + 1)).all()
+        if len(keys) <= limit:
+            if ids is not None:
+                wanted = (CaptureDate.capture_start_local, Asset.asset_id)
+            query = _filtered(_base(*wanted, scope=scope, probe=ids is not None, skip=implied)
+                              .where(CaptureDate.capture_start_local.is_(None)), scope, indexed=False, skip=implied)
+            if ids is not None:
+                query = query.where(Asset.asset_id.in_(ids))
+            if undated_after:
+                query = query.where(Asset.asset_id > undated_after)
+            keys += session.execute(_thumbnail(query, wanted).order_by(id_key).limit(limit + 1 - len(keys))).all()
+    if ids is None:
+        rows = keys[:limit]
+    else:
+        order = [k.asset_id for k in keys[:limit]]
+        found = {r.asset_id: r for r in session.execute(_thumbnail(
+            _base(*columns, probe=True).where(Asset.asset_id.in_(order)), columns))} if order else {}
+        rows = [found[a] for a in order if a in found]  # an asset deleted in between is left out
+    more = len(keys) > limit
     ids = [r.asset_id for r in rows]
     paths = present_paths(session, ids)
     no_thumb = [r.asset_id for r in rows if r.grid_path is None]
@@ -429,7 +654,7 @@ def timeline(session, filters: dict[str, Any]) -> list[dict[str, Any]]:
     # as its 1st, 00:00), so its first 7 characters are the start's month: a third of the time of
     # SQLite's strftime on the timestamp (benchmarks/bench_date_ranges.py); the filters read the timestamps.
     month = func.substr(CaptureDate.capture_time, 1, 7)
-    rows = session.execute(_filtered(_base(month, func.count()), filters)
+    rows = session.execute(_scoped(Scope(session, filters), month, func.count())
                            .where(CaptureDate.capture_start_local.is_not(None)).group_by(month).order_by(month)).all()
     return [{"year": int(m[:4]), "month": int(m[5:7]), "count": n} for m, n in rows]
 
@@ -468,9 +693,8 @@ def facets(session) -> dict[str, list[dict[str, Any]]]:
 def positions(session, filters: dict[str, Any], limit: int = 200_000) -> list[list]:
     """``[[asset_id, gps_latitude, gps_longitude, capture_time], ...]`` (signed degrees, WGS 84) of
     every asset with a validated position under ``filters``, at most ``limit``."""
-    rows = session.execute(_filtered(_base(Asset.asset_id, Place.gps_latitude, Place.gps_longitude,
-                                           CaptureDate.capture_time), filters)
-                           .where(Place.gps_latitude.is_not(None)).limit(limit)).all()
+    rows = session.execute(_scoped(Scope(session, filters), Asset.asset_id, Place.gps_latitude, Place.gps_longitude,
+                                   CaptureDate.capture_time).where(Place.gps_latitude.is_not(None)).limit(limit)).all()
     return [[a, lat, lon, t] for a, lat, lon, t in rows]
 
 
