@@ -24,8 +24,9 @@ empty database):
     the reports agree), and that of ``--previous COMMIT``'s
     ``lumina/analysis/gaps.py`` (loaded from git) on the same catalog, with whether the counts agree;
   * the image list (GET /api/catalogs/{id}/images' query, catalog.queries.list_assets): a page of
-    500 with two filters, p50 and p95 over ``--pages`` pages (the first page and keyset pages deep
-    into the result), for three filter pairs;
+    500 with two filters, p50 over ``--pages`` pages (the first page, with the total count of
+    matches as the API asks for it, and keyset pages deep into the result) and the first page
+    alone, for three filter pairs;
   * duplicates and bursts end to end (run_duplicates, run_bursts, forced): seconds;
   * the database size on disk (SQLite: file plus WAL; PostgreSQL: pg_database_size).
 
@@ -493,7 +494,8 @@ def run_one(folder: Path, url: str | None, args) -> dict:
                            ("date range + file_type", {"date_from": "2010", "date_to": "2014", "file_type": "jpeg"}),
                            ("country + camera", {"country": "FR", "camera": "iphone"})):
         times = image_pages(cat, filters, args.pages)
-        out[f"image list, 500, {label}: p50 / p95 (ms)"] = f"{pct(times, 0.5) * 1000:.0f} / {pct(times, 0.95) * 1000:.0f}"
+        out[f"image list, 500, {label}: p50 / first page with total (ms)"] = \
+            f"{pct(times, 0.5) * 1000:.0f} / {times[0] * 1000:.0f}"
         print(f"[{backend}] image list {label}: p50 {pct(times, 0.5) * 1000:.0f} ms, first page "
               f"{times[0] * 1000:.0f} ms", flush=True)
     cat.close()

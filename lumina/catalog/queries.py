@@ -4,11 +4,16 @@ listed with filters and keyset paging, and the present paths of assets."""
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 import os
 import re
-from collections.abc import Iterator
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, String, and_, exists, func, inspect, literal, or_, select, text, tuple_
@@ -16,6 +21,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import aliased
 
+from lumina.catalog.changes import catalog_version
 from lumina.catalog.models import (Asset, CaptureDate, CatalogState, DuplicateGroup, DuplicateMember, FileInstance,
                                    Metadata, PerceptualHash, Place, Quality, StageRecord, Thumbnail, UserOverride)
 from lumina.errors import ConfigError, NotFoundError
@@ -266,9 +272,19 @@ class Scope:
                         raise ConfigError(f"{key}: {exc}") from None
         if "date_flag" in f and f["date_flag"] not in DATE_FLAGS:
             raise ConfigError(f"date_flag: {f['date_flag']!r} is not one of {', '.join(DATE_FLAGS)}")
-        self.cameras = camera_matches(session, f["camera"]) if "camera" in f else None
-        self.id_sets = sorted(((self._count(session, q), key, q) for key, q in self._id_selects()),
-                              key=lambda item: item[0])
+        # what the catalog says of these filters, kept while it is unchanged (``kept``)
+        self.version_key = (self.key(), catalog_version(session))  # None: nothing kept
+
+        def facts():
+            self.cameras = camera_matches(session, f["camera"]) if "camera" in f else None
+            return self.cameras, [self._count(session, q) for _, q in self._id_selects()]
+
+        self.cameras, counts = kept(session).get(("facts", *self.version_key), facts)
+        self.id_sets = sorted(((n, key, q) for n, (key, q) in zip(counts, self._id_selects())), key=lambda item: item[0])
+
+    def key(self) -> str:
+        """The filters as one string (equal filters, equal strings)."""
+        return json.dumps({k: sorted(v) if k == "asset_ids" else v for k, v in self.f.items()}, sort_keys=True)
 
     @property
     def empty(self) -> bool:
@@ -492,6 +508,67 @@ def thumbnail_version(grid_path: str) -> str:
     return os.path.basename(grid_path).rsplit("-", 2)[-2]
 
 
+_NO_TIME = datetime.min  # the sort key's time of an undated asset (they come after the dated ones)
+
+
+class Kept:
+    """Values computed from the catalog, kept under keys that end with ``catalog_version``: a key
+    is never looked up again once the catalog changed. At most ``max_items`` values and
+    ``max_keys`` list items in all (least recently used dropped first). Thread-safe (the API serves
+    requests from a thread pool)."""
+
+    def __init__(self, max_items: int = 32, max_keys: int = 400_000):
+        self.max_items, self.max_keys = max_items, max_keys
+        self._values: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """The value kept under ``key``, else ``compute()`` (outside the lock), kept; a key that ends
+        with None (no catalog version) is computed every time."""
+        if key[-1] is None:
+            return compute()
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+        value = compute()
+        with self._lock:
+            self._values[key] = value
+            while len(self._values) > self.max_items or sum(
+                    len(v) for v in self._values.values() if isinstance(v, list)) > self.max_keys:
+                self._values.popitem(last=False)
+        return value
+
+
+_KEPT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> Kept: what one catalog's database says
+_KEPT_LOCK = threading.Lock()
+
+
+def kept(session) -> Kept:
+    """The values kept for the database ``session`` reads (one ``Kept`` per engine, gone with it)."""
+    engine = session.get_bind()
+    with _KEPT_LOCK:
+        if engine not in _KEPT:
+            _KEPT[engine] = Kept()
+        return _KEPT[engine]
+
+
+def ordered_matches(session, scope: Scope) -> list[tuple]:
+    """The sort keys of every asset that ``scope`` (whose id sets must exist) matches, in the grid's
+    order: ``(0, capture_start_local, asset_id)`` for a dated asset, ``(1, _NO_TIME, asset_id)`` for
+    an undated one. Kept while the catalog is unchanged (``kept``), so that the pages after the
+    first are slices of one list (keyset paging through it) instead of the same intersection and
+    sort again. At most ``Scope.ID_SET_CAP`` keys: the id sets are used only below it."""
+    def read() -> list[tuple]:
+        ids, implied = scope.ids()
+        # One read of the matching assets (the id sets drive it), sorted here: a few thousand keys.
+        query = _filtered(_base(CaptureDate.capture_start_local, Asset.asset_id, scope=scope, probe=True, skip=implied)
+                          .where(Asset.asset_id.in_(ids)), scope, indexed=False, skip=implied)
+        return sorted((0, start, a) if start is not None else (1, _NO_TIME, a) for start, a in session.execute(query))
+
+    return kept(session).get(("matches", *scope.version_key), read)
+
+
 def _thumbnail(query, columns):
     """``query`` joined to the grid thumbnail when ``columns`` read it."""
     if any(getattr(c, "table", None) is Thumbnail.__table__ for c in columns):
@@ -500,13 +577,14 @@ def _thumbnail(query, columns):
 
 
 @contextmanager
-def _walk(session, walk: bool) -> Iterator[None]:
-    """Within the block, PostgreSQL's planner may not sort when ``walk``: an ordered query then walks
-    the index that gives its order (``SET LOCAL enable_sort = off``, restored after). Its estimates
-    cannot see that filters on different tables are correlated, and it chose to sort every match
-    (0.4-0.5 s at 1M assets) where the walk takes 0.05 s. SQLite needs nothing: the filters are
-    written so that no index but the order's can drive the query."""
-    pg = walk and session.get_bind().dialect.name == "postgresql"
+def _walk(session, scope: Scope) -> Iterator[None]:
+    """Within the block, PostgreSQL's planner may not sort when ``scope`` has id sets (their counts
+    chose the walk): an ordered query then walks the index that gives its order (``SET LOCAL
+    enable_sort = off``, restored after). Its estimates cannot see that filters on different tables
+    are correlated, and it chose to sort every match (0.4-0.5 s at 1M assets) where the walk takes
+    0.05 s. Other filters (dates, types, keywords, flags) are left to its statistics. SQLite needs
+    nothing: the filters are written so that no index but the order's can drive the query."""
+    pg = bool(scope.id_sets) and session.get_bind().dialect.name == "postgresql"
     if pg:
         session.execute(text("SELECT set_config('enable_sort', 'off', true)"))
     try:
@@ -523,7 +601,9 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
     A page is found one of two ways, the same rows either way: by walking the capture-time index and
     testing each asset (fast when many assets match), or from the asset ids of the filters an index
     answers (country, city, geohash, camera, failed stage, asset ids), intersected, then sorted (fast
-    when few match). ``Scope.by_ids`` chooses from the sizes of those id sets, counted in their indexes.
+    when few match; ``ordered_matches`` keeps that sorted list while the catalog is unchanged, so the
+    next pages and the total are read from it). ``Scope.by_ids`` chooses from the sizes of those id
+    sets, counted in their indexes.
 
     Args:
         filters: any of ``FILTERS``: ``date_from``/``date_to`` (ISO 8601 prefixes, inclusive: ``2019``
@@ -556,12 +636,6 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
                CaptureDate.capture_start_local, Metadata.camera_make,
                Metadata.camera_model, Metadata.width, Metadata.height, Place.geohash, Place.country_code, Place.city,
                Thumbnail.grid_path, Thumbnail.grid_width, Thumbnail.grid_height, Thumbnail.thumbhash)
-    if total:  # joined tables only when a filter reads them
-        joined = any(k in scope.f for k in FILTERS if k not in ("file_type", "status", "failed_stage", "asset_ids"))
-        count = 0 if scope.empty else session.scalar(
-            _scoped(scope, func.count()) if joined or scope.ids() is not None else
-            _filtered(select(func.count()).select_from(Asset).where(
-                Asset.asset_id.in_(select(FileInstance.asset_id).where(FileInstance.status == "present"))), scope))
     undated_after, dated_after = None, None  # where the undated / dated part of the order resumes
     if cursor:
         try:
@@ -577,48 +651,48 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
         undated_after, dated_after = (last, None) if undated else (None, (when, last))
     if scope.empty:
         return {"items": [], "next_cursor": None, **({"total": 0} if total else {})}
-    ids = scope.ids() if (plan == "ids" or (plan is None and scope.by_ids(session, limit))) else None
-    if ids is None:
-        # Two index walks instead of one sort of every asset: the dated assets by (capture start,
-        # asset_id) from the capture-time index, then the undated ones (no date row, or no time) by
-        # asset_id. The filters are written so that no other index can drive the query.
-        start_key, id_key, implied = CaptureDate.capture_start_local, Asset.asset_id, frozenset()
-    else:
-        # From the id sets: the other filters are tested on those assets only, then sorted. The sort
-        # keys are written so that no index order can serve them (coalesce), or a planner would walk it.
-        start_key, id_key = func.coalesce(CaptureDate.capture_start_local, None), func.coalesce(Asset.asset_id, None)
-        ids, implied = ids
-    # The walk reads the page's columns as it goes (it stops after a page). From the id sets, first
-    # the page's keys (a sort of narrow rows), then the columns of that page's assets only.
-    wanted = columns if ids is None else (CaptureDate.capture_start_local, CaptureDate.asset_id.label("asset_id"))
-    keys = []
-    with _walk(session, ids is None):
-        if undated_after is None:
-            query = _filtered(_base(*wanted, scope=scope, dated=True, skip=implied)
-                              .where(CaptureDate.capture_start_local.is_not(None)), scope, indexed=False, skip=implied)
-            if ids is not None:
-                query = query.where(CaptureDate.asset_id.in_(ids))
-            if dated_after:
-                query = query.where(tuple_(CaptureDate.capture_start_local, CaptureDate.asset_id) > tuple_(*dated_after))
-            keys = session.execute(_thumbnail(query, wanted).order_by(start_key, CaptureDate.asset_id).limit(limit + 1)).all()
-        if len(keys) <= limit:
-            if ids is not None:
-                wanted = (CaptureDate.capture_start_local, Asset.asset_id)
-            query = _filtered(_base(*wanted, scope=scope, probe=ids is not None, skip=implied)
-                              .where(CaptureDate.capture_start_local.is_(None)), scope, indexed=False, skip=implied)
-            if ids is not None:
-                query = query.where(Asset.asset_id.in_(ids))
-            if undated_after:
-                query = query.where(Asset.asset_id > undated_after)
-            keys += session.execute(_thumbnail(query, wanted).order_by(id_key).limit(limit + 1 - len(keys))).all()
-    if ids is None:
-        rows = keys[:limit]
-    else:
-        order = [k.asset_id for k in keys[:limit]]
+    count = None
+    if plan == "ids" or (plan is None and scope.by_ids(session, limit)):
+        # From the id sets: every match's sort key, in order (cached while the catalog is unchanged),
+        # then the columns of one page's assets.
+        ordered = ordered_matches(session, scope)
+        position = 0
+        if dated_after or undated_after:
+            position = bisect.bisect_right(ordered, (0, *dated_after) if dated_after else (1, _NO_TIME, undated_after))
+        page = ordered[position:position + limit]
+        more, count = position + limit < len(ordered), len(ordered)
+        order = [a for _, _, a in page]
         found = {r.asset_id: r for r in session.execute(_thumbnail(
             _base(*columns, probe=True).where(Asset.asset_id.in_(order)), columns))} if order else {}
-        rows = [found[a] for a in order if a in found]  # an asset deleted in between is left out
-    more = len(keys) > limit
+        rows = [found[a] for a in order if a in found]  # an asset deleted since is left out
+    else:
+        # Two index walks instead of one sort of every asset: the dated assets by (capture start,
+        # asset_id) from the capture-time index, then the undated ones (no date row, or no time) by
+        # asset_id. The filters are written so that no other index can drive the query; the walk
+        # reads the page's columns as it goes and stops after a page.
+        rows = []
+        with _walk(session, scope):
+            if undated_after is None:
+                query = _filtered(_base(*columns, scope=scope, dated=True).where(
+                    CaptureDate.capture_start_local.is_not(None)), scope, indexed=False)
+                if dated_after:
+                    query = query.where(tuple_(CaptureDate.capture_start_local, CaptureDate.asset_id) > tuple_(*dated_after))
+                rows = session.execute(_thumbnail(query, columns).order_by(CaptureDate.capture_start_local,
+                                                                           CaptureDate.asset_id).limit(limit + 1)).all()
+            if len(rows) <= limit:
+                query = _filtered(_base(*columns, scope=scope).where(CaptureDate.capture_start_local.is_(None)),
+                                  scope, indexed=False)
+                if undated_after:
+                    query = query.where(Asset.asset_id > undated_after)
+                rows += session.execute(_thumbnail(query, columns).order_by(Asset.asset_id)
+                                        .limit(limit + 1 - len(rows))).all()
+        more, rows = len(rows) > limit, rows[:limit]
+    if total and count is None:  # joined tables only when a filter reads them
+        joined = any(k in scope.f for k in FILTERS if k not in ("file_type", "status", "failed_stage", "asset_ids"))
+        count = session.scalar(
+            _scoped(scope, func.count()) if joined or scope.ids() is not None else
+            _filtered(select(func.count()).select_from(Asset).where(
+                Asset.asset_id.in_(select(FileInstance.asset_id).where(FileInstance.status == "present"))), scope))
     ids = [r.asset_id for r in rows]
     paths = present_paths(session, ids)
     no_thumb = [r.asset_id for r in rows if r.grid_path is None]

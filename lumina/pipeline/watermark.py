@@ -26,15 +26,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select
 
+from lumina.catalog.changes import triggers_present
 from lumina.catalog.models import ChangeLog, PlanMark
-
-# the tables whose triggers write the change log (migration 0019): SQLite has one trigger per
-# table and event (insert, delete, update), PostgreSQL one statement trigger per table
-TRACKED_TABLES = ("files", "assets", "stage_records", "user_overrides", "catalog_state", "duplicate_generations",
-                  "burst_generations", "duplicate_feedback")
-
 
 @dataclass(frozen=True)
 class LogState:
@@ -68,28 +63,13 @@ def fingerprint(settings: Mapping[str, Any], stages: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _triggers_present(session) -> bool:
-    """Whether every change-log trigger of migration 0019 exists (a table rebuilt by an SQLite batch
-    migration loses its triggers)."""
-    if session.bind.dialect.name == "postgresql":
-        n = session.scalar(text("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname = ANY(:names) "
-                                "AND tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = "
-                                "to_regnamespace(current_schema()))"),
-                           {"names": [f"{t}_changed" for t in TRACKED_TABLES]})
-        return n == len(TRACKED_TABLES)
-    names = [f"{t}_{e}_changed" for t in TRACKED_TABLES for e in ("insert", "delete", "update")]
-    n = session.scalar(text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN "
-                            f"({', '.join(repr(n) for n in names)})"))
-    return n == len(names)
-
-
 def unchanged(session, stages: Sequence[str], fp: str) -> bool:
     """True when a run of ``stages`` found nothing due with fingerprint ``fp`` and nothing the
     planner reads has changed since (the change log is empty and its triggers exist)."""
     mark = session.get(PlanMark, "+".join(stages))
     if mark is None or mark.fingerprint != fp:
         return False
-    return session.scalar(select(ChangeLog.id).limit(1)) is None and _triggers_present(session)
+    return session.scalar(select(ChangeLog.id).limit(1)) is None and triggers_present(session)
 
 
 def record(session, stages: Sequence[str], fp: str, before: LogState) -> bool:

@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from lumina.catalog.models import Asset, CaptureDate, FileInstance, Metadata, Place, StageRecord
+from lumina.catalog.models import Asset, CaptureDate, ChangeLog, FileInstance, Metadata, Place, StageRecord
 from lumina.catalog.queries import ANY_MODEL, Scope, camera_matches, list_assets, positions, timeline
 from lumina.errors import ConfigError
+from tests.conftest import copy_files
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +155,77 @@ def test_the_choice_follows_the_sizes(corpus_catalog, rows):
         assert Scope(s, {"camera": "no such camera"}).empty
         with pytest.raises(ConfigError):
             list_assets(s, {"camera": "apple"}, plan="sideways")
+
+
+def test_id_set_pages_follow_changes_of_the_catalog(eval_dev, tmp_path):
+    """The id-set plan keeps each filter's ordered matches while the catalog is unchanged (reading
+    pages writes nothing); a photo added and scanned is on the next request, in capture order, and
+    one removed from the library is gone. An unchanged rescan empties the change log: the catalog's
+    version still never comes back to a value it had, so a list kept before a change is never used
+    after it."""
+    from lumina.catalog.db import open_catalog
+    from lumina.catalog.queries import catalog_version
+    from lumina.pipeline.scan import scan
+
+    lib = tmp_path / "library"
+    copy_files(eval_dev, lib, "originals/Canon EOS 7D.jpg", "originals/Canon PowerShot A85.jpg")
+    cat = open_catalog(tmp_path / "catalog")
+
+    def canon() -> list[str]:
+        with cat.session() as s:
+            names = {a: p.rsplit("/", 1)[1] for p, a in s.execute(select(FileInstance.path, FileInstance.asset_id))}
+        return [names[a] for a in pages(cat, {"camera": "canon"}, 1, "ids")[0]]
+
+    def version() -> tuple:
+        with cat.session() as s:
+            return catalog_version(s)
+
+    try:
+        scan(cat, [lib])
+        scan(cat, [lib])  # unchanged: its plan mark empties the change log
+        versions = [version()]
+        assert canon() == ["Canon PowerShot A85.jpg", "Canon EOS 7D.jpg"]  # 2004, then 2010
+        assert version() == versions[0]
+        copy_files(eval_dev, lib, "originals/Canon EOS D60.jpg")  # 2002: first in capture order
+        scan(cat, [lib])
+        scan(cat, [lib])
+        versions.append(version())
+        assert canon() == ["Canon EOS D60.jpg", "Canon PowerShot A85.jpg", "Canon EOS 7D.jpg"]
+        (lib / "Canon PowerShot A85.jpg").unlink()
+        scan(cat, [lib])
+        scan(cat, [lib])
+        versions.append(version())
+        assert canon() == ["Canon EOS D60.jpg", "Canon EOS 7D.jpg"]
+        assert len(set(versions)) == 3, versions
+        with cat.session() as s:
+            assert s.scalar(select(func.count()).select_from(ChangeLog)) == 0  # the log was emptied each time
+    finally:
+        cat.close()
+
+
+def test_nothing_is_kept_without_the_change_log_triggers(eval_dev, tmp_path):
+    """A catalog whose change-log trigger was dropped (as an SQLite batch migration does) has no
+    version: the id-set pages are read again on every request, and a change is seen at once."""
+    from sqlalchemy import text
+
+    from lumina.catalog.db import open_catalog
+    from lumina.catalog.queries import catalog_version
+    from lumina.pipeline.scan import scan
+
+    lib = tmp_path / "library"
+    copy_files(eval_dev, lib, "originals/Canon EOS 7D.jpg")
+    cat = open_catalog(tmp_path / "catalog")
+    try:
+        scan(cat, [lib])
+        with cat.session() as s:
+            assert catalog_version(s) is not None
+            pg = s.get_bind().dialect.name == "postgresql"
+            s.execute(text("DROP TRIGGER files_changed ON files" if pg else "DROP TRIGGER files_insert_changed"))
+            s.commit()
+            assert catalog_version(s) is None
+        assert len(pages(cat, {"camera": "canon"}, 1, "ids")[0]) == 1
+        copy_files(eval_dev, lib, "originals/Canon EOS D60.jpg")
+        scan(cat, [lib])
+        assert len(pages(cat, {"camera": "canon"}, 1, "ids")[0]) == 2
+    finally:
+        cat.close()
