@@ -297,8 +297,8 @@ class Scope:
             out.append(("country", select(Place.asset_id).where(Place.country_code == f["country"].upper())))
         if "city" in f:
             out.append(("city", select(Place.asset_id).where(Place.city == f["city"])))
-        if f.get("geohash"):  # a prefix as an index range (geohash's alphabet is ASCII digits and letters)
-            prefix = f["geohash"].lower()
+        if f.get("geohash") and f["geohash"].isascii() and f["geohash"].isalnum():
+            prefix = f["geohash"].lower()  # a prefix as an index range (geohash's alphabet: ASCII digits, letters)
             out.append(("geohash", select(Place.asset_id).where(
                 Place.geohash >= prefix, Place.geohash < prefix[:-1] + chr(ord(prefix[-1]) + 1))))
         if self.cameras:
@@ -425,7 +425,7 @@ def _filtered(query, scope: Scope, indexed: bool = True, skip: frozenset = froze
     if "has_gps" in f:
         query = query.where(Place.gps_latitude.is_not(None) if f["has_gps"] else Place.gps_latitude.is_(None))
     if "geohash" in f:
-        query = query.where(col(Place.geohash).startswith(f["geohash"].lower()))
+        query = query.where(col(Place.geohash).startswith(f["geohash"].lower(), autoescape=True))
     if "country" in f:
         query = query.where(col(Place.country_code) == f["country"].upper())
     if "city" in f:
@@ -616,7 +616,8 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
         cursor: the ``next_cursor`` of the previous page.
         limit: 1..500 items.
         total: also count every asset matching the filters (one more query).
-        plan: ``"walk"`` or ``"ids"`` to choose the way (benchmarks and tests compare them); None chooses.
+        plan: ``"walk"`` or ``"ids"`` (when a filter has an id set) to choose the way (benchmarks and tests
+            compare them); None chooses.
     Returns:
         ``{"items": [{"asset_id", "paths", "capture_time", "camera_make", "camera_model", "file_type",
         "status", "geohash", "country_code", "city", "width", "height", "thumbnail"}], "next_cursor"}``
@@ -652,7 +653,7 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
     if scope.empty:
         return {"items": [], "next_cursor": None, **({"total": 0} if total else {})}
     count = None
-    if plan == "ids" or (plan is None and scope.by_ids(session, limit)):
+    if scope.ids() is not None and (plan == "ids" or (plan is None and scope.by_ids(session, limit))):
         # From the id sets: every match's sort key, in order (cached while the catalog is unchanged),
         # then the columns of one page's assets.
         ordered = ordered_matches(session, scope)

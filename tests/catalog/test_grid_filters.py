@@ -91,6 +91,7 @@ def filter_sets(rows) -> list[dict]:
     return [{"country": common_country.lower()}, {"country": rare_country}, {"country": "AQ"},
             {"city": cities.most_common()[0][0]}, {"city": "Nowhere"},
             {"geohash": geohashes.most_common()[0][0].upper()}, {"geohash": "zzzz"},
+            {"geohash": geohashes.most_common()[0][0][:1] + "%"}, {"geohash": "\U0010ffff"},
             {"camera": "apple"}, {"camera": "CANON"}, {"camera": "e"}, {"camera": "%_"}, {"camera": "no such camera"},
             {"failed_stage": "any"}, {"failed_stage": "hashes"}, {"asset_ids": some},
             {"country": common_country, "camera": "apple"}, {"camera": "e", "has_gps": True},
