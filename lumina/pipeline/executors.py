@@ -324,17 +324,25 @@ class ProcessExecutor:
             except BrokenProcessPool:
                 check_stop()  # workers ended by the same signal as the writer
                 broken = True
-                raise self._autopsy(list(processes.values()), marker_dir) from None
+                raise self._autopsy(pool, list(processes.values()), marker_dir) from None
         finally:
             _close_pool(pool, abandon=bool(pending) or broken or STOP.is_set())
 
     @staticmethod
-    def _autopsy(processes: list, marker_dir: str) -> _PoolBroke:
-        """How the workers of a broken pool ended, and which batches the crashed ones were running."""
+    def _autopsy(pool: ProcessPoolExecutor, processes: list, marker_dir: str) -> _PoolBroke:
+        """How the workers of a broken pool ended, and which batches the crashed ones were running.
+
+        The pool's manager thread ends the survivors (SIGTERM) and joins every worker; it is waited
+        for first. Reading a forkserver child's status is not thread-safe: when both threads polled a
+        worker, the one that lost the race found the status already read and got exit code 255
+        (CPython's ``popen_forkserver.Popen.poll``), and a crash signal was lost with it."""
+        manager = getattr(pool, "_executor_manager_thread", None)  # CPython 3.9+
+        if manager is not None:
+            manager.join(10)
         signals: list[int] = []
         batch_nos: set[int] = set()
         for proc in processes:
-            proc.join(2)  # the pool ends the survivors (SIGTERM) once one has died
+            proc.join(2)  # already joined by the manager thread, unless it is stuck
             code = proc.exitcode
             if code is None or code == 0:
                 continue
