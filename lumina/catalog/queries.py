@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import functools
 import json
 import os
 import re
@@ -204,7 +205,6 @@ def present_paths(session, asset_ids: list[str]) -> dict[str, list[str]]:
 FILTERS = ("date_from", "date_to", "camera", "has_gps", "geohash", "country", "city", "file_type", "status", "keyword",
            "date_flag", "failed_stage", "asset_ids")
 DATE_FLAGS = ("estimated", "suspicious", "conflicting")  # the flags `lumina gaps` counts
-ASSET_FILTERS = ("file_type", "status", "keyword", "failed_stage", "asset_ids")  # filters that read the asset's row
 
 
 class json_list_has(FunctionElement):
@@ -317,10 +317,7 @@ class Scope:
     def camera_condition(self, indexed: bool):
         """The photos of the resolved cameras. ``indexed=False`` writes each comparison so that no
         index can serve it (``make || ''``): the walk in capture-time order must drive the query."""
-        def col(c):
-            return c if indexed else c + ""
-
-        make, model = col(Metadata.camera_make), col(Metadata.camera_model)
+        make, model = _written(Metadata.camera_make, indexed), _written(Metadata.camera_model, indexed)
         terms = []
         for m, mo in self.cameras:
             named = make.is_(None) if m is None else make == m
@@ -399,15 +396,19 @@ def asset_estimate(session) -> int:
     return session.scalar(text("SELECT coalesce(max(rowid), 0) FROM assets"))
 
 
+def _written(column, indexed: bool):
+    """``column`` as it is, or written so that no index can serve a comparison with it
+    (``column || ''``: SQLite and PostgreSQL then test it row by row)."""
+    return column if indexed else column + ""
+
+
 def _filtered(query, scope: Scope, indexed: bool = True, skip: frozenset = frozenset()):
     """``query`` (joined to CaptureDate, Metadata and Place) narrowed by ``scope``'s filters (see
     list_assets) but those in ``skip`` (implied by an id set the query is limited to).
     ``indexed=False`` writes the conditions of the id-set filters so that no index can serve them
     (``column || ''``), for the walk in capture-time order."""
     f, periods = {k: v for k, v in scope.f.items() if k not in skip}, scope.periods
-
-    def col(c):
-        return c if indexed else c + ""
+    col = functools.partial(_written, indexed=indexed)
 
     # A photo matches when the period of its capture time (local wall-clock; a day or a month when
     # that is all its source gave) overlaps [start of date_from, end of date_to): it may have been
@@ -448,8 +449,7 @@ def _filtered(query, scope: Scope, indexed: bool = True, skip: frozenset = froze
     return query
 
 
-def _base(*columns, scope: Scope | None = None, dated: bool = False, probe: bool = False,
-          skip: frozenset = frozenset()):
+def _base(*columns, scope: Scope | None = None, dated: bool = False, probe: bool = False):
     """``select(*columns)`` over assets with a present file, joined to dates, metadata and place.
 
     ``dated`` drives the query from the capture-time index (capture_dates inner-joined, for the
@@ -457,11 +457,10 @@ def _base(*columns, scope: Scope | None = None, dated: bool = False, probe: bool
     a table that the filters require a row of (metadata for a camera; place for GPS, geohash,
     country or city) is inner-joined right after the dates, so that each step of the walk probes
     the filtered tables first and the asset, its files and the rest only for the steps that match
-    (the same rows: those filters reject an asset without that row anyway); not for the filters in
-    ``skip``. ``probe`` (implied by ``dated``) checks the present file per asset, for a query that
-    reads few assets.
+    (the same rows: those filters reject an asset without that row anyway). ``probe`` (implied by
+    ``dated``) checks the present file per asset, for a query that reads few assets.
     """
-    f = {k: v for k, v in scope.f.items() if k not in skip} if scope else {}
+    f = scope.f if scope else {}
     need_metadata = dated and "camera" in f
     need_place = dated and (f.get("has_gps") is True or any(k in f for k in ("geohash", "country", "city")))
     if dated:
@@ -470,25 +469,21 @@ def _base(*columns, scope: Scope | None = None, dated: bool = False, probe: bool
             query = query.join(Metadata, Metadata.asset_id == CaptureDate.asset_id)
         if need_place:
             query = query.join(Place, Place.asset_id == CaptureDate.asset_id)
-        # the asset's row only when a column or a filter reads it (one probe less per step)
-        if any(getattr(c, "table", None) is Asset.__table__ for c in columns) or any(k in f for k in ASSET_FILTERS):
-            query = query.join(Asset, Asset.asset_id == CaptureDate.asset_id)
-        anchor = CaptureDate.asset_id
+        query = query.join(Asset, Asset.asset_id == CaptureDate.asset_id)
     else:
         query = select(*columns).select_from(Asset).outerjoin(CaptureDate, CaptureDate.asset_id == Asset.asset_id)
-        anchor = Asset.asset_id
     # Present files: a correlated EXISTS for the index walk (it stops after a page) or a few assets,
     # one probe of the files' (asset_id, status) index (migration 0015) per step; one uncorrelated
     # IN list for a scan of every asset. (Before that index SQLite searched the status index for
     # every asset and the condition was written ``status || ''`` to steer it away; PostgreSQL then
     # estimated 0.5 % of the assets present and hash-joined whole tables: 12 s for a page at 1M assets.)
-    present = (exists().where(FileInstance.asset_id == anchor, FileInstance.status == "present")
+    present = (exists().where(FileInstance.asset_id == Asset.asset_id, FileInstance.status == "present")
                if dated or probe else
                Asset.asset_id.in_(select(FileInstance.asset_id).where(FileInstance.status == "present")))
     if not need_metadata:
-        query = query.outerjoin(Metadata, Metadata.asset_id == anchor)
+        query = query.outerjoin(Metadata, Metadata.asset_id == Asset.asset_id)
     if not need_place:
-        query = query.outerjoin(Place, Place.asset_id == anchor)
+        query = query.outerjoin(Place, Place.asset_id == Asset.asset_id)
     return query.where(present)
 
 
@@ -498,7 +493,7 @@ def _scoped(scope: Scope, *columns):
     if (ids := scope.ids()) is None:
         return _filtered(_base(*columns, scope=scope), scope)
     query, implied = ids
-    return _filtered(_base(*columns, scope=scope, probe=True, skip=implied), scope, indexed=False, skip=implied).where(
+    return _filtered(_base(*columns, scope=scope, probe=True), scope, indexed=False, skip=implied).where(
         Asset.asset_id.in_(query))
 
 
@@ -562,18 +557,16 @@ def ordered_matches(session, scope: Scope) -> list[tuple]:
     def read() -> list[tuple]:
         ids, implied = scope.ids()
         # One read of the matching assets (the id sets drive it), sorted here: a few thousand keys.
-        query = _filtered(_base(CaptureDate.capture_start_local, Asset.asset_id, scope=scope, probe=True, skip=implied)
+        query = _filtered(_base(CaptureDate.capture_start_local, Asset.asset_id, scope=scope, probe=True)
                           .where(Asset.asset_id.in_(ids)), scope, indexed=False, skip=implied)
         return sorted((0, start, a) if start is not None else (1, _NO_TIME, a) for start, a in session.execute(query))
 
     return kept(session).get(("matches", *scope.version_key), read)
 
 
-def _thumbnail(query, columns):
-    """``query`` joined to the grid thumbnail when ``columns`` read it."""
-    if any(getattr(c, "table", None) is Thumbnail.__table__ for c in columns):
-        return query.outerjoin(Thumbnail, Thumbnail.asset_id == Asset.asset_id)
-    return query
+def _with_thumbnail(query):
+    """``query`` (over assets) outer-joined to the grid thumbnail, for a page's columns."""
+    return query.outerjoin(Thumbnail, Thumbnail.asset_id == Asset.asset_id)
 
 
 @contextmanager
@@ -663,8 +656,8 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
         page = ordered[position:position + limit]
         more, count = position + limit < len(ordered), len(ordered)
         order = [a for _, _, a in page]
-        found = {r.asset_id: r for r in session.execute(_thumbnail(
-            _base(*columns, probe=True).where(Asset.asset_id.in_(order)), columns))} if order else {}
+        found = {r.asset_id: r for r in session.execute(_with_thumbnail(
+            _base(*columns, probe=True).where(Asset.asset_id.in_(order))))} if order else {}
         rows = [found[a] for a in order if a in found]  # an asset deleted since is left out
     else:
         # Two index walks instead of one sort of every asset: the dated assets by (capture start,
@@ -678,14 +671,14 @@ def list_assets(session, filters: dict[str, Any], cursor: str | None = None, lim
                     CaptureDate.capture_start_local.is_not(None)), scope, indexed=False)
                 if dated_after:
                     query = query.where(tuple_(CaptureDate.capture_start_local, CaptureDate.asset_id) > tuple_(*dated_after))
-                rows = session.execute(_thumbnail(query, columns).order_by(CaptureDate.capture_start_local,
-                                                                           CaptureDate.asset_id).limit(limit + 1)).all()
+                rows = session.execute(_with_thumbnail(query).order_by(CaptureDate.capture_start_local,
+                                                                       CaptureDate.asset_id).limit(limit + 1)).all()
             if len(rows) <= limit:
                 query = _filtered(_base(*columns, scope=scope).where(CaptureDate.capture_start_local.is_(None)),
                                   scope, indexed=False)
                 if undated_after:
                     query = query.where(Asset.asset_id > undated_after)
-                rows += session.execute(_thumbnail(query, columns).order_by(Asset.asset_id)
+                rows += session.execute(_with_thumbnail(query).order_by(Asset.asset_id)
                                         .limit(limit + 1 - len(rows))).all()
         more, rows = len(rows) > limit, rows[:limit]
     if total and count is None:  # joined tables only when a filter reads them
