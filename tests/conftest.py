@@ -65,6 +65,17 @@ def settle_now(monkeypatch):
     monkeypatch.setenv("LUMINA_SETTLE_S", "0")
 
 
+def command_env(database_url: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a ``lumina`` subprocess, read when it starts (never at import): under
+    ``--backend postgresql`` it carries the running test's LUMINA_DATABASE_URL, so a command's new
+    catalog folder gets the test's database. ``database_url`` names another one (a module-scoped
+    catalog, set up before any test's variable); ``extra`` adds variables."""
+    env = {**os.environ, "LUMINA_SETTLE_S": "0", **extra}
+    if database_url:
+        env["LUMINA_DATABASE_URL"] = database_url
+    return env
+
+
 def copy_files(corpus: Path, dest: Path, *relpaths: str) -> list[Path]:
     """Copy corpus files (keeping their mtimes) into ``dest``; returns the new paths."""
     dest.mkdir(parents=True, exist_ok=True)

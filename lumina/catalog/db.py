@@ -145,8 +145,15 @@ def _check_ours(conn, revision: str | None) -> None:
 def migrate(engine: Engine) -> None:
     """Upgrade the database to the newest migration if it is behind (no-op when current).
 
-    On PostgreSQL the check and the upgrade run under a transaction-level advisory lock, so that
-    processes on several machines opening a new catalog at once migrate it once.
+    The check and every migration run in one transaction, so a process killed while creating or
+    upgrading a catalog leaves it as it was: the same command run again migrates it. PostgreSQL's
+    DDL is transactional; on SQLite the transaction is begun explicitly (``BEGIN IMMEDIATE``),
+    since Python's sqlite3 module commits each ``CREATE``/``ALTER`` on its own by default. On
+    PostgreSQL the work runs under a transaction-level advisory lock, so that processes on several
+    machines opening a new catalog at once migrate it once.
+
+    A database whose creation an older Lumina left half done (Lumina's tables, all empty, and an
+    empty ``alembic_version``) is emptied and created again: nothing is in it to lose.
 
     Raises:
         CatalogError: the database belongs to another application (see ``_check_ours``).
@@ -156,18 +163,69 @@ def migrate(engine: Engine) -> None:
         with engine.connect() as conn:
             if current_revision(conn) == HEAD_REVISION:
                 return
-    with engine.begin() as conn:
+    with _migration_transaction(engine) as conn:
         if postgres:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         revision = current_revision(conn)
         if revision == HEAD_REVISION:
             return
+        if revision is None:
+            _drop_interrupted_creation(conn)
         _check_ours(conn, revision)
         from alembic import command
 
         cfg = alembic_config(engine.url.render_as_string(hide_password=False))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+@contextmanager
+def _migration_transaction(engine: Engine) -> Iterator[Any]:
+    """A connection in one transaction, committed at the end, rolled back on an error; DDL included.
+
+    SQLite: the driver connection is switched to manual transactions (``isolation_level=None``)
+    for the duration and ``BEGIN IMMEDIATE`` takes the write lock at once (the SQLAlchemy
+    documentation's recipe for transactional DDL with pysqlite).
+    """
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        level = driver.isolation_level
+        driver.isolation_level = None
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        finally:
+            driver.isolation_level = level
+
+
+def _drop_interrupted_creation(conn) -> None:
+    """Drop a catalog's tables left by a creation that was killed before its first commit.
+
+    Only when ``alembic_version`` exists with no row, every table is one of Lumina's, and every
+    table is empty; anything else is left to ``_check_ours`` to refuse.
+    """
+    from lumina.catalog.models import Base
+
+    inspector = inspect(conn)
+    tables = set(inspector.get_table_names())
+    if "alembic_version" not in tables or not tables <= set(Base.metadata.tables) | {"alembic_version"}:
+        return
+    preparer = conn.dialect.identifier_preparer
+    if any(conn.execute(text(f"SELECT 1 FROM {preparer.quote(t)} LIMIT 1")).first() for t in tables):
+        return
+    for table in Base.metadata.sorted_tables[::-1]:  # dependents first: foreign keys
+        if table.name in tables:
+            table.drop(conn)
+    conn.execute(text("DROP TABLE alembic_version"))
 
 
 def vector_extension(engine: Engine) -> tuple[str | None, str | None]:

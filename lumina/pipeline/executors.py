@@ -263,8 +263,9 @@ class ProcessExecutor:
         pass
 
     def run(self, names: Sequence[str], settings: dict, batches: Iterable[list]) -> Iterator[list]:
-        """Yield each batch's results as it completes (a batch re-run file by file after a crash
-        yields one list per file).
+        """Yield each batch's results as it completes, one list per batch; a batch re-run file by
+        file after a crash too, once its last file ran (on a shared catalog the first write of a
+        batch marks it done, so results of one batch yielded in parts would lose all but the first).
 
         Raises:
             RunStopped: ``STOP`` was set (checked every ``POLL_S``); pending batches are dropped.
@@ -285,8 +286,8 @@ class ProcessExecutor:
                 except _PoolBroke as broke:
                     if not broke.batch_nos:
                         raise _worker_lost(broke.signals) from None
-                    for no in sorted(broke.batch_nos):
-                        yield from self._isolated(names, settings, todo.pop(no), marker_dir)
+                    for no in sorted(broke.batch_nos):  # whole: a batch is committed (and leased) as one
+                        yield [r for part in self._isolated(names, settings, todo.pop(no), marker_dir) for r in part]
 
     def _pool_run(self, names: Sequence[str], settings: dict, todo: dict[int, list],
                   feed: Iterator[tuple[int, list]], workers: int, marker_dir: str) -> Iterator[tuple[int, list]]:

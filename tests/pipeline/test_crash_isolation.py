@@ -23,11 +23,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import copy_files, peek
+from tests.conftest import command_env, copy_files, peek
 from tests.pipeline.test_jobs import manifest_sample
 
 LUMINA = [sys.executable, "-m", "lumina"]
-ENV = {**os.environ, "LUMINA_SETTLE_S": "0"}
 JPEGS = 20  # with the PNG, two batches of the pixel stages (16 per batch): two pool workers run them
 
 
@@ -97,7 +96,8 @@ def _descendants(root: int) -> list[int]:
 
 def run_with_killer(args: list[str], path: Path, sig: int) -> tuple[subprocess.CompletedProcess, list[int]]:
     """Run ``lumina ARGS``, signalling each of its processes that opens ``path``."""
-    proc = subprocess.Popen([*LUMINA, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    proc = subprocess.Popen([*LUMINA, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=command_env())
     killer = OpenFileKiller(path, proc.pid, sig)
     try:
         out, err = proc.communicate(timeout=300)
@@ -109,8 +109,9 @@ def run_with_killer(args: list[str], path: Path, sig: int) -> tuple[subprocess.C
 
 
 @pytest.fixture(scope="module")
-def scanned(corpus, tmp_path_factory):
-    """20 real JPEGs and a full-size camera JPEG saved as PNG, scanned once: (library, catalog, PNG)."""
+def scanned(corpus, tmp_path_factory, session_database):
+    """20 real JPEGs and a full-size camera JPEG saved as PNG, scanned once: (library, catalog, PNG);
+    on PostgreSQL into a database of its own."""
     root = tmp_path_factory.mktemp("crash")
     lib, catalog = root / "lib", root / "cat"
     copy_files(corpus, lib, *manifest_sample(corpus, {"jpeg": JPEGS}))
@@ -121,17 +122,24 @@ def scanned(corpus, tmp_path_factory):
     with Image.open(large) as img:
         img.save(victim, compress_level=1)
     res = subprocess.run([*LUMINA, "scan", str(lib), "--catalog", str(catalog), "--workers", "2", "-q"],
-                         capture_output=True, text=True, env=ENV, timeout=600)
+                         capture_output=True, text=True, env=command_env(session_database()), timeout=600)
     assert res.returncode == 0, res.stderr
     return lib, catalog, victim
 
 
 @pytest.fixture
-def catalog_copy(scanned, tmp_path) -> tuple[Path, Path, str, list[str]]:
+def catalog_copy(scanned, tmp_path, backend) -> tuple[Path, Path, str, list[str]]:
     """A copy of the scanned catalog (the library is shared: it is only read), the PNG, its asset
-    id and the command that recomputes every photo's hashes in two pool workers."""
+    id and the command that recomputes every photo's hashes in two pool workers. PostgreSQL: copied
+    by `lumina catalog copy` into the test's own database."""
     catalog = tmp_path / "cat"
-    shutil.copytree(scanned[1], catalog)
+    if backend == "postgresql":
+        res = subprocess.run([*LUMINA, "catalog", "copy", "--from", str(scanned[1]), "--to",
+                              os.environ["LUMINA_DATABASE_URL"], "--to-catalog", str(catalog)],
+                             capture_output=True, text=True, env=command_env(), timeout=300)
+        assert res.returncode == 0, res.stderr
+    else:
+        shutil.copytree(scanned[1], catalog)
     victim = scanned[2]
     args = ["run", "--stage", "hashes", "--force", "--catalog", str(catalog), "--workers", "2", "-q"]
     return catalog, victim, asset_of(catalog, victim), args
@@ -149,7 +157,8 @@ def test_a_file_that_crashes_the_decoder_gets_a_failure_and_the_run_goes_on(scan
     assert len(pids) == 2, pids  # once in the pool, once alone in a process of its own
     after = records(catalog, "hashes")
     status, error, *_ = after[crashed]
-    assert status == "failed" and error.startswith("decoder_crash: ") and "SIGSEGV" in error, error
+    assert status == "failed" and error.startswith("decoder_crash: ") and "SIGSEGV" in error, \
+        (after[crashed], res.stderr)
     others = {a: r for a, r in after.items() if a != crashed}
     assert len(others) == len(before) - 1 == JPEGS
     for asset, (status, error, finished, *hashes) in others.items():
@@ -161,7 +170,7 @@ def test_a_file_that_crashes_the_decoder_gets_a_failure_and_the_run_goes_on(scan
     assert records(catalog, "hashes") == after
 
     res = subprocess.run([*LUMINA, "run", "--stage", "hashes", "--retry-failed", "--catalog", str(catalog), "-q"],
-                         capture_output=True, text=True, env=ENV, timeout=300)
+                         capture_output=True, text=True, env=command_env(), timeout=300)
     assert res.returncode == 0, res.stderr
     assert records(catalog, "hashes")[crashed][:2] == ("ok", None) and records(catalog, "hashes")[crashed][3:] == \
         before[crashed][3:]
@@ -180,7 +189,7 @@ def test_a_worker_killed_by_sigkill_stops_the_run_and_the_same_command_finishes_
     assert "Traceback" not in told, told
     print(told)
     assert records(catalog, "hashes")[crashed] == before[crashed]  # nothing recorded against the photo
-    res = subprocess.run([*LUMINA, *args], capture_output=True, text=True, env=ENV, timeout=300)
+    res = subprocess.run([*LUMINA, *args], capture_output=True, text=True, env=command_env(), timeout=300)
     assert res.returncode == 0, res.stderr
     after, expected = records(catalog, "hashes"), records(scanned[1], "hashes")
     assert {a: (r[0], r[1], *r[3:]) for a, r in after.items()} == {a: (r[0], r[1], *r[3:]) for a, r in expected.items()}

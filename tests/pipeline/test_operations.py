@@ -25,20 +25,24 @@ from sqlalchemy import select
 from lumina.catalog.db import open_catalog
 from lumina.catalog.models import Job
 from lumina.errors import ConflictError
-from tests.conftest import copy_files, peek
+from tests.conftest import command_env, copy_files, peek
 from tests.pipeline.test_jobs import manifest_sample, table_rows
 
 LUMINA = [sys.executable, "-m", "lumina"]
 CHAOS = {"jpeg": 24, "png": 3, "tiff": 2, "heic": 1, "raw": 1, "video": 2, "broken": 3, "fuzzed": 3, "webp": 1}
-ENV = {**os.environ, "LUMINA_SETTLE_S": "0", "LUMINA_WORKERS": "2"}
 
 
-def lumina(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([*LUMINA, *args], capture_output=True, text=True, env=ENV, timeout=300, **kwargs)
+def env(database_url: str | None = None, **extra: str) -> dict[str, str]:
+    return command_env(database_url, LUMINA_WORKERS="2", **extra)
+
+
+def lumina(*args: str, database_url: str | None = None, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([*LUMINA, *args], capture_output=True, text=True, env=env(database_url), timeout=300,
+                          **kwargs)
 
 
 def start(*args: str, output: int = subprocess.PIPE) -> subprocess.Popen:
-    return subprocess.Popen([*LUMINA, *args], stdout=output, stderr=output, text=True, env=ENV,
+    return subprocess.Popen([*LUMINA, *args], stdout=output, stderr=output, text=True, env=env(),
                             start_new_session=True)
 
 
@@ -71,11 +75,11 @@ def chaos_library(corpus, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def reference(chaos_library, tmp_path_factory):
-    """The same library scanned once, uninterrupted, by the same command."""
+def reference(chaos_library, tmp_path_factory, session_database):
+    """The same library scanned once, uninterrupted, by the same command (a database of its own)."""
     catalog = tmp_path_factory.mktemp("reference") / "cat"
     t0 = time.monotonic()
-    res = lumina("scan", str(chaos_library), "--catalog", str(catalog), "-q")
+    res = lumina("scan", str(chaos_library), "--catalog", str(catalog), "-q", database_url=session_database())
     assert res.returncode == 0, res.stderr
     doc = state(catalog)
     doc["units"] = settled_units(catalog)
@@ -237,10 +241,10 @@ def test_a_read_only_installation_with_an_unwritable_home_works(eval_dev, tmp_pa
         pytest.skip("needs `unshare -rm` (user and mount namespaces) for a read-only bind mount")
     lib = same_image_pair(eval_dev, tmp_path / "lib")
     root = Path(__file__).resolve().parents[2]
-    env = {**ENV, "PKG": str(root / "lumina"), "LIB": str(lib), "CAT": str(tmp_path / "cat"), "OUT": str(tmp_path),
-           "PY": sys.executable, "PYTHONPATH": str(root)}
-    env.pop("NUMBA_CACHE_DIR", None)
-    res = subprocess.run(["unshare", "-rm", "bash", "-c", READ_ONLY_INSTALL], env=env, capture_output=True,
+    shell_env = env(PKG=str(root / "lumina"), LIB=str(lib), CAT=str(tmp_path / "cat"), OUT=str(tmp_path),
+                    PY=sys.executable, PYTHONPATH=str(root))
+    shell_env.pop("NUMBA_CACHE_DIR", None)
+    res = subprocess.run(["unshare", "-rm", "bash", "-c", READ_ONLY_INSTALL], env=shell_env, capture_output=True,
                          text=True, timeout=600, cwd=tmp_path)
     assert res.returncode == 0, (res.returncode, res.stderr)
     for step in ("scan", "dups"):
@@ -259,9 +263,9 @@ def test_full_catalog_disk_stops_the_run_and_the_same_command_finishes_later(cha
         pytest.skip("needs `unshare -rm` (user and mount namespaces) to mount a small tmpfs")
     expected, _ = reference
     (tmp_path / "mnt").mkdir()
-    env = {**ENV, "MNT": str(tmp_path / "mnt"), "LIB": str(chaos_library), "OUT": str(tmp_path),
-           "PY": sys.executable, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    res = subprocess.run(["unshare", "-rm", "bash", "-c", FULL_DISK], env=env, capture_output=True, text=True,
+    shell_env = env(MNT=str(tmp_path / "mnt"), LIB=str(chaos_library), OUT=str(tmp_path),
+                    PY=sys.executable, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    res = subprocess.run(["unshare", "-rm", "bash", "-c", FULL_DISK], env=shell_env, capture_output=True, text=True,
                          timeout=600, cwd=Path(__file__).resolve().parents[2])
     assert res.returncode == 0, res.stderr
     first_err = (tmp_path / "first.err").read_text()
@@ -319,9 +323,11 @@ def test_empty_and_special_files_and_system_folders(corpus, tmp_path):
     assert not (tmp_path / "sys").exists()
 
 
-def test_two_scans_on_a_brand_new_catalog(corpus, tmp_path):
-    """Both start before the catalog exists: one scans, the other gets the writer-lock message (or,
-    if the first had already finished, scans nothing new); never a raw SQL error."""
+def test_two_scans_on_a_brand_new_catalog(corpus, tmp_path, backend):
+    """Both start before the catalog exists: one scans, the other gets the writer-lock message
+    (PostgreSQL, which takes several writers: the job is running on another worker, which
+    `lumina worker` could help) or, if the first had already finished, scans nothing new; never a
+    raw SQL error."""
     lib = tmp_path / "lib"
     copy_files(corpus, lib, *manifest_sample(corpus, {"jpeg": 3}))
     catalog = tmp_path / "cat"
@@ -334,7 +340,8 @@ def test_two_scans_on_a_brand_new_catalog(corpus, tmp_path):
     for rc, err in results:
         assert "sqlite" not in err.lower() and "Traceback" not in err, err
         if rc != 0:
-            assert rc == 1 and "another scan or run is writing to" in err, err
+            busy = "is running on another worker" if backend == "postgresql" else "another scan or run is writing to"
+            assert rc == 1 and busy in err, err
 
 
 def test_show_several_paths_and_version(chaos_library, reference):
@@ -561,13 +568,13 @@ def test_out_of_memory_in_a_real_decode_stops_the_run_and_the_same_command_finis
     copy_files(corpus, lib, *manifest_sample(corpus, {"jpeg": 20}))  # with the PNG: two batches, two pool workers
     _decompression_bomb(lib / "zz-bomb.png", 30_000, 25_000)
     catalog = tmp_path / "cat"
-    env = {**ENV, "LUMINA_MAX_IMAGE_PIXELS": "2000000000"}
+    bomb_env = env(LUMINA_MAX_IMAGE_PIXELS="2000000000")
 
     def limited() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_BYTES, ADDRESS_SPACE_BYTES))
 
     args = [*LUMINA, "scan", str(lib), "--catalog", str(catalog), "-q"]
-    first = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300, preexec_fn=limited)
+    first = subprocess.run(args, capture_output=True, text=True, env=bomb_env, timeout=300, preexec_fn=limited)
     assert first.returncode == 1, first.stderr
     assert "out_of_memory: out of memory" in first.stderr and "run the same command again" in first.stderr
     assert "Traceback" not in first.stderr, first.stderr
@@ -575,7 +582,7 @@ def test_out_of_memory_in_a_real_decode_stops_the_run_and_the_same_command_finis
     rows = table_rows(cat)
     cat.close()
     assert rows["records"] and all(status == "ok" for status, *_ in rows["records"].values())  # nothing blamed
-    second = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    second = subprocess.run(args, capture_output=True, text=True, env=bomb_env, timeout=300)
     assert second.returncode == 0, second.stderr
     cat = open_catalog(catalog, create=False)
     rows = table_rows(cat)
