@@ -62,8 +62,16 @@ class TestServer:
         pwfile.write_text(PASSWORD + "\n")
         if self.user:
             shutil.chown(pwfile, self.user)
-        self._run("initdb", "-D", str(self.pgdata), "-U", "postgres", "--encoding=UTF8", "--locale=C.UTF-8",
-                  "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}")
+        try:
+            self._run("initdb", "-D", str(self.pgdata), "-U", "postgres", "--encoding=UTF8", "--locale=C.UTF-8",
+                      "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}")
+        except (OSError, subprocess.CalledProcessError) as exc:
+            closed = [str(p) for p in self.bin.parents if not p.stat().st_mode & 0o001]  # no x for others
+            if not self.user or not closed:
+                raise
+            raise RuntimeError(f"the test PostgreSQL runs as the system user {self.user}, which cannot reach "
+                               f"{self.bin}: {closed[-1]} is closed to other users (mode 700, as `mktemp -d` makes "
+                               "it); clone into another folder, or chmod o+x it") from exc
         self.start()
 
     def _run(self, exe: str, *args: str) -> str:

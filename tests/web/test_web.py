@@ -208,6 +208,10 @@ def test_library_grid_and_filters(page, server, screens):
     page.locator("#count", has_text=f"{want} photo").wait_for()
     wait_true(page, f"document.querySelectorAll('.tile').length === {want}")
     shot(page, screens, "05-library-filtered")
+    page.goto(page.base + "/library?camera=coolpix")  # typed text, none of the choices: shown as the filter
+    page.locator("form#filters[data-ready]").wait_for()
+    page.locator("#count", has_text=f"{want} photo").wait_for()
+    assert page.evaluate("document.querySelector('select[name=camera]').selectedOptions[0].text") == "camera: coolpix"
 
 
 def test_photo_view_sets_capture_time(page, server, screens):

@@ -44,6 +44,9 @@ export async function render(app) {
     return input;
   }
   function choose(name, label, options) {
+    // a value from the address (typed or shared: ?camera=nikon) that is none of the choices is
+    // still the active filter: shown as one, never as "any"
+    if (state[name] && !options.some(([value]) => value === state[name])) options = [[state[name], `${label}: ${state[name]}`], ...options];
     const select = el("select", { name, "aria-label": label }, el("option", { value: "", text: `any ${label}` }),
       ...options.map(([value, text]) => el("option", { value, text, selected: state[name] === value })));
     select.addEventListener("change", () => { state[name] = select.value; apply(); });
