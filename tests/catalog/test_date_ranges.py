@@ -31,13 +31,14 @@ LIBRARY = {"originals/Apple iPhone 4.jpg": "iphone4.jpg",  # EXIF 2011:01:13 14:
 
 
 @pytest.fixture(scope="module")
-def dated(eval_dev, tmp_path_factory):
-    """(catalog, {file name: asset id}) of the five-photo library, scanned once."""
+def dated(eval_dev, tmp_path_factory, session_database):
+    """(catalog, {file name: asset id}) of the five-photo library, scanned once (on PostgreSQL into a
+    database of its own: a module's catalog is made before any test's LUMINA_DATABASE_URL)."""
     lib = tmp_path_factory.mktemp("dated-library")
     for src, dest in LIBRARY.items():
         (lib / dest).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(eval_dev / src, lib / dest)
-    cat = open_catalog(tmp_path_factory.mktemp("dated-catalog"))
+    cat = open_catalog(tmp_path_factory.mktemp("dated-catalog"), database_url=session_database())
     scan(cat, [lib])
     with cat.session() as s:
         ids = {p.rsplit("/", 1)[1]: a for p, a in s.execute(select(FileInstance.path, FileInstance.asset_id))}

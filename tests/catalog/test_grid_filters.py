@@ -230,3 +230,38 @@ def test_nothing_is_kept_without_the_change_log_triggers(eval_dev, tmp_path):
         assert len(pages(cat, {"camera": "canon"}, 1, "ids")[0]) == 2
     finally:
         cat.close()
+
+
+def test_a_write_committed_after_a_later_one_moves_the_version(tmp_path, backend):
+    """PostgreSQL: a writer holding a change-log id below the mark commits after the mark was read;
+    the version read before its commit differs from the one after (the writers in flight are part of
+    it). Work that cannot change the catalog does not move it: ANALYZE, as autovacuum runs it (it
+    moved the first version of the key, the server's oldest running transaction, and made CI's run
+    of the test above fail)."""
+    if backend != "postgresql":
+        pytest.skip("SQLite has one writer at a time: its change-log ids grow in commit order")
+    from sqlalchemy import text
+
+    from lumina.catalog.db import open_catalog
+    from lumina.catalog.queries import catalog_version
+
+    cat = open_catalog(tmp_path / "catalog")
+    first, second, reader = cat.session(), cat.session(), cat.session()
+    try:
+        first.execute(text("INSERT INTO catalog_state (key, value) VALUES ('first', '1')"))  # takes id N
+        second.execute(text("INSERT INTO catalog_state (key, value) VALUES ('second', '2')"))  # takes id N + 1
+        second.commit()
+        during = catalog_version(reader)
+        reader.commit()
+        first.commit()
+        after = catalog_version(reader)
+        reader.commit()
+        assert during[0] == after[0] and during != after  # same mark; the writer in flight has ended
+        with cat.engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+        assert catalog_version(reader) == after
+    finally:
+        for s in (first, second, reader):
+            s.close()
+        cat.close()

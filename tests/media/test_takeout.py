@@ -51,7 +51,7 @@ def _exiftool(*args):
 
 
 @pytest.fixture(scope="module")
-def takeout_export(corpus, tmp_path_factory):
+def takeout_export(corpus, tmp_path_factory, session_database):
     """A Takeout export built from real corpus photos: every tag stripped from the files (as some
     exports and messengers do), and beside each the JSON Takeout writes, with the capture time
     (UTC epoch) and the position ExifTool reads from the original. Then bad sidecars: one that is
@@ -91,7 +91,7 @@ def takeout_export(corpus, tmp_path_factory):
         "latitude": 43.46, "longitude": 11.88, "altitude": 99999.0}}))
     os.environ["LUMINA_SETTLE_S"] = "0"
     try:
-        cat = open_catalog(root / "cat")
+        cat = open_catalog(root / "cat", database_url=session_database())
         scan(cat, [root / "Takeout"])
     finally:
         del os.environ["LUMINA_SETTLE_S"]

@@ -130,10 +130,13 @@ def test_scan_killed_at_random_moments_then_rerun_equals_an_uninterrupted_scan(c
             assert proc.returncode in (-9, 0), (seed, log, err)
         else:
             assert time.monotonic() - sent < 2.0, (seed, log)  # stopped within 2 s
-            # 0: the scan had ended; -sig: the signal came while Python was still starting, before it
-            # handles signals at all (nothing written yet). That happens when the kill before overshot
-            # this run's target (a SIGKILL lands a batch later than its target), so it is sent at once
-            assert proc.returncode in (0, 128 + sig, -sig), (seed, log, err)
+            # 0: the scan had ended; -sig, or 1 with Python's KeyboardInterrupt traceback (`python -m`
+            # reports it so: 26 of 60 Ctrl-C within the first 30 ms, measured): the signal came while
+            # Python was still starting, before Lumina handles signals at all (nothing written yet).
+            # That happens when the kill before overshot this run's target (a SIGKILL lands a batch
+            # later than its target), so it is sent at once
+            early = proc.returncode == 1 and err.rstrip().endswith("KeyboardInterrupt") and sig == signal.SIGINT
+            assert proc.returncode in (0, 128 + sig, -sig) or early, (seed, log, err)
             if proc.returncode == 128 + sig:
                 assert "Run the same command again" in err or "before anything was written" in err, (seed, log)
     interrupted = sum(rc != 0 for *_, rc, _ in log)

@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.conftest import _need
+from tests.conftest import _need, command_env
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
@@ -58,14 +58,14 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-def server(eval_dev, tmp_path_factory):
+def server(eval_dev, tmp_path_factory, session_database):
     _need(os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} missing (make system, or apt-get install chromium)")
     lib = tmp_path_factory.mktemp("weblib")
     for rel in LIB_FILES:
         shutil.copy2(eval_dev / rel, lib / os.path.basename(rel))
     shutil.copy2(eval_dev / "originals/DSCN0025.jpg", lib / XSS_NAME)
     home = tmp_path_factory.mktemp("webhome")
-    env = {**os.environ, "LUMINA_SETTLE_S": "0", "LUMINA_API_TOKEN": TOKEN}
+    env = command_env(session_database(), LUMINA_API_TOKEN=TOKEN)  # PostgreSQL: a database of its own
     subprocess.run([BIN / "lumina", "scan", str(lib), "--catalog", str(home), "--workers", "1", "-q"], check=True,
                    env={**env, "LUMINA_MAX_IMAGE_PIXELS": "1000000"}, capture_output=True)
     port = _free_port()
