@@ -287,7 +287,7 @@ class ProcessExecutor:
                     if not broke.batch_nos:
                         raise _worker_lost(broke.signals) from None
                     for no in sorted(broke.batch_nos):  # whole: a batch is committed (and leased) as one
-                        yield [r for part in self._isolated(names, settings, todo.pop(no), marker_dir) for r in part]
+                        yield self._isolated(names, settings, todo.pop(no), marker_dir)
 
     def _pool_run(self, names: Sequence[str], settings: dict, todo: dict[int, list],
                   feed: Iterator[tuple[int, list]], workers: int, marker_dir: str) -> Iterator[tuple[int, list]]:
@@ -354,25 +354,28 @@ class ProcessExecutor:
             batch_nos.clear()
         return _PoolBroke(signals, batch_nos)
 
-    def _isolated(self, names: Sequence[str], settings: dict, items: list, marker_dir: str) -> Iterator[list]:
+    def _isolated(self, names: Sequence[str], settings: dict, items: list, marker_dir: str) -> list:
         """Run ``items`` one file per process (a fresh one-worker pool each: about 0.7 s per file on
-        the 2-core development machine); a file whose process dies of a crash signal gets a
-        ``decoder_crash`` failure for each of its due stages (nothing else ran in that process)."""
+        the 2-core development machine) and return the results of them all, as one batch's; a file
+        whose process dies of a crash signal gets a ``decoder_crash`` failure for each of its due
+        stages (nothing else ran in that process)."""
         from lumina.errors import error_text
         from lumina.pipeline.runner import _Done  # the runner imports this module
         from lumina.stages.base import StageResult
 
+        results: list = []
         for i, (view, due) in enumerate(items):
             try:
                 for _, result in self._pool_run(names, settings, {i: [(view, due)]}, iter(()), 1, marker_dir):
-                    yield result
+                    results += result
             except _PoolBroke as broke:
                 if not broke.batch_nos:
                     raise _worker_lost(broke.signals) from None
                 crash = _signal_name(next(c for c in broke.signals if c in CRASH_SIGNALS))
                 reason = error_text("decoder_crash", f"reading this file killed the process by {crash}, alone in "
                                                      f"a process of its own; the other files went on")
-                yield [(name, _Done(view.asset_id, StageResult("failed", reason=reason), 0.0)) for name in due]
+                results += [(name, _Done(view.asset_id, StageResult("failed", reason=reason), 0.0)) for name in due]
+        return results
 
 
 def _close_pool(pool: ProcessPoolExecutor, abandon: bool) -> None:
