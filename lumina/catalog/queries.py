@@ -272,8 +272,11 @@ class Scope:
                         raise ConfigError(f"{key}: {exc}") from None
         if "date_flag" in f and f["date_flag"] not in DATE_FLAGS:
             raise ConfigError(f"date_flag: {f['date_flag']!r} is not one of {', '.join(DATE_FLAGS)}")
-        # what the catalog says of these filters, kept while it is unchanged (``kept``)
-        self.version_key = (self.key(), catalog_version(session))  # None: nothing kept
+        # What the catalog says of these filters (the cameras a text names, the id sets' sizes), kept
+        # while it is unchanged (``kept``). Filters with neither read no version (None: nothing kept).
+        self.cameras = None
+        keyed = "camera" in f or bool(self._id_selects())
+        self.version_key = (self.key(), catalog_version(session) if keyed else None)
 
         def facts():
             self.cameras = camera_matches(session, f["camera"]) if "camera" in f else None
